@@ -1,0 +1,60 @@
+"""WordNet 3.0 nouns from Debian's ``wordnet-base`` (build time only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATA_NOUN = Path("/usr/share/wordnet/data.noun")
+
+
+@dataclass
+class Synset:
+    offset: int
+    lemmas: list[str]
+    gloss: str
+    hypernyms: list[int] = field(default_factory=list)
+
+
+def load_nouns(path: Path = DATA_NOUN) -> dict[int, Synset]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: install Debian's wordnet-base package")
+    synsets: dict[int, Synset] = {}
+    with path.open(encoding="latin-1") as lines:
+        for line in lines:
+            if line.startswith(" "):
+                continue  # licence header
+            data, _, gloss = line.partition(" | ")
+            parts = data.split()
+            offset = int(parts[0])
+            n_words = int(parts[3], 16)
+            lemmas = [parts[4 + 2 * i].replace("_", " ") for i in range(n_words)]
+            pos = 4 + 2 * n_words
+            n_pointers = int(parts[pos])
+            hypernyms = []
+            for i in range(n_pointers):
+                symbol, target = parts[pos + 1 + 4 * i], parts[pos + 2 + 4 * i]
+                if symbol in ("@", "@i"):
+                    hypernyms.append(int(target))
+            synsets[offset] = Synset(offset, lemmas, gloss.strip(), hypernyms)
+    return synsets
+
+
+def wnid_offset(wnid: str) -> int:
+    return int(wnid[1:])
+
+
+def ancestors(synsets: dict[int, Synset], offset: int) -> dict[int, int]:
+    """Every hypernym above ``offset`` with its shortest distance in hops."""
+    depth = {offset: 0}
+    frontier = [offset]
+    while frontier:
+        nxt = []
+        for node in frontier:
+            for parent in synsets[node].hypernyms:
+                if parent not in depth:
+                    depth[parent] = depth[node] + 1
+                    nxt.append(parent)
+        frontier = nxt
+    del depth[offset]
+    return depth

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs the linters and the whole test suite headless.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+export QT_QPA_PLATFORM=offscreen
+.venv/bin/ruff check devise_app tests
+.venv/bin/mypy devise_app
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,458 @@
+"""The photo catalog: one SQLite file in the library folder.
+
+One row per photo file found by the indexer, with what is needed to decide
+cheaply whether it changed (size, mtime), to recognise it after a move (content
+hash), and to search it (its unit vector in word space, plus the pooled CNN
+features so that a retrained head can re-project it without decoding again).
+
+Design notes:
+
+- WAL journal, so the GUI thread can read while an index run writes.
+- One connection shared by the threads of a process, guarded by a re-entrant
+  lock; every public method takes the lock, and ``transaction()`` holds it for
+  the whole block. Writes are grouped per batch, so a run killed at any moment
+  leaves a consistent catalog that the next run resumes from.
+- The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]`` brings
+  a catalog from version ``i`` to ``i + 1``. Never edit a shipped migration:
+  append a new one.
+- ``meta`` holds the model identity the vectors belong to and a generation
+  counter, bumped by every transaction that changes the indexed photos or their
+  vectors. The Annoy index remembers the generation it was built from, so it is
+  rebuilt exactly when needed. Label edits do not bump it (they do not change
+  what the Annoy index holds).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CATALOG_FILENAME = "catalog.sqlite"
+
+# Photo states.
+INDEXED = "indexed"  # has a vector made by the current model
+ERROR = "error"  # could not be read; ``error`` says why
+STALE = "stale"  # its vector came from another model: re-embed on the next run
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1
+    """
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash BLOB,
+        state TEXT NOT NULL CHECK (state IN ('indexed', 'error', 'stale')),
+        error TEXT,
+        vector BLOB,
+        features BLOB,
+        indexed_at REAL NOT NULL
+    );
+    CREATE INDEX photos_hash ON photos (hash);
+    CREATE TABLE labels (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        created REAL NOT NULL
+    );
+    CREATE TABLE photo_labels (
+        photo_id INTEGER NOT NULL REFERENCES photos (id) ON DELETE CASCADE,
+        label_id INTEGER NOT NULL REFERENCES labels (id) ON DELETE CASCADE,
+        PRIMARY KEY (photo_id, label_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX photo_labels_label ON photo_labels (label_id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('generation', '0');
+    """,
+]
+
+VECTOR_DTYPE = np.float32
+# Features are kept as float16: half the space, and ample precision for re-projecting.
+FEATURE_DTYPE = np.float16
+
+
+class LibraryError(Exception):
+    """A problem with the photo library the user can act on; the message is one line."""
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """What the indexer needs to know about a catalogued file."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: bytes | None
+    state: str
+    error: str | None
+
+
+class Catalog:
+    """The SQLite store of one library. Safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._changed = False
+        try:
+            self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise LibraryError(f"cannot open the photo catalog {path}: {exc}") from exc
+        try:
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise LibraryError(f"cannot read the photo catalog {path}: {exc}") from exc
+
+    @classmethod
+    def open(cls, library_dir: Path, create: bool = True) -> Catalog:
+        """Open the catalog of the library in ``library_dir``, creating it if asked."""
+        db = library_dir / CATALOG_FILENAME
+        if not db.exists():
+            if not create:
+                raise LibraryError(
+                    f"no photo library in {library_dir} (index a folder first: devise-app index FOLDER)"
+                )
+            try:
+                library_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LibraryError(f"cannot create the library folder {library_dir}: {exc}") from exc
+        return cls(db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- schema ---------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise LibraryError(
+                f"the photo catalog {self.path} was made by a newer devise-app (schema {version})"
+            )
+        for target in range(version + 1, len(MIGRATIONS) + 1):
+            try:
+                self._conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{MIGRATIONS[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;"
+                )
+            except sqlite3.Error:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- transactions and meta ------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes; bumps the generation on commit if photos changed.
+
+        Nested use joins the outer transaction.
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._changed = False
+            try:
+                yield
+                if self._changed:
+                    self._conn.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._changed = False
+
+    def _write(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Run one statement that changes photos, inside the current or a new transaction."""
+        with self.transaction():
+            self._changed = True
+            return self._conn.execute(sql, params)
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def use_model(self, model_id: str) -> bool:
+        """Record that vectors must come from ``model_id``.
+
+        When the catalog's vectors came from another model, they are all marked
+        stale (the next index run re-embeds them) and True is returned.
+        """
+        with self.transaction():
+            current = self.get_meta("model_id")
+            if current == model_id:
+                return False
+            self._write(f"UPDATE photos SET state = '{STALE}' WHERE state = '{INDEXED}'")
+            self.set_meta("model_id", model_id)
+            return current is not None
+
+    # -- photos: reading ------------------------------------------------------
+
+    def records(self) -> list[PhotoRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, path, size, mtime_ns, hash, state, error FROM photos"
+            ).fetchall()
+        return [PhotoRecord(*row) for row in rows]
+
+    def photo_count(self) -> int:
+        with self._lock:
+            return int(
+                self._conn.execute(f"SELECT COUNT(*) FROM photos WHERE state = '{INDEXED}'").fetchone()[0]
+            )
+
+    def photo_id(self, path: str) -> int | None:
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM photos WHERE path = ?", (path,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def vector_of(self, path: str) -> tuple[int, np.ndarray] | None:
+        """The stored vector of an indexed photo, with its id."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT id, vector FROM photos WHERE path = ? AND state = '{INDEXED}'", (path,)
+            ).fetchone()
+        return None if row is None else (int(row[0]), np.frombuffer(row[1], VECTOR_DTYPE).copy())
+
+    def embedding_with_hash(self, content_hash: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+        """(vector, features) of an indexed photo with these bytes, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT vector, features FROM photos WHERE hash = ? AND state = '{INDEXED}' LIMIT 1",
+                (content_hash,),
+            ).fetchone()
+        if row is None:
+            return None
+        return np.frombuffer(row[0], VECTOR_DTYPE).copy(), np.frombuffer(row[1], FEATURE_DTYPE).copy()
+
+    def indexed_hashes(self) -> frozenset[bytes]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT DISTINCT hash FROM photos WHERE state = '{INDEXED}' AND hash IS NOT NULL"
+            ).fetchall()
+        return frozenset(row[0] for row in rows)
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of all indexed photos: int64 (N,) and float32 (N, dim)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, vector FROM photos WHERE state = '{INDEXED}' ORDER BY id"
+            ).fetchall()
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=VECTOR_DTYPE)
+        return ids, np.frombuffer(b"".join(row[1] for row in rows), VECTOR_DTYPE).reshape(len(rows), -1)
+
+    def paths_of(self, ids: Iterable[int]) -> dict[int, str]:
+        """Paths of the given indexed photos; ids no longer indexed are left out."""
+        id_list = [int(i) for i in ids]
+        if not id_list:
+            return {}
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, path FROM photos WHERE state = '{INDEXED}' "
+                f"AND id IN ({','.join('?' * len(id_list))})",
+                id_list,
+            ).fetchall()
+        return {int(row[0]): str(row[1]) for row in rows}
+
+    def errors(self) -> list[tuple[str, str]]:
+        """(path, reason) of every file that could not be indexed."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT path, error FROM photos WHERE state = '{ERROR}' ORDER BY path"
+            ).fetchall()
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, features) of all photos with stored features, for re-projecting."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, features FROM photos WHERE state IN ('{INDEXED}', '{STALE}') "
+                "AND features IS NOT NULL ORDER BY id"
+            ).fetchall()
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(row[1] for row in rows), FEATURE_DTYPE).reshape(len(rows), -1)
+        return ids, matrix.astype(np.float32)
+
+    # -- photos: writing ------------------------------------------------------
+
+    def put_photo(
+        self,
+        photo_id: int | None,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: bytes,
+        vector: np.ndarray,
+        features: np.ndarray,
+    ) -> int:
+        """Store an indexed photo: a new row, or row ``photo_id`` updated (also
+        its path: that is how a moved photo keeps its id and labels)."""
+        values = (
+            path,
+            size,
+            mtime_ns,
+            content_hash,
+            INDEXED,
+            None,
+            np.ascontiguousarray(vector, VECTOR_DTYPE).tobytes(),
+            np.ascontiguousarray(features, FEATURE_DTYPE).tobytes(),
+            time.time(),
+        )
+        return self._put(photo_id, values)
+
+    def put_error(
+        self,
+        photo_id: int | None,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: bytes | None,
+        error: str,
+    ) -> int:
+        """Record a file that could not be indexed, and why."""
+        return self._put(
+            photo_id, (path, size, mtime_ns, content_hash, ERROR, error, None, None, time.time())
+        )
+
+    def _put(self, photo_id: int | None, values: tuple[object, ...]) -> int:
+        columns = "path, size, mtime_ns, hash, state, error, vector, features, indexed_at"
+        if photo_id is None:
+            cursor = self._write(f"INSERT INTO photos ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            assert cursor.lastrowid is not None
+            return int(cursor.lastrowid)
+        assignments = ", ".join(f"{column} = ?" for column in columns.split(", "))
+        self._write(f"UPDATE photos SET {assignments} WHERE id = ?", (*values, photo_id))
+        return photo_id
+
+    def touch(self, photo_id: int, size: int, mtime_ns: int) -> None:
+        """A file's size or mtime changed but its bytes did not. The vectors are
+        untouched, so the generation is not bumped."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, photo_id)
+            )
+
+    def set_vectors(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Replace the vectors of the given photos (a re-projection by a new head)."""
+        with self.transaction():
+            for photo_id, vector in zip(ids.tolist(), vectors, strict=True):
+                self._write(
+                    f"UPDATE photos SET vector = ?, state = '{INDEXED}' WHERE id = ?",
+                    (np.ascontiguousarray(vector, VECTOR_DTYPE).tobytes(), photo_id),
+                )
+
+    def delete_photos(self, ids: Iterable[int]) -> None:
+        with self.transaction():
+            for photo_id in ids:
+                self._write("DELETE FROM photos WHERE id = ?", (photo_id,))
+
+    # -- labels ---------------------------------------------------------------
+
+    def create_label(self, name: str) -> int:
+        """The id of label ``name`` (case-insensitive), created if new."""
+        with self.transaction():
+            row = self._conn.execute("SELECT id FROM labels WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                return int(row[0])
+            cursor = self._conn.execute(
+                "INSERT INTO labels (name, created) VALUES (?, ?)", (name, time.time())
+            )
+            assert cursor.lastrowid is not None
+            return int(cursor.lastrowid)
+
+    def delete_label(self, name: str) -> bool:
+        with self._lock:
+            return self._conn.execute("DELETE FROM labels WHERE name = ?", (name,)).rowcount > 0
+
+    def label_id(self, name: str) -> int | None:
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM labels WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_label(self, label_id: int, photo_ids: Iterable[int]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO photo_labels (photo_id, label_id) VALUES (?, ?)",
+                [(photo_id, label_id) for photo_id in photo_ids],
+            )
+
+    def remove_label(self, label_id: int, photo_ids: Iterable[int]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "DELETE FROM photo_labels WHERE photo_id = ? AND label_id = ?",
+                [(photo_id, label_id) for photo_id in photo_ids],
+            )
+
+    def labels(self) -> list[tuple[str, int]]:
+        """Every label with the number of indexed photos carrying it, by name."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT labels.name, COUNT(photos.id) FROM labels "
+                "LEFT JOIN photo_labels ON photo_labels.label_id = labels.id "
+                f"LEFT JOIN photos ON photos.id = photo_labels.photo_id AND photos.state = '{INDEXED}' "
+                "GROUP BY labels.id ORDER BY labels.name COLLATE NOCASE"
+            ).fetchall()
+        return [(str(row[0]), int(row[1])) for row in rows]
+
+    def labels_of(self, photo_id: int) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT labels.name FROM labels JOIN photo_labels ON photo_labels.label_id = labels.id "
+                "WHERE photo_labels.photo_id = ? ORDER BY labels.name COLLATE NOCASE",
+                (photo_id,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def photos_with_labels(self, label_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(id, path) of the indexed photos carrying all the given labels, by path."""
+        if not label_ids:
+            return []
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT photos.id, photos.path FROM photos "
+                "JOIN photo_labels ON photo_labels.photo_id = photos.id "
+                f"WHERE photos.state = '{INDEXED}' "
+                f"AND photo_labels.label_id IN ({','.join('?' * len(label_ids))}) "
+                "GROUP BY photos.id HAVING COUNT(DISTINCT photo_labels.label_id) = ? "
+                "ORDER BY photos.path",
+                (*label_ids, len(set(label_ids))),
+            ).fetchall()
+        return [(int(row[0]), str(row[1])) for row in rows]

@@ -1,0 +1,431 @@
+"""Scanning folders and bringing the catalog up to date, as a generator of progress.
+
+``index_folders`` is a plain generator: the CLI prints what it yields, the GUI
+runs it in a worker thread and forwards what it yields as signals. It can be
+cancelled between batches with a ``threading.Event``; everything written until
+then is committed batch by batch, so the next run resumes where it stopped.
+
+A run goes like this:
+
+1. Scan the folders (recursively; hidden entries skipped; symlinks followed, each
+   directory visited once by (st_dev, st_ino), so loops end; broken links reported).
+2. Compare with the catalog: a file with the size and mtime it had is unchanged
+   (a file that failed before is not retried until it changes); a catalogued file
+   under a scanned folder that was not found is missing.
+3. Work through the new and changed files in batches. A thread pool reads each
+   file, hashes it (blake2b of the whole file: exact, and at about 1 GB/s cheap
+   next to decoding) and, unless an indexed photo already has those bytes,
+   decodes and preprocesses it; Pillow and hashlib release the GIL, so the next
+   batch decodes while the model runs on this one. A file whose bytes match a
+   missing photo is that photo moved: its row (id, labels, vector) takes the new
+   path and nothing is re-embedded. Files of the same size as some missing
+   photo go first, so once they are done the remaining missing photos are known
+   to be deleted, and are removed before the long part of the run.
+4. Files that cannot be read are recorded with the reason and counted; they
+   never stop the run.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from devise_app import imaging
+from devise_app.catalog import ERROR, INDEXED, STALE, Catalog, LibraryError, PhotoRecord
+
+if TYPE_CHECKING:
+    from devise_app.model import ImageEncoder
+
+DEFAULT_BATCH_SIZE = 32
+HASH_CHUNK = 1 << 20
+SCAN_PROGRESS_EVERY = 500  # files
+VANISHED = "file vanished"
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    """The outcome of one run."""
+
+    indexed: int  # new or changed photos now searchable
+    unchanged: int
+    moved: int  # recognised by content after a move or rename; not re-embedded
+    removed: int  # deleted from disk, so dropped from the catalog
+    skipped: tuple[SkippedFile, ...]  # could not be indexed, with the reason
+    cancelled: bool
+    elapsed: float
+
+    def skipped_reasons(self) -> Counter[str]:
+        return Counter(item.reason for item in self.skipped)
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """One step of a run. The last one has ``finished`` True and a ``summary``."""
+
+    phase: str  # "scanning", "indexing", "finished"
+    done: int  # files dealt with (unchanged ones included)
+    total: int  # image files found (0 while scanning)
+    indexed: int
+    unchanged: int
+    moved: int
+    removed: int
+    skipped: int
+    current: Path | None
+    elapsed: float
+    eta: float | None  # seconds left, once there is a rate to go by
+    summary: IndexSummary | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def check_folders(folders: Sequence[Path | str]) -> list[Path]:
+    """The folders as absolute real paths; LibraryError for one that is not a folder."""
+    if not folders:
+        raise LibraryError("no folder to index")
+    roots = []
+    for folder in folders:
+        root = Path(os.path.realpath(folder))
+        if not root.exists():
+            raise LibraryError(f"no such folder: {folder}")
+        if not root.is_dir():
+            raise LibraryError(f"not a folder: {folder}")
+        roots.append(root)
+    return roots
+
+
+def _os_error_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if isinstance(exc, FileNotFoundError):
+        return VANISHED
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def scan(roots: Sequence[Path], skipped: list[SkippedFile], unreadable: list[str]) -> Iterator[FoundFile]:
+    """Every image file under ``roots``, each directory visited once.
+
+    Problems are appended to ``skipped``; folders that could not be listed also
+    go to ``unreadable`` (their catalogued photos must not count as deleted).
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in roots:
+        stack = [os.fspath(root)]
+        while stack:
+            folder = stack.pop()
+            try:
+                st = os.stat(folder)
+                if (st.st_dev, st.st_ino) in seen_dirs:
+                    continue
+                seen_dirs.add((st.st_dev, st.st_ino))
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda entry: entry.name)
+            except OSError as exc:
+                skipped.append(SkippedFile(Path(folder), f"cannot read folder: {_os_error_reason(exc)}"))
+                unreadable.append(folder)
+                continue
+            subfolders = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir():
+                        subfolders.append(entry.path)
+                    elif imaging.is_image_path(entry.name):
+                        if entry.is_file():
+                            st = entry.stat()
+                            yield FoundFile(entry.path, st.st_size, st.st_mtime_ns)
+                        elif entry.is_symlink():
+                            skipped.append(SkippedFile(Path(entry.path), "broken link"))
+                except OSError as exc:
+                    skipped.append(SkippedFile(Path(entry.path), _os_error_reason(exc)))
+            stack.extend(reversed(subfolders))  # depth first, in name order
+
+
+def hash_file(path: str) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.digest()
+
+
+@dataclass
+class _Loaded:
+    """What a worker thread made of one file."""
+
+    hash: bytes | None = None
+    pixels: np.ndarray | None = None  # model input; None when not decoded
+    error: str | None = None
+
+
+def _load(path: str, reusable: frozenset[bytes]) -> _Loaded:
+    """Hash a file and, unless its bytes are already embedded, decode it. Never raises."""
+    try:
+        content_hash = hash_file(path)
+    except OSError as exc:
+        return _Loaded(error=_os_error_reason(exc))
+    if content_hash in reusable:
+        return _Loaded(hash=content_hash)
+    return _decode(path, content_hash)
+
+
+def _decode(path: str, content_hash: bytes | None) -> _Loaded:
+    try:
+        return _Loaded(hash=content_hash, pixels=imaging.load_model_input(path))
+    except imaging.ImageDecodeError as exc:
+        return _Loaded(hash=content_hash, error=str(exc))
+    except Exception as exc:  # a broken file must not stop the run, whatever Pillow raises
+        return _Loaded(hash=content_hash, error=f"cannot decode: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class _Run:
+    """The state of one run."""
+
+    catalog: Catalog
+    get_encoder: Callable[[], ImageEncoder]
+    batch_size: int
+    cancel: threading.Event
+    started: float = field(default_factory=time.monotonic)
+    total: int = 0
+    done: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    removed: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    missing_by_hash: dict[bytes, list[int]] = field(default_factory=dict)
+    work_done: int = 0  # files loaded in this run, for the rate
+    work_started: float | None = None
+    current: Path | None = None
+
+    def progress(self, phase: str, summary: IndexSummary | None = None) -> IndexProgress:
+        now = time.monotonic()
+        eta = None
+        if self.work_started is not None and self.work_done:
+            rate = self.work_done / max(now - self.work_started, 1e-9)
+            eta = (self.total - self.done) / rate
+        return IndexProgress(
+            phase, self.done, self.total, self.indexed, self.unchanged, self.moved, self.removed,
+            len(self.skipped), self.current, now - self.started, eta, summary,
+        )  # fmt: skip
+
+    def summary(self, cancelled: bool) -> IndexSummary:
+        return IndexSummary(
+            self.indexed, self.unchanged, self.moved, self.removed, tuple(self.skipped), cancelled,
+            time.monotonic() - self.started,
+        )  # fmt: skip
+
+    # -- storing one batch ----------------------------------------------------
+
+    def store_batch(self, batch: list[tuple[FoundFile, PhotoRecord | None, _Loaded]]) -> None:
+        to_embed: list[tuple[FoundFile, PhotoRecord | None, _Loaded]] = []
+        with self.catalog.transaction():
+            for found, row, loaded in batch:
+                if loaded.error is not None:
+                    self.store_error(found, row, loaded)
+                elif loaded.pixels is not None:
+                    to_embed.append((found, row, loaded))
+                elif row is not None and row.state == INDEXED and row.hash == loaded.hash:
+                    self.catalog.touch(row.id, found.size, found.mtime_ns)  # same bytes, new mtime
+                    self.unchanged += 1
+                else:
+                    assert loaded.hash is not None
+                    reused = self.catalog.embedding_with_hash(loaded.hash)
+                    if reused is None:  # that photo changed since the run began: decode after all
+                        to_embed.append((found, row, _decode(found.path, loaded.hash)))
+                    else:
+                        self.store_photo(found, row, loaded.hash, *reused)
+            embeddable = [item for item in to_embed if item[2].pixels is not None]
+            for item in to_embed:
+                if item[2].pixels is None:
+                    self.store_error(*item)
+            if embeddable:
+                pixels = np.stack([loaded.pixels for _, _, loaded in embeddable])  # type: ignore[misc]
+                embedding = self.get_encoder().embed(pixels)
+                for i, (found, row, loaded) in enumerate(embeddable):
+                    assert loaded.hash is not None
+                    self.store_photo(found, row, loaded.hash, embedding.vectors[i], embedding.features[i])
+
+    def store_photo(
+        self,
+        found: FoundFile,
+        row: PhotoRecord | None,
+        content_hash: bytes,
+        vector: np.ndarray,
+        features: np.ndarray,
+    ) -> None:
+        photo_id = row.id if row is not None else None
+        if photo_id is None and self.missing_by_hash.get(content_hash):
+            photo_id = self.missing_by_hash[content_hash].pop()  # moved: keep its id and labels
+            self.moved += 1
+        else:
+            self.indexed += 1
+        self.catalog.put_photo(
+            photo_id, found.path, found.size, found.mtime_ns, content_hash, vector, features
+        )
+
+    def store_error(self, found: FoundFile, row: PhotoRecord | None, loaded: _Loaded) -> None:
+        assert loaded.error is not None
+        self.skipped.append(SkippedFile(Path(found.path), loaded.error))
+        if loaded.error != VANISHED:
+            self.catalog.put_error(
+                row.id if row else None, found.path, found.size, found.mtime_ns, loaded.hash, loaded.error
+            )
+
+    # -- the pipeline ---------------------------------------------------------
+
+    def process(
+        self, work: list[tuple[FoundFile, PhotoRecord | None]], workers: int
+    ) -> Iterator[IndexProgress]:
+        """Load (in a thread pool, one batch ahead) and store ``work``, batch by batch.
+
+        Stops early when cancelled; the caller checks ``self.cancel`` afterwards.
+        """
+        if not work:
+            return
+        if self.work_started is None:
+            self.work_started = time.monotonic()
+        reusable = self.catalog.indexed_hashes()
+        todo = iter(work)
+        pending: deque[tuple[FoundFile, PhotoRecord | None, Future[_Loaded]]] = deque()
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devise-decode")
+
+        def submit_ahead() -> None:
+            while len(pending) < 2 * self.batch_size:
+                item = next(todo, None)
+                if item is None:
+                    return
+                pending.append((item[0], item[1], pool.submit(_load, item[0].path, reusable)))
+
+        try:
+            submit_ahead()
+            while pending and not self.cancel.is_set():
+                batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+                submit_ahead()  # the next batch decodes while this one is embedded
+                loaded = [(found, row, future.result()) for found, row, future in batch]
+                self.store_batch(loaded)
+                self.done += len(batch)
+                self.work_done += len(batch)
+                self.current = Path(batch[-1][0].path)
+                yield self.progress("indexing")
+        finally:
+            for *_, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+
+
+def index_folders(
+    catalog: Catalog,
+    folders: Sequence[Path],
+    get_encoder: Callable[[], ImageEncoder],
+    model_id: str,
+    cancel: threading.Event | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+) -> Iterator[IndexProgress]:
+    """Bring the catalog up to date with ``folders``, yielding progress.
+
+    ``get_encoder`` is called only once something needs embedding, so a run that
+    finds nothing new never loads the model. ``model_id`` names the model the
+    vectors come from; when it differs from the catalog's, every photo is
+    re-embedded. The last item yielded has ``finished`` True and the summary.
+    """
+    roots = check_folders(folders)
+    run = _Run(catalog, get_encoder, batch_size or DEFAULT_BATCH_SIZE, cancel or threading.Event())
+    workers = workers or max(1, os.cpu_count() or 1)
+    catalog.use_model(model_id)
+
+    # 1. scan
+    unreadable: list[str] = []
+    found_files: list[FoundFile] = []
+    for found in scan(roots, run.skipped, unreadable):
+        found_files.append(found)
+        if len(found_files) % SCAN_PROGRESS_EVERY == 0:
+            run.current = Path(found.path)
+            yield run.progress("scanning")
+            if run.cancel.is_set():
+                yield run.progress("finished", run.summary(cancelled=True))
+                return
+
+    # 2. compare with the catalog
+    records = catalog.records()
+    by_path = {record.path: record for record in records}
+    found_paths = {found.path for found in found_files}
+    prefixes = tuple(os.path.join(root, "") for root in roots)
+    kept = tuple(os.path.join(folder, "") for folder in unreadable)
+    missing = [
+        record
+        for record in records
+        if record.path.startswith(prefixes) and not record.path.startswith(kept)
+        and record.path not in found_paths
+    ]  # fmt: skip
+    for record in missing:
+        if record.hash is not None:
+            run.missing_by_hash.setdefault(record.hash, []).append(record.id)
+    missing_sizes = {record.size for record in missing}
+
+    moves: list[tuple[FoundFile, PhotoRecord | None]] = []
+    others: list[tuple[FoundFile, PhotoRecord | None]] = []
+    for found in found_files:
+        row = by_path.get(found.path)
+        if (
+            row is not None
+            and row.state != STALE
+            and (row.size, row.mtime_ns) == (found.size, found.mtime_ns)
+        ):
+            if row.state == ERROR:
+                run.skipped.append(SkippedFile(Path(found.path), row.error or "could not be read"))
+            else:
+                run.unchanged += 1
+            run.done += 1
+        elif row is None and found.size in missing_sizes:
+            moves.append((found, row))
+        else:
+            others.append((found, row))
+    run.total = len(found_files)
+    yield run.progress("indexing")
+
+    # 3. possible moves first, then the deleted photos go, then the rest
+    yield from run.process(moves, workers)
+    if not run.cancel.is_set():
+        gone = [photo_id for ids in run.missing_by_hash.values() for photo_id in ids]
+        gone += [record.id for record in missing if record.hash is None]
+        catalog.delete_photos(gone)
+        run.removed = len(gone)
+        run.missing_by_hash.clear()
+        yield from run.process(others, workers)
+
+    cancelled = run.cancel.is_set()
+    if not cancelled:
+        catalog.set_meta("last_indexed_at", repr(time.time()))
+    run.current = None
+    yield run.progress("finished", run.summary(cancelled))

@@ -1,0 +1,312 @@
+"""The one API the CLI and the GUI both call: a photo library and what to ask of it.
+
+``Library`` opens its catalog, the image encoder and the vocabulary only when
+first needed, so constructing one is free and ``describe`` works without a
+library folder at all. It may be shared by the GUI thread and one worker thread:
+the catalog guards its own connection, and a lock here guards the Annoy index
+(which is rebuilt in place when the catalog changed).
+
+Errors meant for the user are typed and carry a one-line message:
+``LibraryError`` (library, folders, photos, labels), ``QueryError`` (query text),
+``ModelFileError`` (model files), ``ImageDecodeError`` (a photo that cannot be read).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from devise_app import config, imaging
+from devise_app.ann import VectorIndex
+from devise_app.catalog import Catalog, LibraryError
+from devise_app.indexer import IndexProgress, check_folders, index_folders
+
+if TYPE_CHECKING:
+    from devise_app.model import ImageEncoder
+    from devise_app.vocabulary import Vocabulary
+
+__all__ = ["Library", "LibraryError", "SearchHit", "describe_photo", "split_label_terms"]
+
+# `label:NAME` or `label:"two words"`, as a whole term of the query.
+_LABEL_TERM = re.compile(r'(?<!\S)label:(?:"([^"]*)"|(\S+))', re.IGNORECASE)
+_LABEL_SCORE = 1.0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    photo_id: int
+    path: Path
+    score: float
+
+
+def split_label_terms(query: str) -> tuple[list[str], str]:
+    """The ``label:NAME`` terms of a query, and the rest of its text."""
+    names = [quoted or bare for quoted, bare in _LABEL_TERM.findall(query)]
+    return [name.strip() for name in names], _LABEL_TERM.sub(" ", query).strip()
+
+
+def _query_error(message: str, suggestions: Sequence[str] = ()) -> Exception:
+    from devise_app.query import QueryError
+
+    return QueryError(message, list(suggestions))
+
+
+def model_identity(model_dir: Path) -> str:
+    """A short fingerprint of the model files that decide the image vectors."""
+    digest = hashlib.blake2b(digest_size=12)
+    files = sorted(path for path in model_dir.glob("*.onnx") if path.is_file())
+    for path in files:
+        digest.update(path.name.encode())
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _embed_photo(encoder: ImageEncoder, photo: Path) -> np.ndarray:
+    if not photo.is_file():
+        raise LibraryError(f"no such photo: {photo}")
+    pixels = imaging.load_model_input(photo)
+    return np.asarray(encoder.embed(pixels[None]).vectors[0], dtype=np.float32)
+
+
+def describe_photo(
+    photo: Path, top: int = 10, encoder: ImageEncoder | None = None, vocabulary: Vocabulary | None = None
+) -> list[tuple[str, float]]:
+    """The vocabulary words nearest to a photo's vector; needs no library."""
+    return Library(encoder=encoder, vocabulary=vocabulary, create=False).describe(photo, top)
+
+
+class Library:
+    """A photo library: a folder with the catalog and the search index."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        encoder: ImageEncoder | None = None,
+        vocabulary: Vocabulary | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        """``create=False`` makes using a library that does not exist yet an error
+        (for commands that only read) instead of creating an empty one."""
+        self.path = Path(path) if path is not None else config.default_library_dir()
+        self._create = create
+        self._encoder = encoder
+        self._vocabulary = vocabulary
+        self._catalog: Catalog | None = None
+        self._vectors: VectorIndex | None = None
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lazily loaded parts ----------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = Catalog.open(self.path, create=self._create)
+            return self._catalog
+
+    @property
+    def encoder(self) -> ImageEncoder:
+        with self._lock:
+            if self._encoder is None:
+                from devise_app.model import ImageEncoder
+
+                self._encoder = ImageEncoder()
+            return self._encoder
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        with self._lock:
+            if self._vocabulary is None:
+                from devise_app.vocabulary import Vocabulary
+
+                self._vocabulary = Vocabulary.load()
+            return self._vocabulary
+
+    def _vector_index(self) -> VectorIndex:
+        if self._vectors is None:
+            self._vectors = VectorIndex(self.path, self.catalog)
+        return self._vectors
+
+    def _model_id(self) -> str:
+        model_id = getattr(self._encoder, "model_id", None)
+        if isinstance(model_id, str):
+            return model_id
+        return model_identity(getattr(self._encoder, "model_dir", None) or config.models_dir())
+
+    # -- indexing ---------------------------------------------------------------
+
+    def index(
+        self,
+        folders: Sequence[Path],
+        cancel: threading.Event | None = None,
+        batch_size: int | None = None,
+    ) -> Iterator[IndexProgress]:
+        """Bring the library up to date with ``folders``; see ``devise_app.indexer``.
+
+        Checks the folders at once (LibraryError), then returns the progress
+        iterator. The search index is brought up to date before the last item
+        (``finished`` True, with the summary) is yielded.
+        """
+        roots = check_folders(folders)
+        catalog = self.catalog
+        model_id = self._model_id()
+
+        def run() -> Iterator[IndexProgress]:
+            for progress in index_folders(
+                catalog, roots, lambda: self.encoder, model_id, cancel,
+                batch_size or getattr(self._encoder, "batch_size", None),
+            ):  # fmt: skip
+                if progress.finished:
+                    with self._lock:
+                        self._vector_index().ensure_current()
+                yield progress
+
+        return run()
+
+    def photo_count(self) -> int:
+        return self.catalog.photo_count()
+
+    def last_indexed_at(self) -> float | None:
+        """When the last complete index run ended (seconds since the epoch)."""
+        value = self.catalog.get_meta("last_indexed_at")
+        return None if value is None else float(value)
+
+    def problems(self) -> list[tuple[Path, str]]:
+        """Files that could not be indexed, with the reason."""
+        return [(Path(path), reason) for path, reason in self.catalog.errors()]
+
+    # -- searching --------------------------------------------------------------
+
+    def search(self, query: str, top: int = 20) -> list[SearchHit]:
+        """Photos matching a query, best first. Raises QueryError for a query
+        that cannot be answered (unknown word, bad syntax, unknown label)."""
+        names, text = split_label_terms(query)
+        if not names:
+            from devise_app.query import query_vector
+
+            return self._nearest(query_vector(query, self.vocabulary), top)
+        if text:
+            raise _query_error("label: terms cannot be combined with words yet; search one or the other")
+        return self._labelled(names, top)
+
+    def _labelled(self, names: list[str], top: int) -> list[SearchHit]:
+        label_ids = []
+        for name in names:
+            label_id = self.catalog.label_id(name)
+            if label_id is None:
+                known = [label for label, _ in self.catalog.labels()]
+                close = difflib.get_close_matches(name, known, n=5)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise _query_error(f"no label named '{name}'{hint}", [f"label:{label}" for label in close])
+            label_ids.append(label_id)
+        photos = self.catalog.photos_with_labels(label_ids)[:top]
+        return [SearchHit(photo_id, Path(path), _LABEL_SCORE) for photo_id, path in photos]
+
+    def _nearest(
+        self, vector: np.ndarray, top: int, exclude: frozenset[int] = frozenset()
+    ) -> list[SearchHit]:
+        with self._lock:
+            pairs = self._vector_index().search(vector, top + len(exclude))
+        paths = self.catalog.paths_of(photo_id for photo_id, _ in pairs)
+        hits = [
+            SearchHit(photo_id, Path(paths[photo_id]), score)
+            for photo_id, score in pairs
+            if photo_id in paths and photo_id not in exclude
+        ]
+        return hits[:top]
+
+    def similar(self, photo: Path, top: int = 20) -> list[SearchHit]:
+        """Photos like ``photo``: its stored vector if it is in the library (and
+        then not itself among the results), else the vector of the file."""
+        stored = self._stored_vector(photo)
+        if stored is not None:
+            photo_id, vector = stored
+            return self._nearest(vector, top, frozenset({photo_id}))
+        return self._nearest(_embed_photo(self.encoder, Path(photo)), top)
+
+    def _stored_vector(self, photo: Path) -> tuple[int, np.ndarray] | None:
+        for path in dict.fromkeys((os.path.abspath(photo), os.path.realpath(photo))):
+            stored = self.catalog.vector_of(path)
+            if stored is not None:
+                return stored
+        return None
+
+    def describe(self, photo: Path, top: int = 10) -> list[tuple[str, float]]:
+        """The vocabulary words nearest to the photo: suggested labels."""
+        vector = _embed_photo(self.encoder, Path(photo))
+        return self.vocabulary.nearest(vector, k=top)
+
+    # -- labels -------------------------------------------------------------------
+
+    def create_label(self, name: str) -> None:
+        self.catalog.create_label(_check_label_name(name))
+
+    def delete_label(self, name: str) -> None:
+        if not self.catalog.delete_label(name.strip()):
+            raise LibraryError(f"no label named '{name}'")
+
+    def add_label(self, name: str, photos: Sequence[Path]) -> None:
+        """Put label ``name`` (created if new) on photos of the library."""
+        photo_ids = self._photo_ids(photos)
+        self.catalog.add_label(self.catalog.create_label(_check_label_name(name)), photo_ids)
+
+    def remove_label(self, name: str, photos: Sequence[Path]) -> None:
+        label_id = self.catalog.label_id(name.strip())
+        if label_id is None:
+            raise LibraryError(f"no label named '{name}'")
+        self.catalog.remove_label(label_id, self._photo_ids(photos))
+
+    def labels(self) -> list[tuple[str, int]]:
+        """Every label with the number of photos carrying it."""
+        return self.catalog.labels()
+
+    def labels_of(self, photo: Path) -> list[str]:
+        return self.catalog.labels_of(self._photo_ids([photo])[0])
+
+    def _photo_ids(self, photos: Sequence[Path]) -> list[int]:
+        ids = []
+        for photo in photos:
+            for path in dict.fromkeys((os.path.abspath(photo), os.path.realpath(photo))):
+                photo_id = self.catalog.photo_id(path)
+                if photo_id is not None:
+                    ids.append(photo_id)
+                    break
+            else:
+                raise LibraryError(f"not a photo of the library: {photo}")
+        return ids
+
+    def close(self) -> None:
+        with self._lock:
+            if self._vectors is not None:
+                self._vectors.close()
+                self._vectors = None
+            if self._catalog is not None:
+                self._catalog.close()
+                self._catalog = None
+
+
+def _check_label_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise LibraryError("a label needs a name")
+    if '"' in name or any(not char.isprintable() for char in name):
+        raise LibraryError(f"a label name cannot contain quotes or control characters: {name!r}")
+    return name

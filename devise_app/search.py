@@ -18,7 +18,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,18 +158,18 @@ class Library:
         folders: Sequence[Path],
         cancel: threading.Event | None = None,
         batch_size: int | None = None,
-    ) -> Iterator[IndexProgress]:
+    ) -> Generator[IndexProgress, None, None]:
         """Bring the library up to date with ``folders``; see ``devise_app.indexer``.
 
         Checks the folders at once (LibraryError), then returns the progress
-        iterator. The search index is brought up to date before the last item
+        generator (``close()`` it to stop early). The search index is brought up to date before the last item
         (``finished`` True, with the summary) is yielded.
         """
         roots = check_folders(folders)
         catalog = self.catalog
         model_id = self._model_id()
 
-        def run() -> Iterator[IndexProgress]:
+        def run() -> Generator[IndexProgress, None, None]:
             for progress in index_folders(
                 catalog, roots, lambda: self.encoder, model_id, cancel,
                 batch_size or getattr(self._encoder, "batch_size", None),

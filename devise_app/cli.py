@@ -1,0 +1,362 @@
+"""The ``devise-app`` command: no arguments opens the GUI; subcommands work in a terminal.
+
+Everything here is a thin face over ``devise_app.search.Library`` (the GUI is the
+other). Heavy modules (numpy, Pillow, ONNX Runtime, Annoy, Qt) are imported
+inside the commands, so ``--help`` answers at once.
+
+Errors the user can act on (a bad query, a missing folder or library, broken
+model files, an unreadable photo, Ctrl+C) end with one line on stderr and a
+non-zero exit status, never a traceback:
+
+- 1: the command failed (or, for ``search``, at least one query could not be answered)
+- 2: wrong usage (argparse)
+- 130: interrupted
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from devise_app import __version__
+
+if TYPE_CHECKING:
+    from devise_app.indexer import IndexProgress, IndexSummary
+    from devise_app.search import Library, SearchHit
+
+PROG = "devise-app"
+SHOWN_SKIPPED = 20  # skipped files listed by name after an index run
+
+# (module, class) of the errors that end in one line rather than a traceback. A
+# module that was never imported cannot have raised, so it need not be imported.
+_USER_ERRORS = (
+    ("devise_app.catalog", "LibraryError"),
+    ("devise_app.imaging", "ImageDecodeError"),
+    ("devise_app.model", "ModelFileError"),
+    ("devise_app.query", "QueryError"),
+)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    for module_name, class_name in _USER_ERRORS:
+        error_type = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(error_type, type) and isinstance(exc, error_type):
+            return True
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and (
+        isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+    ):
+        return True  # locked, unreadable or damaged catalog
+    return isinstance(exc, OSError)  # disk full, permissions, ...
+
+
+def _fail(message: object) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+# -- output helpers -----------------------------------------------------------------
+
+
+def _hits_json(hits: Sequence[SearchHit]) -> list[dict[str, object]]:
+    return [{"path": str(hit.path), "score": round(hit.score, 4)} for hit in hits]
+
+
+def _print_json(obj: dict[str, object]) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def _print_hits(title: str, hits: Sequence[SearchHit]) -> None:
+    print(title)
+    if not hits:
+        print("  (no photos)")
+    for hit in hits:
+        print(f"  {hit.score:6.3f}  {hit.path}")
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class _ProgressPrinter:
+    """A one-line progress bar on a terminal; an occasional plain line elsewhere."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.interval = 0.1 if self.tty else 10.0
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, progress: IndexProgress) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        if progress.phase == "scanning":
+            line = f"scanning… {progress.done + progress.indexed} files"
+        else:
+            share = progress.done / progress.total if progress.total else 1.0
+            eta = f"  ETA {_duration(progress.eta)}" if progress.eta is not None else ""
+            line = f"{progress.done}/{progress.total} ({share:.0%}){eta}"
+            if self.tty:
+                filled = int(share * self.WIDTH)
+                line = f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {line}"
+        if self.tty:
+            name = progress.current.name if progress.current else ""
+            self.stream.write(f"\r\x1b[K{line}  {name}"[:200])
+            self.shown = True
+        else:
+            self.stream.write(f"indexing: {line}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _print_summary(summary: IndexSummary, photo_count: int) -> None:
+    state = "Stopped" if summary.cancelled else "Done"
+    print(f"{state} in {_duration(summary.elapsed)}; the library holds {photo_count} photos.")
+    rows = [
+        ("indexed", summary.indexed),
+        ("unchanged", summary.unchanged),
+        ("moved", summary.moved),
+        ("removed", summary.removed),
+        ("skipped", len(summary.skipped)),
+    ]
+    for name, count in rows:
+        print(f"  {name:<10} {count:>7}")
+    for reason, count in summary.skipped_reasons().most_common():
+        print(f"    {count:>5}  {reason}")
+    if summary.skipped:
+        print("Skipped files:")
+        for item in summary.skipped[:SHOWN_SKIPPED]:
+            print(f"  {item.path}: {item.reason}")
+        if len(summary.skipped) > SHOWN_SKIPPED:
+            print(f"  … and {len(summary.skipped) - SHOWN_SKIPPED} more")
+    if summary.cancelled:
+        print("Run the same command again to finish.")
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+def _library(args: argparse.Namespace, create: bool = False) -> Library:
+    from devise_app.search import Library
+
+    return Library(args.library, create=create)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    with _library(args, create=True) as library:
+        printer = _ProgressPrinter(sys.stderr)
+        progress_items = library.index(args.folders)
+        try:
+            last = None
+            for last in progress_items:
+                printer.update(last)
+        except KeyboardInterrupt:
+            printer.close()
+            print(f"{PROG}: interrupted; what was indexed is kept, run again to finish", file=sys.stderr)
+            return 130
+        finally:
+            printer.close()
+            progress_items.close()
+        assert last is not None and last.summary is not None
+        _print_summary(last.summary, library.photo_count())
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from devise_app.query import QueryError
+
+    failed = 0
+    with _library(args) as library:
+        for query in args.queries:
+            try:
+                hits = library.search(query, args.top)
+            except QueryError as exc:
+                failed += 1
+                if args.json:
+                    _print_json({"query": query, "error": str(exc)})
+                else:
+                    _fail(f"{query!r}: {exc}")
+                continue
+            if args.json:
+                _print_json({"query": query, "results": _hits_json(hits)})
+            else:
+                _print_hits(query, hits)
+    return 1 if failed else 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        hits = library.similar(args.photo, args.top)
+    if args.json:
+        _print_json({"photo": str(args.photo.absolute()), "results": _hits_json(hits)})
+    else:
+        _print_hits(f"Photos like {args.photo}", hits)
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from devise_app.search import describe_photo
+
+    words = describe_photo(args.photo, args.top)
+    if args.json:
+        _print_json(
+            {
+                "photo": str(args.photo.absolute()),
+                "words": [{"word": word, "score": round(score, 4)} for word, score in words],
+            }
+        )
+    else:
+        print(f"Words for {args.photo}")
+        for word, score in words:
+            print(f"  {score:6.3f}  {word}")
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    if args.action != "list" and not (args.name and args.photos):
+        _fail(f"label {args.action} needs a NAME and at least one PHOTO")
+        return 2
+    with _library(args) as library:
+        if args.action == "list":
+            labels = library.labels()
+            for name, count in labels:
+                print(f"{count:>7}  {name}")
+            if not labels:
+                print("(no labels)")
+        elif args.action == "add":
+            library.add_label(args.name, args.photos)
+        else:
+            library.remove_label(args.name, args.photos)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "index":
+        from devise_app.bench_index import main as bench_index
+
+        return bench_index(args.images)
+    from devise_app.bench_quality import main as bench_quality
+
+    return bench_quality(args.images)
+
+
+def open_gui() -> int:
+    from devise_app.gui.app import main as gui_main
+
+    return int(gui_main() or 0)
+
+
+# -- argument parsing ---------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Search your own photos by meaning. Without a command, opens the app's window.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    library = argparse.ArgumentParser(add_help=False)
+    library.add_argument(
+        "--library", type=Path, metavar="DIR", help="the library folder (default: the per-user one)"
+    )
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print one JSON object per line")
+
+    def command(
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        help: str,
+        parents: Iterable[argparse.ArgumentParser],
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, parents=list(parents))
+        sub.set_defaults(func=func)
+        return sub
+
+    sub = command(
+        "index", cmd_index, "add folders of photos to the library, or bring it up to date", [library]
+    )
+    sub.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+
+    sub = command(
+        "search",
+        cmd_search,
+        "find photos by meaning: words, word arithmetic (king - man + woman) or label:NAME",
+        [library, output],
+    )
+    sub.add_argument("queries", nargs="+", metavar="QUERY", help="each argument is one query")
+    sub.add_argument("--top", type=_positive, default=20, metavar="K", help="results per query (default 20)")
+    sub.epilog = (
+        'With --json, one line per query: {"query": ..., "results": [{"path": ..., "score": ...}]}, '
+        'or {"query": ..., "error": ...} for a query that cannot be answered. '
+        "Exit status 1 if any query failed."
+    )
+
+    sub = command("similar", cmd_similar, "find photos like a given photo", [library, output])
+    sub.add_argument("photo", type=Path, metavar="PHOTO")
+    sub.add_argument("--top", type=_positive, default=20, metavar="K", help="number of photos (default 20)")
+
+    sub = command("describe", cmd_describe, "the words nearest to a photo (needs no library)", [output])
+    sub.add_argument("photo", type=Path, metavar="PHOTO")
+    sub.add_argument("--top", type=_positive, default=10, metavar="K", help="number of words (default 10)")
+
+    sub = command("label", cmd_label, "put labels on photos, take them off, or list them", [library])
+    sub.add_argument("action", choices=["add", "remove", "list"])
+    sub.add_argument("name", nargs="?", metavar="NAME")
+    sub.add_argument("photos", nargs="*", type=Path, metavar="PHOTO")
+
+    sub = command("bench", cmd_bench, "measure indexing speed (index) or search quality (quality)", [])
+    sub.add_argument("what", choices=["index", "quality"])
+    sub.add_argument(
+        "--images", type=Path, metavar="DIR", help="photos to measure on (default: the ImageNet sample)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args_list:
+            return open_gui()
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if not hasattr(args, "func"):
+            parser.print_help()
+            return 2
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`): nothing more to say
+        return 1
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        _fail(exc)
+        return 1

@@ -1,0 +1,196 @@
+"""The shipped DeViSE model at run time: ONNX Runtime on CUDA when usable, else CPU.
+
+``models/devise.onnx`` maps a batch of preprocessed images (see
+``devise_app.imaging``) to unit vectors in the visual-semantic space, and also
+returns the pooled CNN features and the classifier logits. ``models/head.npz``
+holds the head's parameters so stored features can be re-projected in numpy
+without running the CNN again (a library's own learned head uses the same form).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devise_app import MODEL_FORMAT_VERSION, config
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "devise.onnx"
+HEAD_FILE = "head.npz"
+MANIFEST_FILE = "manifest.json"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+class ModelFileError(Exception):
+    """The model files are missing, damaged or of another version."""
+
+
+@dataclass
+class Embedding:
+    vectors: np.ndarray  # (N, dim) unit rows
+    features: np.ndarray  # (N, feature_dim) pooled CNN features
+    logits: np.ndarray  # (N, 1000) ImageNet classifier logits
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(f"model manifest {path} is missing; rebuild with python -m devise_app.training") from None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"model manifest {path} is unreadable: {exc}") from None
+    if manifest.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFileError(
+            f"model files in {model_dir} have format version {manifest.get('format_version')!r}, "
+            f"this app reads version {MODEL_FORMAT_VERSION}"
+        )
+    return manifest
+
+
+@dataclass
+class Head:
+    """Features -> unit vectors, the same arithmetic as the ONNX graph's head."""
+
+    fc_weight: np.ndarray
+    fc_bias: np.ndarray
+    word_vectors: np.ndarray
+    codes: np.ndarray
+    word_temperature: float
+    code_temperature: float
+    word_weight: float
+    code_weight: float
+
+    @classmethod
+    def load(cls, path: Path) -> Head:
+        try:
+            with np.load(path) as data:
+                return cls(
+                    fc_weight=data["fc_weight"], fc_bias=data["fc_bias"],
+                    word_vectors=data["word_vectors"], codes=data["codes"],
+                    word_temperature=float(data["word_temperature"]),
+                    code_temperature=float(data["code_temperature"]),
+                    word_weight=float(data["word_weight"]), code_weight=float(data["code_weight"]),
+                )
+        except FileNotFoundError:
+            raise ModelFileError(f"model head {path} is missing") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelFileError(f"model head {path} is damaged: {exc}") from None
+
+    @property
+    def label_vectors(self) -> np.ndarray:
+        return np.hstack([self.word_weight * self.word_vectors, self.code_weight * self.codes])
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        logits = features.astype(np.float32) @ self.fc_weight.T + self.fc_bias
+        word_part = _unit(_softmax(logits / self.word_temperature) @ self.word_vectors)
+        code_part = _unit(_softmax(logits / self.code_temperature) @ self.codes)
+        return np.hstack([self.word_weight * word_part, self.code_weight * code_part]).astype(np.float32)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def nvidia_driver_present() -> bool:
+    """Whether an NVIDIA driver is loaded: without one CUDA cannot work, so the app
+    does not try (trying makes ONNX Runtime print alarming errors)."""
+    if Path("/proc/driver/nvidia/version").exists():
+        return True
+    import ctypes.util
+
+    return ctypes.util.find_library("nvcuda" if os.name == "nt" else "cuda") is not None
+
+
+def choose_providers(device: str, available: list[str], driver_present: bool) -> tuple[list[str], str]:
+    """Providers to ask for, in order, and a note saying why (empty: decided after loading)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+    if device == "cpu":
+        return [CPU], "CPU (asked for)"
+    if CUDA not in available:
+        return [CPU], "CPU (this ONNX Runtime build has no CUDA support)"
+    if device == "auto" and not driver_present:
+        return [CPU], "CPU (no NVIDIA GPU driver found)"
+    return [CUDA, CPU], ""
+
+
+def _preload_cuda_libraries() -> None:
+    import onnxruntime
+
+    preload = getattr(onnxruntime, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload()
+        except Exception as exc:  # libraries from NVIDIA's pip packages are optional
+            log.debug("onnxruntime.preload_dlls failed: %s", exc)
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class ImageEncoder:
+    """Runs the ONNX model in batches."""
+
+    def __init__(self, model_dir: Path | None = None, device: str = "auto", threads: int | None = None):
+        import onnxruntime
+
+        self.model_dir = model_dir or config.models_dir()
+        self.manifest = read_manifest(self.model_dir)
+        self.name: str = self.manifest.get("name", "devise")
+        self.dim: int = int(self.manifest["dim"])
+        self.feature_dim: int = int(self.manifest["feature_dim"])
+        self.head = Head.load(self.model_dir / HEAD_FILE)
+
+        onnx_path = self.model_dir / ONNX_FILE
+        if not onnx_path.is_file():
+            raise ModelFileError(f"model file {onnx_path} is missing; rebuild with python -m devise_app.training")
+        driver_present = nvidia_driver_present()
+        providers, note = choose_providers(device, onnxruntime.get_available_providers(), driver_present)
+        onnxruntime.set_default_logger_severity(4)  # we report the provider ourselves, calmly
+        if CUDA in providers and driver_present:
+            _preload_cuda_libraries()
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 4
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or default_threads()
+        try:
+            self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise ModelFileError(f"model file {onnx_path} cannot be loaded: {exc}") from None
+        self.provider: str = self.session.get_providers()[0]
+        if not note:
+            note = ("CUDA GPU" if self.provider == CUDA
+                    else "CPU (CUDA was asked for but its libraries or a GPU are not usable here)")
+        self.provider_note = note
+        self.batch_size = 64 if self.provider == CUDA else 16
+        log.info("model %s runs on %s", self.name, note)
+        outputs = [o.name for o in self.session.get_outputs()]
+        if outputs[:3] != ["vectors", "features", "logits"] or self.session.get_inputs()[0].name != "images":
+            raise ModelFileError(f"model file {onnx_path} has unexpected inputs/outputs {outputs}")
+
+    def embed(self, batch: np.ndarray) -> Embedding:
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a (N, 3, H, W) batch, got shape {batch.shape}")
+        vectors, features, logits = self.session.run(
+            ["vectors", "features", "logits"], {"images": np.ascontiguousarray(batch, dtype=np.float32)}
+        )
+        return Embedding(vectors, features, logits)
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        return self.head.project(features)

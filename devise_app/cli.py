@@ -92,7 +92,7 @@ class _ProgressPrinter:
         self.stream = stream
         self.tty = stream.isatty()
         self.interval = 0.1 if self.tty else 10.0
-        self.last = 0.0
+        self.last = 0.0 if self.tty else time.monotonic()  # plain lines only for long runs
         self.shown = False
 
     def update(self, progress: IndexProgress) -> None:

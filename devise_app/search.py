@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import re
 import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -34,11 +33,10 @@ if TYPE_CHECKING:
     from devise_app.model import ImageEncoder
     from devise_app.vocabulary import Vocabulary
 
-__all__ = ["Library", "LibraryError", "SearchHit", "describe_photo", "split_label_terms"]
+__all__ = ["Library", "LibraryError", "SearchHit", "describe_photo"]
 
-# `label:NAME` or `label:"two words"`, as a whole term of the query.
-_LABEL_TERM = re.compile(r'(?<!\S)label:(?:"([^"]*)"|(\S+))', re.IGNORECASE)
 _LABEL_SCORE = 1.0
+_model_ids: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> digest, per process
 
 
 @dataclass(frozen=True)
@@ -48,27 +46,37 @@ class SearchHit:
     score: float
 
 
-def split_label_terms(query: str) -> tuple[list[str], str]:
-    """The ``label:NAME`` terms of a query, and the rest of its text."""
-    names = [quoted or bare for quoted, bare in _LABEL_TERM.findall(query)]
-    return [name.strip() for name in names], _LABEL_TERM.sub(" ", query).strip()
+def _sole_label(query: str) -> str | None:
+    """The NAME of a query that is just ``label:NAME``, else None (QueryError if malformed)."""
+    from devise_app.query import Label, Sum, parse
 
-
-def _query_error(message: str, suggestions: Sequence[str] = ()) -> Exception:
-    from devise_app.query import QueryError
-
-    return QueryError(message, list(suggestions))
+    node = parse(query)
+    if (
+        isinstance(node, Sum)
+        and len(node.terms) == 1
+        and node.terms[0][0] > 0
+        and isinstance(node.terms[0][1], Label)
+    ):
+        return node.terms[0][1].name
+    return None
 
 
 def model_identity(model_dir: Path) -> str:
-    """A short fingerprint of the model files that decide the image vectors."""
+    """A fingerprint of the model files that decide the image vectors (the ONNX
+    graph and the head), so that vectors from another model are never mixed in."""
+    from devise_app.model import HEAD_FILE, ONNX_FILE, ModelFileError
+
     digest = hashlib.blake2b(digest_size=12)
-    files = sorted(path for path in model_dir.glob("*.onnx") if path.is_file())
-    for path in files:
-        digest.update(path.name.encode())
-        with path.open("rb") as file:
-            while chunk := file.read(1 << 20):
-                digest.update(chunk)
+    for name in (ONNX_FILE, HEAD_FILE):
+        path = model_dir / name
+        try:
+            st = path.stat()
+        except OSError:
+            raise ModelFileError(f"model file {path} is missing") from None
+        key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+        if key not in _model_ids:
+            _model_ids[key] = hashlib.file_digest(path.open("rb"), "blake2b").hexdigest()
+        digest.update(_model_ids[key].encode())
     return digest.hexdigest()
 
 
@@ -146,10 +154,11 @@ class Library:
         return self._vectors
 
     def _model_id(self) -> str:
-        model_id = getattr(self._encoder, "model_id", None)
+        model_id = getattr(self._encoder, "model_id", None)  # an encoder may name its model itself
         if isinstance(model_id, str):
             return model_id
-        return model_identity(getattr(self._encoder, "model_dir", None) or config.models_dir())
+        model_dir = self._encoder.model_dir if self._encoder is not None else config.models_dir()
+        return model_identity(model_dir)
 
     # -- indexing ---------------------------------------------------------------
 
@@ -196,29 +205,37 @@ class Library:
     # -- searching --------------------------------------------------------------
 
     def search(self, query: str, top: int = 20) -> list[SearchHit]:
-        """Photos matching a query, best first. Raises QueryError for a query
-        that cannot be answered (unknown word, bad syntax, unknown label)."""
-        names, text = split_label_terms(query)
-        if not names:
-            from devise_app.query import query_vector
+        """Photos matching a query, best first. Raises QueryError for a query that
+        cannot be answered (bad syntax, unknown word or label).
 
-            return self._nearest(query_vector(query, self.vocabulary), top)
-        if text:
-            raise _query_error("label: terms cannot be combined with words yet; search one or the other")
-        return self._labelled(names, top)
+        A query that is just ``label:NAME`` lists the photos carrying that label
+        (score 1.0); anything else is turned into a vector by the query language.
+        """
+        from devise_app.query import query_vector
 
-    def _labelled(self, names: list[str], top: int) -> list[SearchHit]:
-        label_ids = []
-        for name in names:
-            label_id = self.catalog.label_id(name)
-            if label_id is None:
-                known = [label for label, _ in self.catalog.labels()]
-                close = difflib.get_close_matches(name, known, n=5)
-                hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise _query_error(f"no label named '{name}'{hint}", [f"label:{label}" for label in close])
-            label_ids.append(label_id)
-        photos = self.catalog.photos_with_labels(label_ids)[:top]
-        return [SearchHit(photo_id, Path(path), _LABEL_SCORE) for photo_id, path in photos]
+        name = _sole_label(query)
+        if name is not None:
+            label_id = self._label_id_for_query(name)
+            photos = self.catalog.photos_with_labels([label_id])[:top]
+            return [SearchHit(photo_id, Path(path), _LABEL_SCORE) for photo_id, path in photos]
+        return self._nearest(query_vector(query, self.vocabulary, self._label_vector), top)
+
+    def _label_vector(self, name: str) -> np.ndarray:
+        """What ``label:NAME`` stands for inside word arithmetic: not defined yet."""
+        from devise_app.query import QueryError
+
+        self._label_id_for_query(name)
+        raise QueryError(f"label:{name} cannot be combined with words yet; search it on its own.")
+
+    def _label_id_for_query(self, name: str) -> int:
+        from devise_app.query import QueryError
+
+        label_id = self.catalog.label_id(name)
+        if label_id is None:
+            known = [label for label, _ in self.catalog.labels()]
+            close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+            raise QueryError(f"No label named {name!r}.", [f"label:{label}" for label in close])
+        return label_id
 
     def _nearest(
         self, vector: np.ndarray, top: int, exclude: frozenset[int] = frozenset()

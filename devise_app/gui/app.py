@@ -1,0 +1,99 @@
+"""Starting the desktop app: ``devise-app`` with no arguments calls :func:`main`."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from devise_app import config
+from devise_app.gui.icons import app_icon, style_sheet
+
+SETTINGS_FILE = "devise-app.ini"
+
+
+def open_settings() -> QSettings:
+    """The app's settings: an INI file in ``config.config_dir()`` (never the registry)."""
+    path = config.config_dir() / SETTINGS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return QSettings(str(path), QSettings.Format.IniFormat)
+
+
+def library_path(settings: QSettings) -> Path:
+    value = settings.value("library/path")
+    return Path(str(value)) if value else config.default_library_dir()
+
+
+def create_application(argv: Sequence[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    app.setApplicationName(config.APP_NAME)
+    app.setApplicationDisplayName("devise-app")
+    app.setOrganizationName(config.APP_NAME)
+    app.setDesktopFileName(config.APP_NAME)
+    app.setWindowIcon(app_icon())
+    apply_style(app)
+    return app
+
+
+def apply_style(app: QApplication) -> None:
+    sheet = style_sheet()
+    if sheet:
+        app.setStyleSheet(sheet)
+
+
+def install_excepthook() -> None:
+    """Show unexpected errors in a dialog (and on stderr) instead of dying silently."""
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        details = "".join(traceback.format_exception(kind, value, tb))
+        print(details, file=sys.stderr)
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        app = QApplication.instance()
+        if app is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Critical, "Unexpected error",
+                          f"Something went wrong: {value}\n\nThe app keeps running; the details can help a bug report.")
+        box.setDetailedText(details)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.exec()
+
+    sys.excepthook = hook
+
+
+def make_library(path: Path) -> Any:
+    from devise_app.search import Library
+
+    return Library(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Open the main window on the last used library; returns the exit code."""
+    app = create_application(argv)
+    install_excepthook()
+    settings = open_settings()
+    try:
+        library = make_library(library_path(settings))
+    except Exception as exc:  # a broken library folder or model files: say so, no traceback
+        QMessageBox.critical(None, "devise-app cannot start", str(exc) or type(exc).__name__)
+        return 1
+
+    from devise_app.gui.main_window import MainWindow
+
+    window = MainWindow(library, settings)
+    window.show()
+    code = app.exec()
+    window.shutdown()
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1153 @@
+"""The main window: search box, photo grid, labels panel, indexing progress.
+
+Every call into the core ``Library`` runs on a worker thread (see
+:mod:`devise_app.gui.workers`): indexing on its own pool, everything else
+(searching, labels, statistics, describing photos) one at a time on another, so
+the GUI thread never waits for the catalog, the model or the search index. Results
+come back as signals; a search result is shown only if no newer search started
+meanwhile (``ResultsModel.generation``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QModelIndex, QProcess, QSettings, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QStackedWidget,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
+from devise_app.gui.dialogs import PreviewDialog, WordsDialog
+from devise_app.gui.icons import ICON_SIZE, app_icon, icon
+from devise_app.gui.models import PHOTO_MIME, LabelsModel, Photo, ResultsModel, local_paths
+from devise_app.gui.views import LabelsView, ResultsView, SearchBox, WordCompleter, expression_completions
+from devise_app.gui.welcome import WelcomePage
+from devise_app.gui.workers import Worker, WorkerPool
+from devise_app.imaging import is_image_path
+
+MAX_RESULTS = 1000
+ZOOM_STEP = 32
+
+
+def label_query(name: str) -> str:
+    """The query that finds the photos with label ``name``."""
+    return f'label:"{name}"' if any(char.isspace() for char in name) else f"label:{name}"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def format_when(timestamp: float | None, now: float | None = None) -> str:
+    if timestamp is None:
+        return "never"
+    age = (now if now is not None else time.time()) - timestamp
+    if age < 60:
+        return "just now"
+    if age < 3600:
+        return f"{int(age // 60)} min ago"
+    if age < 86400:
+        return f"{int(age // 3600)} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def provider_text(provider: str | None) -> str:
+    if not provider:
+        return "…"
+    if "CUDA" in provider or "Tensorrt" in provider or "TensorRT" in provider:
+        return "GPU (CUDA)"
+    if "CoreML" in provider:
+        return "Apple Neural Engine"
+    if "DirectML" in provider or "Dml" in provider:
+        return "GPU (DirectML)"
+    if "CPU" in provider:
+        return "CPU"
+    return provider.replace("ExecutionProvider", "")
+
+
+def _user_message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_query_error(exc: BaseException) -> bool:
+    return type(exc).__name__ == "QueryError" or hasattr(exc, "suggestions")
+
+
+def _is_model_error(exc: BaseException) -> bool:
+    return type(exc).__name__ == "ModelFileError"
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    return type(exc).__name__ in {"LibraryError", "ImageDecodeError", "QueryError", "ModelFileError"}
+
+
+class MainWindow(QMainWindow):
+    # Emitted for anyone who waits on the window (tests, the screenshot script).
+    resultsShown = Signal(int)  # number of photos now in the grid
+    queryFailed = Signal(str)  # the inline message
+    indexFinished = Signal(object)  # the core's IndexSummary, or None if the run failed
+    labelsUpdated = Signal()
+    libraryRefreshed = Signal()
+    vocabularyReady = Signal()
+    modelReady = Signal()
+    labelApplied = Signal(str)
+
+    def __init__(self, library: Any, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.settings = settings
+        self.setObjectName("mainWindow")
+        self.setWindowIcon(app_icon())
+        self.setWindowTitle(f"devise-app — {Path(library.path).name}")
+        self.setAcceptDrops(True)
+
+        self._index_pool = WorkerPool(1, self)
+        self._query_pool = WorkerPool(1, self)
+        self._image_pool = WorkerPool(2, self)
+        self._index_worker: Worker | None = None
+        self._index_queue: list[list[Path]] = []
+        self._index_started = 0.0
+        self._last_summary: Any = None
+        self._last_search: tuple[str, str | Path] | None = None  # ("query", text) or ("similar", path)
+        self._photo_count: int | None = None
+        self._label_map: dict[str, list[str]] = {}
+        self._vocabulary: Any = None
+        self._model_error_shown = False
+        self._words_dialog: WordsDialog | None = None
+        self._preview_dialog: PreviewDialog | None = None
+        self._last_error: BaseException | None = None
+        self._shut_down = False
+
+        self.results_model = ResultsModel(parent=self)
+        self.labels_model = LabelsModel(self)
+        self._build_actions()
+        self._build_ui()
+        self._build_menus()
+        self._connect()
+        self._restore_settings()
+        self._update_actions()
+        self._update_page()
+
+        self.refresh_library()
+        self._warm_up()
+
+    # ---------------------------------------------------------------- building
+    def _build_actions(self) -> None:
+        def action(text: str, icon_name: str | None, slot: Callable[[], Any], shortcuts: Sequence[Any] = (),
+                   tip: str = "") -> QAction:
+            act = QAction(text, self)
+            if icon_name:
+                act.setIcon(icon(icon_name))
+            if shortcuts:
+                act.setShortcuts([QKeySequence(s) for s in shortcuts])
+            act.setToolTip(tip or text.replace("…", ""))
+            act.setStatusTip(tip or text.replace("…", ""))
+            act.triggered.connect(slot)
+            return act
+
+        self.add_folder_action = action("Add folder…", "folder-add", self.choose_folder,
+                                        [QKeySequence.StandardKey.Open], "Index a folder of photos into this library")
+        self.cancel_action = action("Cancel indexing", "stop", self.cancel_indexing, [], "Stop indexing; "
+                                    "what is done is kept and the rest is indexed next time")
+        self.preview_action = action("Preview", "preview", self.preview_current, ["Space"],
+                                     "Show the photo large (Space); Left/Right step through the results")
+        self.open_action = action("Open", "open-external", self.open_selected, ["Ctrl+Return"],
+                                  "Open in the system's photo viewer (Ctrl+Enter)")
+        self.show_folder_action = action("Show in folder", "show-folder", self.show_selected_in_folder,
+                                         ["Ctrl+Shift+Return"], "Show the file in its folder")
+        self.similar_action = action("Find similar", "similar", self.find_similar_to_current, ["Ctrl+Shift+S"],
+                                     "Photos that look like this one (Ctrl+Shift+S)")
+        self.words_action = action("Words for this photo…", "words", self.words_for_current, ["Ctrl+D"],
+                                   "The words the model associates with this photo; apply one as a label (Ctrl+D)")
+        self.zoom_in_action = action("Larger thumbnails", "zoom-in", lambda: self.zoom(+1),
+                                     [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
+        self.zoom_out_action = action("Smaller thumbnails", "zoom-out", lambda: self.zoom(-1),
+                                      [QKeySequence.StandardKey.ZoomOut])
+        self.zoom_reset_action = action("Default thumbnail size", None, self.reset_zoom, ["Ctrl+0"])
+        self.focus_search_action = action("Search", "search", self.focus_search,
+                                          [QKeySequence.StandardKey.Find, "Ctrl+L", "/"])
+        self.copy_path_action = action("Copy path", None, self.copy_selected_paths, [QKeySequence.StandardKey.Copy])
+        self.quit_action = action("Quit", None, self.close, [QKeySequence.StandardKey.Quit])
+        self.cancel_action.setEnabled(False)
+        self.photo_actions = [self.preview_action, self.open_action, self.show_folder_action,
+                              self.similar_action, self.words_action, self.copy_path_action]
+
+    def _build_ui(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolBar")
+        toolbar.setMovable(False)
+        toolbar.setIconSize(ICON_SIZE)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addAction(self.add_folder_action)
+        toolbar.addSeparator()
+        for act in (self.preview_action, self.open_action, self.show_folder_action,
+                    self.similar_action, self.words_action):
+            toolbar.addAction(act)
+
+        # search box and the line under it
+        self.search_box = SearchBox()
+        self.search_box.setMinimumHeight(34)
+        self.query_message = QLabel()
+        self.query_message.setObjectName("queryMessage")
+        self.query_message.setWordWrap(True)
+        self.query_message.setTextFormat(Qt.TextFormat.RichText)
+        self.query_message.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                                   | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.query_message.hide()
+
+        # indexing progress
+        self.index_panel = QFrame()
+        self.index_panel.setObjectName("indexPanel")
+        self.index_progress = QProgressBar()
+        self.index_progress.setObjectName("indexProgress")
+        self.index_progress.setTextVisible(False)
+        self.index_progress.setFixedHeight(8)
+        self.index_label = QLabel()
+        self.index_label.setObjectName("indexLabel")
+        self.index_detail = QLabel()
+        self.index_detail.setObjectName("hintLabel")
+        self.index_cancel = QPushButton(icon("stop"), "Cancel")
+        self.index_cancel.setObjectName("cancelButton")
+        self.index_cancel.clicked.connect(self.cancel_indexing)
+        progress_text = QVBoxLayout()
+        progress_text.setSpacing(2)
+        progress_text.addWidget(self.index_label)
+        progress_text.addWidget(self.index_progress)
+        progress_text.addWidget(self.index_detail)
+        panel_layout = QHBoxLayout(self.index_panel)
+        panel_layout.setContentsMargins(10, 8, 10, 8)
+        panel_layout.addLayout(progress_text, 1)
+        panel_layout.addWidget(self.index_cancel)
+        self.index_panel.hide()
+
+        # the grid and its header
+        self.results_info = QLabel()
+        self.results_info.setObjectName("resultsInfo")
+        self.zoom_slider = QSlider(Qt.Orientation.Horizontal)
+        self.zoom_slider.setObjectName("zoomSlider")
+        self.zoom_slider.setRange(MIN_SIZE, MAX_SIZE)
+        self.zoom_slider.setSingleStep(8)
+        self.zoom_slider.setPageStep(ZOOM_STEP)
+        self.zoom_slider.setFixedWidth(140)
+        self.zoom_slider.setToolTip("Thumbnail size (Ctrl+plus / Ctrl+minus, or Ctrl+wheel)")
+        header = QHBoxLayout()
+        header.setContentsMargins(2, 0, 2, 0)
+        header.addWidget(self.results_info, 1)
+        for act, widget in ((self.zoom_out_action, None), (None, self.zoom_slider), (self.zoom_in_action, None)):
+            if act is not None:
+                button = QToolButton()
+                button.setDefaultAction(act)
+                button.setAutoRaise(True)
+                button.setIconSize(QSize(16, 16))
+                header.addWidget(button)
+            else:
+                header.addWidget(widget)
+
+        self.results_view = ResultsView()
+        self.results_view.setModel(self.results_model)
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        for act in self.photo_actions:
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.results_view.addAction(act)
+        results_page = QWidget()
+        results_layout = QVBoxLayout(results_page)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addLayout(header)
+        results_layout.addWidget(self.results_view, 1)
+
+        self.welcome_page = WelcomePage()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome_page)
+        self.pages.addWidget(results_page)
+
+        central = QWidget()
+        central.setObjectName("central")
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(12, 10, 12, 6)
+        layout.setSpacing(6)
+        layout.addWidget(self.search_box)
+        layout.addWidget(self.query_message)
+        layout.addWidget(self.index_panel)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        # labels panel
+        self.new_label_edit = QLineEdit()
+        self.new_label_edit.setObjectName("newLabelEdit")
+        self.new_label_edit.setPlaceholderText("New label…")
+        self.new_label_edit.setClearButtonEnabled(True)
+        self.new_label_completer = WordCompleter(self.new_label_edit)
+        add_label_button = QToolButton()
+        add_label_button.setIcon(icon("label"))
+        add_label_button.setToolTip("Create the label (Enter)")
+        add_label_button.clicked.connect(self.create_label_from_edit)
+        self.new_label_edit.returnPressed.connect(self.create_label_from_edit)
+        new_row = QHBoxLayout()
+        new_row.addWidget(self.new_label_edit, 1)
+        new_row.addWidget(add_label_button)
+        self.labels_view = LabelsView()
+        self.labels_view.setModel(self.labels_model)
+        self.labels_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        labels_hint = QLabel("Drop photos on a label to tag them; drag a label onto photos. Click one to see its photos.")
+        labels_hint.setObjectName("hintLabel")
+        labels_hint.setWordWrap(True)
+        labels_panel = QWidget()
+        labels_layout = QVBoxLayout(labels_panel)
+        labels_layout.setContentsMargins(8, 4, 8, 8)
+        labels_layout.addLayout(new_row)
+        labels_layout.addWidget(self.labels_view, 1)
+        labels_layout.addWidget(labels_hint)
+        self.labels_dock = QDockWidget("Labels", self)
+        self.labels_dock.setObjectName("labelsDock")
+        self.labels_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                     | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.labels_dock.setWidget(labels_panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.labels_dock)
+        self.resizeDocks([self.labels_dock], [220], Qt.Orientation.Horizontal)
+
+        # status bar
+        status = self.statusBar()
+        self.count_label = QLabel("…")
+        self.model_label = QLabel("Model: …")
+        self.provider_label = QLabel("…")
+        self.indexed_label = QLabel("")
+        for label in (self.count_label, self.model_label, self.provider_label, self.indexed_label):
+            label.setObjectName("statusField")
+            status.addPermanentWidget(label)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&Library")
+        file_menu.addAction(self.add_folder_action)
+        file_menu.addAction(self.cancel_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        photo_menu = menu.addMenu("&Photo")
+        for act in self.photo_actions:
+            photo_menu.addAction(act)
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction(self.focus_search_action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.zoom_in_action)
+        view_menu.addAction(self.zoom_out_action)
+        view_menu.addAction(self.zoom_reset_action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.labels_dock.toggleViewAction())
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction("Search tips", self.show_search_help)
+        help_menu.addAction("About devise-app", self.show_about)
+
+    def _connect(self) -> None:
+        self.search_box.returnPressed.connect(self.run_search_box)
+        self.search_box.photoDropped.connect(self.find_similar)
+        self.search_box.textChanged.connect(self._on_search_text_changed)
+        self.query_message.linkActivated.connect(self._on_suggestion)
+        self.results_view.zoomRequested.connect(self.zoom)
+        self.results_view.activated.connect(lambda index: self.preview_row(index.row()))
+        self.results_view.customContextMenuRequested.connect(self._results_menu)
+        self.results_view.selectionModel().selectionChanged.connect(self._update_actions)
+        self.results_model.modelReset.connect(self._update_actions)
+        self.results_model.labelDropped.connect(self._on_label_dropped_on_photo)
+        self.results_model.filesDropped.connect(self.add_paths)
+        self.labels_model.photosDropped.connect(self.add_label)
+        self.labels_view.clicked.connect(self._on_label_clicked)
+        self.labels_view.customContextMenuRequested.connect(self._labels_menu)
+        self.zoom_slider.valueChanged.connect(self._set_thumbnail_size)
+        self.welcome_page.indexPicturesRequested.connect(lambda folder: self.start_index([folder]))
+        self.welcome_page.chooseFolderRequested.connect(self.choose_folder)
+
+    # ---------------------------------------------------------------- settings
+    def _restore_settings(self) -> None:
+        size = DEFAULT_SIZE
+        if self.settings is not None:
+            size = _int(self.settings.value("view/thumbnail_size"), DEFAULT_SIZE)
+            geometry = self.settings.value("window/geometry")
+            if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+                self.restoreGeometry(geometry)
+            else:
+                self.resize(1200, 800)
+            state = self.settings.value("window/state")
+            if isinstance(state, QByteArray) and not state.isEmpty():
+                self.restoreState(state)
+        else:
+            self.resize(1200, 800)
+        self.zoom_slider.setValue(max(MIN_SIZE, min(MAX_SIZE, size)))
+        self._set_thumbnail_size(self.zoom_slider.value())
+
+    def save_settings(self) -> None:
+        if self.settings is None:
+            return
+        self.settings.setValue("library/path", str(self.library.path))
+        self.settings.setValue("view/thumbnail_size", self.results_view.thumbnail_size)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+
+    # ---------------------------------------------------------------- workers
+    def call(
+        self,
+        fn: Callable[[], Any],
+        on_result: Callable[[Any], Any] | None = None,
+        on_error: Callable[[BaseException], Any] | None = None,
+        pool: WorkerPool | None = None,
+    ) -> Worker:
+        """Run ``fn`` (a call into the library) on the query thread."""
+        worker = Worker(fn)
+        if on_result is not None:
+            worker.signals.returned.connect(on_result)
+        worker.signals.errored.connect(on_error if on_error is not None else self.show_error)
+        (pool or self._query_pool).start(worker)
+        return worker
+
+    def _warm_up(self) -> None:
+        """Load the vocabulary (for completion) and the model (for the status bar) early."""
+        self.call(lambda: self.library.vocabulary, self._on_vocabulary)
+        self.call(lambda: self.library.encoder, self._on_encoder)
+
+    def _on_vocabulary(self, vocabulary: Any) -> None:
+        self._vocabulary = vocabulary
+        complete = getattr(vocabulary, "complete", None)
+        if complete is not None:
+            self.search_box.word_completer.set_source(
+                lambda text: expression_completions(text, complete, self.labels_model.names)
+            )
+            self.new_label_completer.set_source(lambda text: list(complete(text.strip().lower(), 10)))
+        self.vocabularyReady.emit()
+
+    def _on_encoder(self, encoder: Any) -> None:
+        provider = getattr(encoder, "provider", None)
+        self.provider_label.setText(provider_text(provider))
+        note = getattr(encoder, "provider_note", "") or ""
+        self.provider_label.setToolTip(f"ONNX Runtime provider: {provider}" + (f"\n{note}" if note else ""))
+        name = None
+        for attribute in ("model_name", "name", "model_id"):
+            value = getattr(encoder, attribute, None)
+            if isinstance(value, str) and value:
+                name = value
+                break
+        model_dir = getattr(encoder, "model_dir", None)
+        self.model_label.setText(f"Model: {name or 'DeViSE'}")
+        self.model_label.setToolTip(f"Model files: {model_dir}" if model_dir else "")
+        self.modelReady.emit()
+
+    def refresh_library(self) -> None:
+        """Update photo count, last index time and labels from the library."""
+        def fetch() -> tuple[int, float | None, list[tuple[str, int]], dict[str, list[str]]]:
+            labels, mapping = self._label_state()
+            return self.library.photo_count(), self.library.last_indexed_at(), labels, mapping
+
+        self.call(fetch, self._on_library_state)
+
+    def _label_state(self) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
+        """Runs on the query thread: all labels and which photos carry them."""
+        labels = list(self.library.labels())
+        mapping: dict[str, list[str]] = defaultdict(list)
+        for name, count in labels:
+            if count:
+                for hit in self.library.search(label_query(name), top=max(count, 1)):
+                    mapping[str(hit.path)].append(name)
+        return labels, dict(mapping)
+
+    def _on_library_state(self, state: tuple[int, float | None, list[tuple[str, int]], dict[str, list[str]]]) -> None:
+        count, last, labels, mapping = state
+        self._photo_count = count
+        self.count_label.setText(f"{count:,} photo{'s' if count != 1 else ''}".replace(",", " "))
+        self.indexed_label.setText(f"Indexed {format_when(last)}")
+        self.indexed_label.setToolTip(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "")
+        self._apply_label_state(labels, mapping)
+        self._update_page()
+        self.libraryRefreshed.emit()
+
+    def refresh_labels(self) -> None:
+        self.call(self._label_state, lambda state: self._apply_label_state(*state))
+
+    def _apply_label_state(self, labels: list[tuple[str, int]], mapping: dict[str, list[str]]) -> None:
+        selected = self.current_label_name()
+        self.labels_model.set_labels(labels)
+        if selected is not None:
+            row = self.labels_model.row_of(selected)
+            if row is not None:
+                self.labels_view.setCurrentIndex(self.labels_model.index(row, 0))
+        self._label_map = mapping
+        self.results_model.set_label_map(mapping)
+        self.labelsUpdated.emit()
+
+    # ---------------------------------------------------------------- errors
+    def show_error(self, exc: BaseException) -> None:
+        """The one place errors from the core reach the user."""
+        if _is_model_error(exc):
+            if not self._model_error_shown:
+                self._model_error_shown = True
+                QMessageBox.critical(
+                    self, "Model files missing or damaged",
+                    f"{_user_message(exc)}\n\nRun scripts/setup.sh (or reinstall devise-app) to restore them.",
+                )
+            self.statusBar().showMessage(_user_message(exc), 10000)
+            return
+        if _is_user_error(exc):
+            self.show_message(_user_message(exc), error=True)
+            self.statusBar().showMessage(_user_message(exc), 8000)
+            return
+        import traceback
+
+        details = "".join(traceback.format_exception(exc))
+        print(details, file=sys.stderr)
+        self.statusBar().showMessage(f"Something went wrong: {_user_message(exc)}", 10000)
+        self.show_message(f"Something went wrong: {_user_message(exc)}", error=True)
+
+    def show_message(self, html: str, error: bool = False, suggestions: Sequence[str] = ()) -> None:
+        """A line under the search box; suggestions become links."""
+        text = html
+        if suggestions:
+            links = ", ".join(f"<a href='suggest:{_attr(s)}'>{_html(s)}</a>" for s in suggestions)
+            text += f"&nbsp;&nbsp;Try {links}."
+        self.query_message.setProperty("error", error)
+        self.query_message.style().unpolish(self.query_message)
+        self.query_message.style().polish(self.query_message)
+        self.query_message.setText(text)
+        self.query_message.show()
+
+    def hide_message(self) -> None:
+        self.query_message.hide()
+        self.query_message.clear()
+
+    def _on_suggestion(self, link: str) -> None:
+        if not link.startswith("suggest:"):
+            return
+        suggestion = link[len("suggest:"):]
+        self.search_box.setText(replace_unknown_word(self.search_box.text(), self._last_error, suggestion))
+        self.run_search_box()
+
+    # ---------------------------------------------------------------- searching
+    def focus_search(self) -> None:
+        self.search_box.setFocus()
+        self.search_box.selectAll()
+
+    def run_search_box(self) -> None:
+        self.search(self.search_box.text())
+
+    def search(self, text: str) -> None:
+        """Run a query (words, arithmetic, ``label:NAME``) and show its photos."""
+        text = text.strip()
+        self.search_box.word_completer.completer.popup().hide()
+        if self.search_box.text().strip() != text:
+            self.search_box.setText(text)
+        if not text:
+            self.results_model.clear()
+            self._last_search = None
+            self.hide_message()
+            self._update_results_info()
+            return
+        self._last_search = ("query", text)
+        self._start_search(lambda: self.library.search(text, top=MAX_RESULTS), f"for “{text}”")
+
+    def find_similar(self, photo: Path) -> None:
+        """Show the photos that look like ``photo`` (in the library or not)."""
+        photo = Path(photo)
+        self._last_search = ("similar", photo)
+        self.search_box.clear()
+        self._start_search(lambda: self.library.similar(photo, top=MAX_RESULTS), f"like {photo.name}")
+
+    def _start_search(self, fn: Callable[[], list[Any]], description: str) -> None:
+        generation = self.results_model.new_generation()
+        self.results_info.setText(f"Searching {description}…")
+        self.call(
+            fn,
+            lambda hits: self._on_results(generation, description, hits),
+            lambda exc: self._on_search_error(generation, exc),
+        )
+
+    def _on_results(self, generation: int, description: str, hits: list[Any]) -> None:
+        photos = [Photo.from_hit(hit) for hit in hits]
+        if not self.results_model.set_results(photos, generation):
+            return  # a newer search started meanwhile
+        self._last_error = None
+        self._update_page(force_results=True)
+        if photos:
+            self.hide_message()
+            self.results_view.scrollToTop()
+            self.results_view.setCurrentIndex(self.results_model.index(0, 0))
+            self.results_view.selectionModel().clearSelection()
+        else:
+            message = f"No photos found {_html(description)}."
+            if self._photo_count == 0:
+                message += " The library is empty: add a folder first."
+            self.show_message(message)
+            self.queryFailed.emit(message)
+        count = len(photos)
+        self.results_info.setText(f"{count:,} photo{'s' if count != 1 else ''} {description}".replace(",", " "))
+        self.results_view.set_empty_message("No photos found", "Try another word, or check the spelling.")
+        self.resultsShown.emit(count)
+
+    def _on_search_error(self, generation: int, exc: BaseException) -> None:
+        if generation != self.results_model.generation:
+            return
+        if _is_query_error(exc):
+            self._last_error = exc
+            message = _html(_user_message(exc))
+            self.show_message(message, error=True, suggestions=list(getattr(exc, "suggestions", []) or [])[:6])
+            self.results_info.setText("")
+            self.queryFailed.emit(_user_message(exc))
+            return
+        self.results_info.setText("")
+        self.queryFailed.emit(_user_message(exc))
+        self.show_error(exc)
+
+    def _on_search_text_changed(self, text: str) -> None:
+        if not text.strip():
+            self.hide_message()
+
+    def _update_results_info(self) -> None:
+        if self.results_model.rowCount() == 0 and self._last_search is None:
+            self.results_info.setText("")
+            count = self._photo_count or 0
+            self.results_view.set_empty_message(
+                "What are you looking for?",
+                f"Type a word above to search {count:,} photos: cat, beach, bicycle, coffee…".replace(",", " ")
+                if count else "Add a folder of photos to start.",
+            )
+
+    # ---------------------------------------------------------------- pages
+    def _update_page(self, force_results: bool = False) -> None:
+        empty_library = self._photo_count == 0 and self._index_worker is None
+        if empty_library and not force_results and self.results_model.rowCount() == 0:
+            self.pages.setCurrentWidget(self.welcome_page)
+        else:
+            self.pages.setCurrentIndex(1)
+        self._update_results_info()
+
+    # ---------------------------------------------------------------- indexing
+    def choose_folder(self) -> None:
+        start = str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", start)
+        if folder:
+            self.start_index([Path(folder)])
+
+    def add_paths(self, paths: Sequence[Path]) -> None:
+        """Index dropped folders, and the folders of dropped photos."""
+        folders: list[Path] = []
+        for path in paths:
+            path = Path(path)
+            folder = path if path.is_dir() else path.parent if is_image_path(path) and path.is_file() else None
+            if folder is not None and folder not in folders:
+                folders.append(folder)
+        if not folders:
+            self.statusBar().showMessage("Nothing to index there: drop folders or photos.", 6000)
+            return
+        self.start_index(folders)
+
+    @property
+    def indexing(self) -> bool:
+        return self._index_worker is not None
+
+    def start_index(self, folders: Sequence[Path]) -> Worker | None:
+        """Index ``folders`` on the indexing thread (queued if a run is going on)."""
+        folders = [Path(folder) for folder in folders]
+        if self._index_worker is not None:
+            self._index_queue.append(folders)
+            self.statusBar().showMessage(f"Queued {', '.join(f.name or str(f) for f in folders)} for indexing", 5000)
+            return None
+        cancel = threading.Event()
+        worker = Worker(lambda: self.library.index(folders, cancel=cancel), cancel=cancel, coalesce_s=0.1,
+                        name="index")
+        worker.signals.yielded.connect(self._on_index_progress)
+        worker.signals.errored.connect(self._on_index_error)
+        worker.signals.finished.connect(self._on_index_finished)
+        self._index_worker = worker
+        self._last_summary = None
+        self._index_started = time.monotonic()
+        names = ", ".join(folder.name or str(folder) for folder in folders)
+        self.index_label.setText(f"Looking for photos in {names}…")
+        self.index_detail.setText("")
+        self.index_progress.setRange(0, 0)
+        self.index_cancel.setEnabled(True)
+        self.cancel_action.setEnabled(True)
+        self.index_panel.show()
+        self._update_page(force_results=True)
+        self._index_pool.start(worker)
+        return worker
+
+    def cancel_indexing(self) -> None:
+        if self._index_worker is not None:
+            self._index_worker.cancel()
+            self._index_queue.clear()
+            self.index_label.setText("Cancelling… (finishing the current batch)")
+            self.index_cancel.setEnabled(False)
+            self.cancel_action.setEnabled(False)
+
+    def _on_index_progress(self, progress: Any) -> None:
+        total = int(getattr(progress, "total", 0) or 0)
+        done = int(getattr(progress, "done", 0) or 0)
+        phase = getattr(progress, "phase", "indexing")
+        if getattr(progress, "finished", False):
+            self._last_summary = getattr(progress, "summary", None)
+            self.index_progress.setRange(0, max(total, 1))
+            self.index_progress.setValue(max(total, 1))
+            return
+        if self._index_worker is not None and self._index_worker.cancelled:
+            return
+        if phase == "scanning" or total == 0:
+            self.index_progress.setRange(0, 0)
+            self.index_label.setText(f"Looking for photos… {done:,} found".replace(",", " "))
+        else:
+            self.index_progress.setRange(0, total)
+            self.index_progress.setValue(done)
+            eta = getattr(progress, "eta", None)
+            left = f" · about {format_duration(eta)} left" if eta is not None and done < total else ""
+            self.index_label.setText(f"Indexing {done:,} of {total:,} photos{left}".replace(",", " "))
+        parts = []
+        for attribute, word in (("indexed", "new"), ("unchanged", "unchanged"), ("moved", "moved"),
+                                ("removed", "removed"), ("skipped", "skipped")):
+            value = getattr(progress, attribute, 0) or 0
+            if value:
+                parts.append(f"{value} {word}")
+        current = getattr(progress, "current", None)
+        if current is not None:
+            parts.append(Path(current).name)
+        self.index_detail.setText(" · ".join(parts))
+
+    def _on_index_error(self, exc: BaseException) -> None:
+        self._last_summary = None
+        self.show_error(exc)
+
+    def _on_index_finished(self) -> None:
+        summary = self._last_summary
+        self._index_worker = None
+        self.index_panel.hide()
+        self.cancel_action.setEnabled(False)
+        if summary is not None:
+            self.statusBar().showMessage(describe_summary(summary), 15000)
+        self.refresh_library()
+        if self._last_search is not None:
+            self._rerun_last_search()
+        self.indexFinished.emit(summary)
+        if self._index_queue:
+            self.start_index(self._index_queue.pop(0))
+
+    def _rerun_last_search(self) -> None:
+        if self._last_search is None:
+            return
+        kind, value = self._last_search
+        if kind == "query":
+            self.search(str(value))
+        else:
+            self.find_similar(Path(value))
+
+    # ---------------------------------------------------------------- photos
+    def selected_rows(self) -> list[int]:
+        rows = sorted({index.row() for index in self.results_view.selectionModel().selectedIndexes()})
+        if not rows:
+            current = self.results_view.currentIndex()
+            if current.isValid() and self.results_view.selectionModel().isSelected(current):
+                rows = [current.row()]
+        return rows
+
+    def selected_paths(self) -> list[Path]:
+        return [self.results_model.photo(row).path for row in self.selected_rows()]
+
+    def current_row(self) -> int | None:
+        current = self.results_view.currentIndex()
+        if current.isValid() and self.results_view.selectionModel().isSelected(current):
+            return current.row()
+        rows = self.selected_rows()
+        return rows[0] if rows else None
+
+    def _update_actions(self) -> None:
+        has_selection = bool(self.results_view.selectionModel().selectedIndexes())
+        for act in self.photo_actions:
+            act.setEnabled(has_selection)
+
+    def preview_current(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.preview_row(row)
+
+    def preview_row(self, row: int) -> PreviewDialog | None:
+        if not 0 <= row < self.results_model.rowCount():
+            return None
+        model = self.results_model
+        dialog = PreviewDialog(self._image_pool, model.rowCount(), lambda r: model.photo(r).path, row, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _result: self._after_preview(dialog.row))
+        self._preview_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _after_preview(self, row: int) -> None:
+        self._preview_dialog = None
+        if 0 <= row < self.results_model.rowCount():
+            index = self.results_model.index(row, 0)
+            self.results_view.setCurrentIndex(index)
+            self.results_view.scrollTo(index)
+
+    def open_selected(self) -> None:
+        for path in self.selected_paths()[:10]:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def show_selected_in_folder(self) -> None:
+        paths = self.selected_paths()
+        if paths:
+            show_in_folder(paths[0], self)
+
+    def copy_selected_paths(self) -> None:
+        paths = self.selected_paths()
+        if paths:
+            QGuiApplication.clipboard().setText("\n".join(str(path) for path in paths))
+
+    def find_similar_to_current(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.find_similar(self.results_model.photo(row).path)
+
+    def words_for_current(self) -> WordsDialog | None:
+        row = self.current_row()
+        if row is None:
+            return None
+        path = self.results_model.photo(row).path
+        dialog = WordsDialog(path, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.set_thumbnail(self.results_model.data(self.results_model.index(row, 0), Qt.ItemDataRole.DecorationRole))
+        dialog.labelRequested.connect(lambda word: self.add_label(word, [path]))
+        dialog.searchRequested.connect(lambda word: (dialog.close(), self.search(word)))
+        self.labelApplied.connect(dialog.mark_applied)
+        self._words_dialog = dialog
+        dialog.destroyed.connect(self._forget_words_dialog)
+        applied = set(self._label_map.get(str(path), []))
+        self.call(lambda: self.library.describe(path, top=12),
+                  lambda words: self._words_ready(dialog, words, applied),
+                  lambda exc: self._words_failed(dialog, exc))
+        dialog.show()
+        return dialog
+
+    def _forget_words_dialog(self) -> None:
+        self._words_dialog = None
+
+    def _words_ready(self, dialog: WordsDialog, words: list[tuple[str, float]], applied: set[str]) -> None:
+        if self._words_dialog is dialog:
+            dialog.set_words(words, applied)
+
+    def _words_failed(self, dialog: WordsDialog, exc: BaseException) -> None:
+        if self._words_dialog is dialog:
+            dialog.set_error(f"Could not describe this photo: {_user_message(exc)}")
+        if _is_model_error(exc):
+            self.show_error(exc)
+
+    # ---------------------------------------------------------------- labels
+    def current_label_name(self) -> str | None:
+        index = self.labels_view.currentIndex()
+        return self.labels_model.data(index) if index.isValid() else None
+
+    def create_label_from_edit(self) -> None:
+        name = self.new_label_edit.text().strip()
+        if not name:
+            return
+        self.new_label_completer.completer.popup().hide()
+        self.new_label_edit.clear()
+        self.create_label(name)
+
+    def create_label(self, name: str) -> None:
+        self.call(lambda: self.library.create_label(name), lambda _: self.refresh_labels())
+
+    def add_label(self, name: str, photos: Sequence[Path]) -> None:
+        """Put label ``name`` on ``photos`` (creating it if needed)."""
+        photos = [Path(photo) for photo in photos]
+        if not photos:
+            return
+
+        def done(_result: object) -> None:
+            noun = "photo" if len(photos) == 1 else "photos"
+            self.statusBar().showMessage(f"Labeled {len(photos)} {noun} “{name}”", 5000)
+            self.labelApplied.emit(name)
+            self._after_label_change()
+
+        self.call(lambda: self.library.add_label(name, photos), done)
+
+    def remove_label(self, name: str, photos: Sequence[Path]) -> None:
+        photos = [Path(photo) for photo in photos]
+
+        def done(_result: object) -> None:
+            noun = "photo" if len(photos) == 1 else "photos"
+            self.statusBar().showMessage(f"Removed “{name}” from {len(photos)} {noun}", 5000)
+            self._after_label_change()
+
+        self.call(lambda: self.library.remove_label(name, photos), done)
+
+    def delete_label(self, name: str) -> None:
+        answer = QMessageBox.question(self, "Delete label", f"Delete the label “{name}” from all photos?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.call(lambda: self.library.delete_label(name), lambda _: self._after_label_change())
+
+    def _after_label_change(self) -> None:
+        self.refresh_labels()
+        if self._last_search is not None and self._last_search[0] == "query" and "label:" in str(self._last_search[1]):
+            self._rerun_last_search()
+
+    def _on_label_dropped_on_photo(self, name: str, row: int) -> None:
+        """A label dragged onto the grid: the selection if dropped on it, else that photo."""
+        rows = self.selected_rows()
+        if row not in rows:
+            rows = [row]
+        self.add_label(name, [self.results_model.photo(r).path for r in rows])
+
+    def _on_label_clicked(self, index: QModelIndex) -> None:
+        name = self.labels_model.data(index)
+        if name:
+            self.search(label_query(name))
+
+    # ---------------------------------------------------------------- menus
+    def _results_menu(self, position: Any) -> None:
+        index = self.results_view.indexAt(position)
+        if index.isValid() and not self.results_view.selectionModel().isSelected(index):
+            self.results_view.setCurrentIndex(index)
+        menu = self.build_photo_menu()
+        if menu is not None:
+            menu.exec(self.results_view.viewport().mapToGlobal(position))
+
+    def build_photo_menu(self) -> QMenu | None:
+        paths = self.selected_paths()
+        if not paths:
+            return None
+        menu = QMenu(self)
+        for act in (self.preview_action, self.open_action, self.show_folder_action):
+            menu.addAction(act)
+        menu.addSeparator()
+        menu.addAction(self.similar_action)
+        menu.addAction(self.words_action)
+        menu.addSeparator()
+        add_menu = menu.addMenu(icon("label"), "Add label")
+        for name in self.labels_model.names():
+            add_menu.addAction(name, lambda n=name: self.add_label(n, paths))
+        if self.labels_model.names():
+            add_menu.addSeparator()
+        add_menu.addAction("New label…", lambda: self._ask_new_label(paths))
+        present = sorted({name for path in paths for name in self._label_map.get(str(path), [])}, key=str.lower)
+        remove_menu = menu.addMenu("Remove label")
+        remove_menu.setEnabled(bool(present))
+        for name in present:
+            remove_menu.addAction(name, lambda n=name: self.remove_label(n, paths))
+        menu.addSeparator()
+        menu.addAction(self.copy_path_action)
+        return menu
+
+    def _ask_new_label(self, paths: list[Path]) -> None:
+        name, ok = QInputDialog.getText(self, "New label", f"Label for {len(paths)} photo(s):")
+        if ok and name.strip():
+            self.add_label(name.strip(), paths)
+
+    def _labels_menu(self, position: Any) -> None:
+        index = self.labels_view.indexAt(position)
+        if not index.isValid():
+            return
+        name = self.labels_model.data(index)
+        paths = self.selected_paths()
+        menu = QMenu(self)
+        menu.addAction(icon("search"), "Show photos", lambda: self.search(label_query(name)))
+        put = menu.addAction(f"Put on {len(paths)} selected photo(s)", lambda: self.add_label(name, paths))
+        put.setEnabled(bool(paths))
+        take = menu.addAction(f"Remove from {len(paths)} selected photo(s)", lambda: self.remove_label(name, paths))
+        take.setEnabled(bool(paths))
+        menu.addSeparator()
+        menu.addAction(self.style().standardIcon(QStyle.StandardPixmap.SP_TrashIcon), "Delete label…",
+                       lambda: self.delete_label(name))
+        menu.exec(self.labels_view.viewport().mapToGlobal(position))
+
+    # ---------------------------------------------------------------- zoom
+    def zoom(self, direction: int) -> None:
+        self.zoom_slider.setValue(self.zoom_slider.value() + direction * ZOOM_STEP)
+
+    def reset_zoom(self) -> None:
+        self.zoom_slider.setValue(DEFAULT_SIZE)
+
+    def _set_thumbnail_size(self, size: int) -> None:
+        self.results_view.set_thumbnail_size(size)
+
+    # ---------------------------------------------------------------- help
+    def show_search_help(self) -> None:
+        QMessageBox.information(
+            self, "Search tips",
+            "<p><b>Words</b>: <i>cat</i>, <i>sailboat</i>, <i>coffee cup</i>. Words that are not "
+            "labels of any training photo work too, because the model knows which words are related.</p>"
+            "<p><b>Arithmetic</b>: <i>king - man + woman</i>, <i>2*dog + beach</i>.</p>"
+            "<p><b>Labels</b>: <i>label:holidays</i> finds the photos you labeled, "
+            "<i>label:\"two words\"</i> for names with spaces.</p>"
+            "<p><b>Similar photos</b>: drop a photo on the search box, or select one and press Ctrl+Shift+S.</p>",
+        )
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About devise-app",
+            "<h3>devise-app</h3><p>Search your own photos by meaning with a DeViSE visual-semantic "
+            "embedding model. Everything runs on this computer.</p>"
+            f"<p>Library: {_html(str(self.library.path))}</p>",
+        )
+
+    # ---------------------------------------------------------------- drag and drop onto the window
+    def _droppable(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
+        mime = event.mimeData()
+        if mime.hasFormat(PHOTO_MIME):
+            return []  # our own photos: they go to labels or the search box, not back into the library
+        return [path for path in local_paths(mime) if path.is_dir() or is_image_path(path)]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._droppable(event):
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self.dragEnterEvent(event)  # type: ignore[arg-type]
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = self._droppable(event)
+        if paths:
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+            self.add_paths(paths)
+        else:
+            event.ignore()
+
+    # ---------------------------------------------------------------- closing
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the workers and close the library; safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._index_queue.clear()
+        self._index_pool.shutdown(30_000)
+        self._query_pool.shutdown(30_000)
+        self._image_pool.shutdown(10_000)
+        self.results_model.loader.shutdown()
+        close = getattr(self.library, "close", None)
+        if close is not None:
+            close()
+
+
+def describe_summary(summary: Any) -> str:
+    parts = [f"{getattr(summary, 'indexed', 0)} new"]
+    for attribute, word in (("moved", "moved"), ("removed", "removed")):
+        value = getattr(summary, attribute, 0)
+        if value:
+            parts.append(f"{value} {word}")
+    skipped = getattr(summary, "skipped", ())
+    skipped_count = len(skipped) if isinstance(skipped, (tuple, list)) else int(skipped or 0)
+    if skipped_count:
+        parts.append(f"{skipped_count} could not be read")
+    elapsed = getattr(summary, "elapsed", None)
+    took = f" in {format_duration(elapsed)}" if elapsed is not None else ""
+    if getattr(summary, "cancelled", False):
+        return f"Indexing cancelled{took} ({', '.join(parts)}); the rest is indexed next time."
+    return f"Indexing done{took}: {', '.join(parts)}."
+
+
+_QUOTED = re.compile(r"['“\"‘]([^'”\"’]+)['”\"’]")
+
+
+def replace_unknown_word(query: str, error: BaseException | None, suggestion: str) -> str:
+    """The query with the word the error complained about replaced by ``suggestion``."""
+    word = None
+    if error is not None:
+        for attribute in ("word", "token", "term"):
+            value = getattr(error, attribute, None)
+            if isinstance(value, str) and value:
+                word = value
+                break
+        if word is None:
+            match = _QUOTED.search(str(error))
+            if match:
+                word = match.group(1)
+    if suggestion.lower().startswith("label:"):
+        replaced = re.sub(r'(?i)label:(?:"[^"]*"|\S+)', lambda _m: suggestion, query, count=1)
+        return replaced if replaced != query else suggestion
+    if word:
+        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+        if pattern.search(query):
+            return pattern.sub(lambda _m: suggestion, query, count=1)
+    return suggestion  # no idea which word was meant: the suggestion alone is a fair query
+
+
+def show_in_folder(path: Path, parent: QWidget | None = None) -> None:
+    """Open the file manager at ``path``, with the file selected where the platform can."""
+    if sys.platform == "win32":
+        QProcess.startDetached("explorer.exe", [f"/select,{path}"])
+        return
+    if sys.platform == "darwin":
+        QProcess.startDetached("open", ["-R", str(path)])
+        return
+    folder_url = QUrl.fromLocalFile(str(path.parent))
+    if not shutil.which("dbus-send"):
+        QDesktopServices.openUrl(folder_url)
+        return
+    # The freedesktop file manager interface selects the file; fall back to the folder.
+    process = QProcess(parent)
+    process.finished.connect(
+        lambda code, _status: (QDesktopServices.openUrl(folder_url) if code else None, process.deleteLater())
+    )
+    process.errorOccurred.connect(lambda _error: (QDesktopServices.openUrl(folder_url), process.deleteLater()))
+    process.start("dbus-send", [
+        "--session", "--print-reply", "--dest=org.freedesktop.FileManager1", "--type=method_call",
+        "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
+        f"array:string:{QUrl.fromLocalFile(str(path)).toString()}", "string:",
+    ])
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr(text: str) -> str:
+    return _html(text).replace("'", "&#39;")

@@ -1,0 +1,294 @@
+"""The main window on a stand-in library: flows, drag and drop, errors, settings."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from gui_fakes import FakeLibrary
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from devise_app.gui.models import LABEL_MIME, PHOTO_MIME, Role
+
+
+def _drop(widget: Any, position: QPoint, mime: QMimeData) -> QDropEvent:
+    """Deliver a drop of ``mime`` at ``position`` as Qt would (item views: viewport coordinates)."""
+    event = QDropEvent(QPointF(position), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(event)
+    return event
+
+
+def _grid_names(window: Any) -> list[str]:
+    model = window.results_model
+    return [model.data(model.index(row, 0)) for row in range(model.rowCount())]
+
+
+def test_library_calls_never_run_on_the_gui_thread(indexed_window: Any, fake_library: FakeLibrary, qtbot: Any) -> None:
+    with qtbot.waitSignal(indexed_window.resultsShown, timeout=10_000):
+        indexed_window.search("cat")
+    assert threading.get_ident() not in fake_library.threads
+
+
+def test_first_start_shows_the_welcome_page(make_window: Any, fake_library: FakeLibrary) -> None:
+    window = make_window(fake_library)
+    assert window.pages.currentWidget() is window.welcome_page
+    assert window.count_label.text() == "0 photos"
+    assert window.provider_label.text() == "CPU"
+    assert "fake-devise" in window.model_label.text()
+
+
+def test_index_then_search_puts_the_cat_first(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    assert window.pages.currentIndex() == 1
+    assert not window.index_panel.isVisible()
+    assert "Indexing done" in window.statusBar().currentMessage()
+    window.search_box.setText("cat")
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000) as blocker:
+        qtbot.keyClick(window.search_box, Qt.Key.Key_Return)
+    assert blocker.args[0] >= 1
+    assert _grid_names(window)[0] == "chelsea.png"
+    assert "for “cat”" in window.results_info.text()
+
+
+def test_unknown_word_shows_an_inline_error_with_clickable_suggestions(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.queryFailed, timeout=10_000) as blocker:
+        window.search("caz")
+    assert "caz" in blocker.args[0]
+    assert window.query_message.isVisible()
+    assert window.query_message.property("error") is True
+    assert "suggest:" in window.query_message.text()
+    # clicking a suggestion replaces the unknown word and searches again
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.query_message.linkActivated.emit("suggest:cat")
+    assert window.search_box.text() == "cat"
+    assert not window.query_message.isVisible()
+    assert _grid_names(window)[0] == "chelsea.png"
+
+
+def test_empty_result_is_reported_inline(make_window: Any, fake_library: FakeLibrary, qtbot: Any) -> None:
+    window = make_window(fake_library)
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000) as blocker:
+        window.search("dog")
+    assert blocker.args[0] == 0
+    assert window.query_message.isVisible()
+    assert "No photos found" in window.query_message.text()
+
+
+def test_stale_results_of_an_older_query_are_dropped(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    model = window.results_model
+    old = model.new_generation()
+    new = model.new_generation()
+    assert old != new
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("coffee")
+    before = _grid_names(window)
+    window._on_results(old, "stale", [])  # a late answer to an older query
+    assert _grid_names(window) == before
+
+
+def test_drag_photos_onto_a_label_then_find_them_with_label_query(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        window.create_label("pets")
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("animal")
+    grid = window.results_view
+    model = window.results_model
+    rows = [row for row in range(model.rowCount()) if model.data(model.index(row, 0)) in ("chelsea.png", "horse.png")]
+    assert len(rows) == 2
+    mime = model.mimeData([model.index(row, 0) for row in rows])
+    assert mime.hasFormat(PHOTO_MIME) and len(mime.urls()) == 2
+
+    labels_view = window.labels_view
+    target = labels_view.visualRect(window.labels_model.index(window.labels_model.row_of("pets"), 0)).center()
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        event = _drop(labels_view, target, mime)
+    assert event.isAccepted()
+    assert window.labels_model.data(window.labels_model.index(0, 0), Role.LabelCount) == 2
+    # the grid shows the new label on the photos
+    qtbot.waitUntil(lambda: model.data(model.index(rows[0], 0), Role.Labels) == ["pets"], timeout=5000)
+    grid.viewport().repaint()
+
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("label:pets")
+    assert sorted(_grid_names(window)) == ["chelsea.png", "horse.png"]
+
+
+def test_drag_a_label_onto_selected_photos(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("space")
+    grid = window.results_view
+    model = window.results_model
+    assert model.rowCount() >= 2
+    selection = grid.selectionModel()
+    for row in (0, 1):
+        selection.select(model.index(row, 0), selection.SelectionFlag.Select)
+    mime = QMimeData()
+    mime.setData(LABEL_MIME, b"sky")
+    target = grid.visualRect(model.index(1, 0)).center()
+    with qtbot.waitSignal(window.labelApplied, timeout=10_000):
+        event = _drop(grid, target, mime)
+    assert event.isAccepted()
+    qtbot.waitUntil(lambda: window.labels_model.names() == ["sky"], timeout=5000)
+    labelled = {model.photo(0).path.name, model.photo(1).path.name}
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("label:sky")
+    assert set(_grid_names(window)) == labelled
+
+
+def test_remove_a_label_from_the_context_menu(indexed_window: Any, fake_library: FakeLibrary, qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("cat")
+    chelsea = window.results_model.photo(0).path
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        window.add_label("pets", [chelsea])
+    window.results_view.setCurrentIndex(window.results_model.index(0, 0))
+    menu = window.build_photo_menu()
+    assert menu is not None
+    remove_menu = next(a.menu() for a in menu.actions() if a.text() == "Remove label")
+    action = next(a for a in remove_menu.actions() if a.text() == "pets")
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        action.trigger()
+    assert fake_library.labels() == [("pets", 0)]
+
+
+def test_clicking_a_label_runs_its_search(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("coffee")
+    coffee = window.results_model.photo(0).path
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        window.add_label("morning", [coffee])
+    index = window.labels_model.index(0, 0)
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        qtbot.mouseClick(window.labels_view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=window.labels_view.visualRect(index).center())
+    assert window.search_box.text() == "label:morning"
+    assert _grid_names(window) == ["coffee.png"]
+
+
+def test_dropping_a_photo_on_the_search_box_finds_similar(indexed_window: Any, sample_photos: Path, qtbot: Any) -> None:
+    window = indexed_window
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(sample_photos / "horse.png"))])
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        event = _drop(window.search_box, window.search_box.rect().center(), mime)
+    assert event.isAccepted()
+    names = _grid_names(window)
+    assert "horse.png" not in names and names[0] == "chelsea.png"  # the other animal
+    assert "like horse.png" in window.results_info.text()
+
+
+def test_dropping_a_folder_on_the_window_indexes_it(make_window: Any, fake_library: FakeLibrary,
+                                                    sample_photos: Path, qtbot: Any) -> None:
+    window = make_window(fake_library)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(sample_photos))])
+    with qtbot.waitSignal(window.indexFinished, timeout=10_000) as blocker:
+        _drop(window, window.rect().center(), mime)
+    assert blocker.args[0].indexed == 7
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == 1, timeout=5000)
+
+
+def test_dropping_photo_files_indexes_their_folder(make_window: Any, fake_library: FakeLibrary,
+                                                   sample_photos: Path, qtbot: Any) -> None:
+    window = make_window(fake_library)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(sample_photos / "coffee.png"))])
+    with qtbot.waitSignal(window.indexFinished, timeout=10_000):
+        _drop(window.results_view, QPoint(5, 5), mime) if window.pages.currentIndex() == 1 \
+            else _drop(window, QPoint(5, 5), mime)
+    assert fake_library.photo_count() == 7
+
+
+def test_cancel_indexing(make_window: Any, tmp_path: Path, sample_photos: Path, qtbot: Any) -> None:
+    slow = FakeLibrary(tmp_path / "slow-library", delay=0.05)
+    for copy in range(3):
+        for photo in list(sample_photos.glob("*.png"))[:4]:
+            (sample_photos / f"{photo.stem}_{copy}{photo.suffix}").write_bytes(photo.read_bytes())
+    window = make_window(slow)
+    with qtbot.waitSignal(window.indexFinished, timeout=20_000) as blocker:
+        window.start_index([sample_photos])
+        qtbot.waitUntil(lambda: window.index_progress.maximum() > 0 and window.index_progress.value() >= 2,
+                        timeout=10_000)
+        assert window.index_panel.isVisible()
+        assert "Indexing" in window.index_label.text()
+        qtbot.mouseClick(window.index_cancel, Qt.MouseButton.LeftButton)
+    summary = blocker.args[0]
+    assert summary.cancelled
+    assert summary.indexed < 19
+    assert not window.index_panel.isVisible()
+    assert "cancelled" in window.statusBar().currentMessage()
+
+
+def test_words_for_a_photo_apply_a_label_with_one_click(indexed_window: Any, fake_library: FakeLibrary,
+                                                        qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("coffee")
+    window.results_view.setCurrentIndex(window.results_model.index(0, 0))
+    dialog = window.words_for_current()
+    assert dialog is not None
+    qtbot.waitUntil(lambda: "espresso" in dialog.words(), timeout=10_000)
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        qtbot.mouseClick(dialog.button_for("espresso"), Qt.MouseButton.LeftButton)
+    assert not dialog.button_for("espresso").isEnabled()
+    assert ("espresso", 1) in fake_library.labels()
+    dialog.close()
+
+
+def test_preview_dialog_steps_through_results(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("animal")
+    window.results_view.setCurrentIndex(window.results_model.index(0, 0))
+    dialog = window.preview_row(0)
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog._image.pixmap() is not None and not dialog._image.pixmap().isNull(),
+                    timeout=10_000)
+    qtbot.keyClick(dialog, Qt.Key.Key_Right)
+    assert dialog.row == 1
+    dialog.reject()
+    qtbot.waitUntil(lambda: window.results_view.currentIndex().row() == 1, timeout=5000)
+
+
+def test_thumbnail_size_changes_with_the_keyboard_and_is_remembered(indexed_window: Any, settings: Any,
+                                                                    qtbot: Any) -> None:
+    window = indexed_window
+    start = window.results_view.thumbnail_size
+    window.zoom_in_action.trigger()
+    assert window.results_view.thumbnail_size == start + 32
+    window.zoom_out_action.trigger()
+    window.zoom_out_action.trigger()
+    assert window.results_view.thumbnail_size == start - 32
+    window.save_settings()
+    assert int(settings.value("view/thumbnail_size")) == start - 32
+    assert Path(settings.fileName()).is_relative_to(Path(str(window.library.path)).parent)
+
+
+def test_search_box_completes_the_last_word(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    box = window.search_box
+    box.setFocus()
+    qtbot.keyClicks(box, "king - man + ca")
+    options = box.word_completer.completions()
+    assert "king - man + cat" in options
+    assert all(option.startswith("king - man + ca") for option in options)
+    box.clear()
+    qtbot.keyClicks(box, "label:")
+    assert box.word_completer.completions() == []  # no labels yet
+
+
+def test_closing_the_window_stops_workers_and_closes_the_library(make_window: Any, fake_library: FakeLibrary,
+                                                                  settings: Any) -> None:
+    window = make_window(fake_library)
+    window.close()
+    assert fake_library.closed
+    assert settings.value("library/path") == str(fake_library.path)

@@ -3,7 +3,7 @@
     query   := term (("+" | "-") term)*
     term    := ["-"] [number "*"] atom
     atom    := phrase | label | "(" query ")"
-    phrase  := word+              e.g.  great white shark, red car
+    phrase  := word+ | '"' text '"'   e.g.  great white shark, red car, "crane (bird)"
     label   := "label:" NAME | 'label:"' any text '"'
 
 Examples: ``dog``, ``king - man + woman``, ``2*dog + beach``, ``label:Grandma + beach``.
@@ -29,6 +29,7 @@ MAX_WEIGHT = 100.0
 TOKEN = re.compile(
     r"""\s*(?:
         (?P<label>label:(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s()+*"]+)))
+      | "(?P<phrase>[^"]*)"
       | (?P<number>\d+(?:\.\d*)?|\.\d+)(?=\s*\*)
       | (?P<word>[^\W_](?:[\w'.&]|-(?=\w))*)
       | (?P<op>[-+*()])
@@ -88,6 +89,10 @@ def tokenize(text: str) -> list[_Token]:
             if not name or not name.strip():
                 raise QueryError("label: needs a name, e.g. label:Grandma or label:\"Summer 2024\".")
             tokens.append(_Token("label", name.strip()))
+        elif match.group("phrase") is not None:
+            if not match.group("phrase").strip():
+                raise QueryError('Empty quotes: put a phrase between them, e.g. "crane (bird)".')
+            tokens.append(_Token("quoted", match.group("phrase").strip()))
         elif match.group("number"):
             tokens.append(_Token("number", match.group("number")))
         elif match.group("word"):
@@ -151,6 +156,9 @@ class _Parser:
         if token.kind == "label":
             self.take()
             return Label(token.text)
+        if token.kind == "quoted":
+            self.take()
+            return Phrase([token.text])
         if token.kind == "word":
             words = []
             while (nxt := self.peek()) is not None and nxt.kind == "word":
@@ -178,6 +186,8 @@ def parse(text: str) -> Node:
 
 def phrase_parts(words: list[str], vocabulary: Vocabulary) -> list[str]:
     """Split a phrase into vocabulary entries, longest match first from the left."""
+    if len(words) == 1 and words[0] not in vocabulary and " " in words[0]:
+        words = [w for w in re.findall(r"[^\W_](?:[\w'.&]|-(?=\w))*", words[0])]
     parts = []
     start = 0
     while start < len(words):

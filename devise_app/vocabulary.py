@@ -95,6 +95,14 @@ class Vocabulary:
             return self.pad(self._word_vectors[self._word_index[key]])
         raise KeyError(word)
 
+    def is_word(self, word: str) -> bool:
+        """Whether ``word`` is one of the GloVe words (class labels aside)."""
+        return word.lower() in self._word_index
+
+    def word_vector(self, word: str) -> np.ndarray:
+        """The word's own GloVe vector (word part only), even where a label shadows it."""
+        return self._word_vectors[self._word_index[word.lower()]]
+
     def pad(self, word_vector: np.ndarray) -> np.ndarray:
         full = np.zeros(self.dim, dtype=np.float32)
         full[: self.word_dim] = word_vector

@@ -1,20 +1,28 @@
 """The visual-semantic head and its training with DeViSE's hinge rank loss.
 
-The head maps pooled CNN features f to the word space:
+A photo's vector has two parts, both unit-length before weighting:
 
-    z = normalise( softmax((W f + b) / tau) @ normalise_rows(T) )
+    word part  = normalise( softmax(logits / t_w) @ S )     50-d, GloVe space
+    code part  = normalise( softmax(logits / t_c) @ C )     64-d label codes
+    z          = [ sqrt(s) * word part , sqrt(1 - s) * code part ]
 
-W, b are the pretrained classifier layer (frozen); T holds one learnable vector
-per ImageNet class, initialised to the WordNet/GloVe label vectors and pulled back
-towards them by a regulariser so the space keeps its meaning. T and tau are
-trained with the rank loss of Frome et al. (margin 0.1, negatives over all labels).
+with logits = W f + b from the pretrained classifier (frozen) and f the pooled
+CNN features. S holds the WordNet/GloVe label vectors (labels.py): the part that
+words and word arithmetic reach, since a word's vector is its GloVe vector with
+zeros in the code part. C holds one code per class, initialised from the
+classifier's own geometry and trained with the rank loss of Frome et al.
+(margin 0.1, unit label vectors [sqrt(s) S_c, sqrt(1 - s) C_c], negatives over
+all labels). Fifty GloVe dimensions cannot keep 1000 classes apart (120 dog
+breeds sit almost on one point); the codes can, while word queries rank photos
+by the word part alone.
 
 No ImageNet photos are available offline (and the sample photos are evaluation
-data), so training uses *pseudo-features* drawn from the classifier itself: the
-mean activation implied by the last batch-norm layer, plus a class direction
-(a row of W), plus a second, visually similar class (chosen by the similarity of
-W's rows) and noise. Their statistics were set to match the classifier's published
-accuracy (about 75 % top-1) and the logit range it shows on scikit-image photos.
+data), so training and validation use *pseudo-features* drawn from the
+classifier itself: the mean activation implied by the last batch-norm layer,
+plus a class direction (a row of W), plus a second, visually similar class
+(chosen by the similarity of W's rows) and noise. Their statistics were set to
+match the classifier's published accuracy (about 75 % top-1) and the logit
+range it shows on scikit-image photos.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ class DeviseHead(nn.Module):
         self.words = nn.Parameter(torch.from_numpy(word_vectors.astype(np.float32)), requires_grad=False)
         self.codes = nn.Parameter(torch.from_numpy(codes.astype(np.float32)).clone())
         self.word_temperature = word_temperature
-        self.log_code_temperature = nn.Parameter(torch.tensor(float(np.log(code_temperature))))
+        self.code_temperature = code_temperature
         # share of the squared norm given to the word part, for photos and labels alike
         self.word_weight = float(np.sqrt(word_share))
         self.code_weight = float(np.sqrt(1.0 - word_share))
@@ -62,7 +70,7 @@ class DeviseHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         logits = self.logits(features)
         word_probs = torch.softmax(logits / self.word_temperature, dim=1)
-        code_probs = torch.softmax(logits / self.log_code_temperature.exp(), dim=1)
+        code_probs = torch.softmax(logits / self.code_temperature, dim=1)
         word_part = F.normalize(word_probs @ F.normalize(self.words, dim=1), dim=1)
         code_part = F.normalize(code_probs @ F.normalize(self.codes, dim=1), dim=1)
         return torch.cat([self.word_weight * word_part, self.code_weight * code_part], dim=1)
@@ -75,7 +83,7 @@ class DeviseHead(nn.Module):
             "word_vectors": F.normalize(self.words, dim=1).detach().numpy().astype(np.float32),
             "codes": F.normalize(self.codes, dim=1).detach().numpy().astype(np.float32),
             "word_temperature": np.float32(self.word_temperature),
-            "code_temperature": np.float32(self.log_code_temperature.exp().item()),
+            "code_temperature": np.float32(self.code_temperature),
             "word_weight": np.float32(self.word_weight),
             "code_weight": np.float32(self.code_weight),
         }
@@ -143,11 +151,11 @@ def train_head(
     pseudo: PseudoFeatures,
     steps: int,
     batch_size: int = 256,
-    learning_rate: float = 0.005,
+    learning_rate: float = 0.002,
     seed: int = 1,
     log_every: int = 200,
 ) -> None:
-    optimiser = torch.optim.Adam([head.codes, head.log_code_temperature], lr=learning_rate)
+    optimiser = torch.optim.Adam([head.codes], lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     for step in range(1, steps + 1):
         features, targets = pseudo.sample(batch_size, generator)
@@ -158,5 +166,4 @@ def train_head(
         if log_every and step % log_every == 0:
             print(
                 f"  step {step:5d}  rank loss {loss.item():.4f}"
-                f"  code temperature {head.log_code_temperature.exp().item():.3f}"
             )

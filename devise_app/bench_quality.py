@@ -1,0 +1,116 @@
+"""``devise-app bench quality``: the shipped model against the softmax classifier
+and ConSE on labelled photos (by default the 1000 ImageNet sample photos).
+
+Metrics (MODEL_NOTES' protocol):
+- flat hit@k: photo -> its label among all 1000 class labels;
+- class-name text -> photo: R@1, R@10, MRR of the first photo of the class, the
+  query being the class's name typed into the search box;
+- hypernym mAP: one-word WordNet hypernyms ("dog", "vehicle") as queries, a photo
+  being relevant when its class lies below the word (models/hypernyms.json).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from devise_app import config
+from devise_app.evaluation import HIT_KS, conse, flat_hits, hypernym_map, text_to_photo, unit_rows
+from devise_app.imaging import load_model_input
+from devise_app.model import ImageEncoder
+from devise_app.query import query_vector
+from devise_app.vocabulary import Vocabulary
+
+DEFAULT_IMAGES = config.PROJECT_ROOT.parent / "shared" / "datasets" / "imagenet-sample"
+TARGETS = {"hit@1": 0.88, "hit@5": 0.95, "R@1": 0.90, "hypernym mAP": 0.50}
+
+
+def read_manifest(images: Path) -> tuple[list[Path], np.ndarray]:
+    with (images / "manifest.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    return [images / r["file"] for r in rows], np.array([int(r["class_index"]) for r in rows])
+
+
+def embed_all(encoder: ImageEncoder, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    vectors, logits = [], []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for start in range(0, len(paths), encoder.batch_size):
+            batch = np.stack(list(pool.map(load_model_input, paths[start : start + encoder.batch_size])))
+            embedding = encoder.embed(batch)
+            vectors.append(embedding.vectors)
+            logits.append(embedding.logits)
+    return np.concatenate(vectors), np.concatenate(logits)
+
+
+def plain_label_vectors(vocabulary: Vocabulary) -> np.ndarray:
+    """ConSE's label vectors: the mean GloVe vector of the words of each class name
+    (zero where no word is known), in the first part of the space."""
+    rows = []
+    for name in vocabulary.class_names:
+        words = [w for w in name.lower().replace("-", " ").split() if vocabulary.is_word(w)]
+        vector = np.mean([vocabulary.word_vector(w) for w in words], axis=0) if words else None
+        rows.append(vocabulary.pad(vector) if vector is not None else np.zeros(vocabulary.dim, np.float32))
+    return unit_rows(np.array(rows))
+
+
+def typed_name(name: str) -> str:
+    """A class name as a user would type it: quoted when it holds brackets."""
+    return f'"{name}"' if "(" in name else name
+
+
+def row(name: str, hits: dict[int, float] | None, names: dict[str, float] | None, m: float | None) -> str:
+    cells = [f"{100 * hits[k]:5.1f}" if hits else "    -" for k in HIT_KS]
+    cells += [f"{names[k]:.3f}" if names else "    -" for k in ("R@1", "R@10", "MRR")]
+    cells.append(f"{m:.3f}" if m is not None else "    -")
+    return f"| {name:<30} | " + " | ".join(cells) + " |"
+
+
+def main(images: Path | None = None) -> int:
+    images = images or DEFAULT_IMAGES
+    if not (images / "manifest.csv").is_file():
+        print(f"no labelled photos at {images} (a folder with manifest.csv: file,class_index); "
+              "pass --images DIR", file=sys.stderr)
+        return 2
+    paths, labels = read_manifest(images)
+    encoder = ImageEncoder()
+    vocabulary = Vocabulary.load()
+    hypernyms = json.loads((encoder.model_dir / "hypernyms.json").read_text())
+    started = time.perf_counter()
+    photos, logits = embed_all(encoder, paths)
+    seconds = time.perf_counter() - started
+
+    class_labels = vocabulary.class_vectors
+    name_queries = np.stack([query_vector(typed_name(n), vocabulary) for n in vocabulary.class_names])
+    words = list(hypernyms)
+    word_queries = np.stack([query_vector(w, vocabulary) for w in words])
+    members = [np.array(hypernyms[w]) for w in words]
+    plain = plain_label_vectors(vocabulary)
+    conse_photos = conse(logits, plain, top=10)
+    one_hot = np.eye(logits.shape[1], dtype=np.float32)
+
+    print(f"quality on {len(paths)} photos in {images} ({len(words)} hypernym queries); "
+          f"model {encoder.name} on {encoder.provider_note}, embedded in {seconds:.1f} s")
+    header = "| model                          | " + " | ".join(f"hit@{k:<2}" for k in HIT_KS)
+    print(header + " | R@1   | R@10  | MRR   | hyp. mAP |")
+    print("|" + "---|" * (len(HIT_KS) + 5))
+    print(row("softmax classifier", flat_hits(logits, labels), text_to_photo(one_hot, logits, labels), None))
+    print(row("ConSE, T=10", flat_hits(conse_photos @ plain.T, labels),
+              text_to_photo(plain, conse_photos, labels), hypernym_map(word_queries, members, conse_photos, labels)))
+    shipped = {
+        "hits": flat_hits(photos @ class_labels.T, labels),
+        "names": text_to_photo(name_queries, photos, labels),
+        "map": hypernym_map(word_queries, members, photos, labels),
+    }
+    print(row(f"shipped ({encoder.name})", shipped["hits"], shipped["names"], shipped["map"]))
+    reached = {"hit@1": shipped["hits"][1], "hit@5": shipped["hits"][5], "R@1": shipped["names"]["R@1"],
+               "hypernym mAP": shipped["map"]}
+    print("targets: " + ", ".join(
+        f"{k} {reached[k]:.3f} (target {v:.2f}, {'met' if reached[k] >= v else 'NOT met'})"
+        for k, v in TARGETS.items()))
+    return 0

@@ -1,0 +1,190 @@
+"""The Library facade with the real model on real photos."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devise_app.ann import INDEX_FILENAME
+from devise_app.catalog import LibraryError
+from devise_app.query import QueryError
+from devise_app.search import Library, describe_photo
+
+RunIndex = Callable[..., Any]
+
+
+@pytest.fixture
+def indexed(library: Any, photo_dir: Path, run_index: RunIndex) -> Any:
+    run_index(library, [photo_dir])
+    return library
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("cat", "chelsea.png"),
+        ("espresso", "coffee.png"),
+        ("cup of coffee", "coffee.png"),
+        ("missile", "rocket.jpg"),
+        ("motorbike", "motorcycle_left.png"),
+        ("scooter", "motorcycle_left.png"),
+    ],
+)
+def test_search_finds_the_photo(indexed: Any, query: str, expected: str) -> None:
+    hits = indexed.search(query, top=3)
+    assert hits[0].path.name == expected
+    assert hits[0].path.is_absolute()
+    assert hits[0].score > hits[1].score > hits[2].score
+    assert -1.0 <= hits[2].score <= hits[0].score <= 1.0
+
+
+def test_top_limits_the_results(indexed: Any) -> None:
+    assert len(indexed.search("cat", top=2)) == 2
+    assert len(indexed.search("cat", top=50)) == 5
+
+
+def test_bad_queries_raise_query_error(indexed: Any) -> None:
+    with pytest.raises(QueryError, match="Unknown word"):
+        indexed.search("xqzvvbn")
+    with pytest.raises(QueryError):
+        indexed.search("")
+    with pytest.raises(QueryError):
+        indexed.search("cat + ")
+
+
+def test_label_queries(indexed: Any, photo_dir: Path) -> None:
+    indexed.add_label("Kitty", [photo_dir / "chelsea.png"])
+    indexed.add_label("Mornings", [photo_dir / "coffee.png", photo_dir / "chelsea.png"])
+    assert indexed.labels() == [("Kitty", 1), ("Mornings", 2)]
+    assert indexed.labels_of(photo_dir / "chelsea.png") == ["Kitty", "Mornings"]
+
+    hits = indexed.search("label:kitty")
+    assert [(hit.path.name, hit.score) for hit in hits] == [("chelsea.png", 1.0)]
+    assert {hit.path.name for hit in indexed.search('label:"Mornings"')} == {"chelsea.png", "coffee.png"}
+    assert len(indexed.search("label:Mornings", top=1)) == 1
+
+    with pytest.raises(QueryError) as error:
+        indexed.search("label:Kity")
+    assert error.value.suggestions == ["label:Kitty"]
+    with pytest.raises(QueryError, match="cannot be combined"):
+        indexed.search("label:Kitty + dog")
+
+    indexed.remove_label("Mornings", [photo_dir / "chelsea.png"])
+    assert [hit.path.name for hit in indexed.search("label:Mornings")] == ["coffee.png"]
+    indexed.create_label("Empty")
+    assert indexed.search("label:Empty") == []
+    indexed.delete_label("empty")
+    with pytest.raises(LibraryError):
+        indexed.delete_label("Empty")
+
+
+def test_label_errors(indexed: Any, tmp_path: Path, photo_dir: Path) -> None:
+    with pytest.raises(LibraryError, match="not a photo of the library"):
+        indexed.add_label("X", [tmp_path / "elsewhere.jpg"])
+    with pytest.raises(LibraryError, match="needs a name"):
+        indexed.add_label("  ", [photo_dir / "coffee.png"])
+    with pytest.raises(LibraryError, match="quotes"):
+        indexed.create_label('say "cheese"')
+    with pytest.raises(LibraryError, match="no label named"):
+        indexed.remove_label("Nope", [photo_dir / "coffee.png"])
+
+
+def test_similar(indexed: Any, photo_dir: Path, tmp_path: Path, copy_photo: Any) -> None:
+    hits = indexed.similar(photo_dir / "chelsea.png", top=10)
+    assert len(hits) == 4
+    assert all(hit.path.name != "chelsea.png" for hit in hits)
+
+    outside = copy_photo("chelsea.png", tmp_path / "elsewhere" / "cat.png")  # not in the library: embedded
+    hits = indexed.similar(outside, top=2)
+    assert hits[0].path.name == "chelsea.png"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+
+    with pytest.raises(LibraryError, match="no such photo"):
+        indexed.similar(tmp_path / "missing.jpg")
+
+
+def test_describe_needs_no_library(
+    tmp_path: Path, encoder: Any, vocabulary: Any, user_dirs: dict[str, Path], copy_photo: Any
+) -> None:
+    photo = copy_photo("rocket.jpg", tmp_path / "r.jpg")
+    words = describe_photo(photo, top=5, encoder=encoder, vocabulary=vocabulary)
+    assert len(words) == 5
+    assert "missile" in [word for word, _ in words]
+    assert words[0][1] >= words[-1][1]
+    assert not user_dirs["data"].exists()  # no library was created
+
+
+def test_search_index_is_rebuilt_only_after_a_change(
+    indexed: Any, photo_dir: Path, run_index: RunIndex, copy_photo: Any
+) -> None:
+    vectors = indexed._vector_index()
+    assert vectors.builds == 1  # built at the end of the index run
+    index_file = indexed.path / INDEX_FILENAME
+    stamp = index_file.stat().st_mtime_ns
+    indexed.search("cat")
+    indexed.similar(photo_dir / "coffee.png")
+    run_index(indexed, [photo_dir])  # nothing changed
+    indexed.search("dog")
+    assert vectors.builds == 1
+    assert index_file.stat().st_mtime_ns == stamp
+
+    copy_photo("camera.png", photo_dir)
+    run_index(indexed, [photo_dir])
+    assert vectors.builds == 2
+    assert any(hit.path.name == "camera.png" for hit in indexed.search("tripod", top=6))
+    assert vectors.builds == 2
+
+
+def test_counts_and_dates(library: Any, photo_dir: Path, run_index: RunIndex) -> None:
+    assert library.photo_count() == 0
+    assert library.last_indexed_at() is None
+    before = time.time()
+    run_index(library, [photo_dir])
+    assert library.photo_count() == 5
+    last = library.last_indexed_at()
+    assert last is not None and before <= last <= time.time()
+    assert library.problems() == []
+
+
+def test_reading_a_library_that_does_not_exist(tmp_path: Path, encoder: Any, vocabulary: Any) -> None:
+    library = Library(tmp_path / "none", encoder=encoder, vocabulary=vocabulary, create=False)
+    with pytest.raises(LibraryError, match="no photo library"):
+        library.search("cat")
+    assert not (tmp_path / "none").exists()
+    library.close()
+
+
+def test_default_library_folder(user_dirs: dict[str, Path], encoder: Any, vocabulary: Any) -> None:
+    with Library(encoder=encoder, vocabulary=vocabulary) as library:
+        assert library.photo_count() == 0
+        assert library.path == user_dirs["data"] / "library"
+    assert (user_dirs["data"] / "library" / "catalog.sqlite").exists()
+
+
+def test_a_worker_thread_indexes_while_the_gui_thread_reads(
+    library: Any, photo_dir: Path, copy_photo: Any, run_index: RunIndex
+) -> None:
+    run_index(library, [photo_dir])
+    for name in ("camera.png", "horse.png", "coffee.png"):
+        copy_photo(name, photo_dir / "more" / name.replace(".png", "2.png"))
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run_index(library, [photo_dir], batch_size=1)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    while worker.is_alive():
+        assert library.search("cat", top=3)
+        assert library.photo_count() >= 5
+    worker.join()
+    assert errors == []
+    assert library.photo_count() == 8

@@ -100,16 +100,14 @@ def main(images: Path | None = None) -> int:
     print(header + " | R@1   | R@10  | MRR   | hyp. mAP |")
     print("|" + "---|" * (len(HIT_KS) + 5))
     print(row("softmax classifier", flat_hits(logits, labels), text_to_photo(one_hot, logits, labels), None))
-    print(row("ConSE, T=10", flat_hits(conse_photos @ plain.T, labels),
-              text_to_photo(plain, conse_photos, labels), hypernym_map(word_queries, members, conse_photos, labels)))
-    shipped = {
-        "hits": flat_hits(photos @ class_labels.T, labels),
-        "names": text_to_photo(name_queries, photos, labels),
-        "map": hypernym_map(word_queries, members, photos, labels),
-    }
-    print(row(f"shipped ({encoder.name})", shipped["hits"], shipped["names"], shipped["map"]))
-    reached = {"hit@1": shipped["hits"][1], "hit@5": shipped["hits"][5], "R@1": shipped["names"]["R@1"],
-               "hypernym mAP": shipped["map"]}
+    conse_hits = flat_hits(conse_photos @ plain.T, labels)
+    conse_names = text_to_photo(plain, conse_photos, labels)
+    print(row("ConSE, T=10", conse_hits, conse_names, hypernym_map(word_queries, members, conse_photos, labels)))
+    hits = flat_hits(photos @ class_labels.T, labels)
+    names = text_to_photo(name_queries, photos, labels)
+    mean_ap = hypernym_map(word_queries, members, photos, labels)
+    print(row(f"shipped ({encoder.name})", hits, names, mean_ap))
+    reached = {"hit@1": hits[1], "hit@5": hits[5], "R@1": names["R@1"], "hypernym mAP": mean_ap}
     print("targets: " + ", ".join(
         f"{k} {reached[k]:.3f} (target {v:.2f}, {'met' if reached[k] >= v else 'NOT met'})"
         for k, v in TARGETS.items()))

@@ -31,7 +31,9 @@ def flat_hits(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = HIT_KS
     return {k: float((ranks < k).mean()) for k in ks}
 
 
-def text_to_photo(query_vectors: np.ndarray, photo_vectors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def text_to_photo(
+    query_vectors: np.ndarray, photo_vectors: np.ndarray, labels: np.ndarray
+) -> dict[str, float]:
     """Class name -> photos: R@1, R@10 and MRR of the first photo of the queried class.
 
     ``query_vectors[c]`` is class c's query; classes without a photo are skipped.

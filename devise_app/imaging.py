@@ -70,8 +70,7 @@ def open_image(path: str | os.PathLike[str], min_side: int = RESIZE_SHORT_SIDE) 
                 if img.format == "JPEG":
                     _draft_for_short_side(img, min_side)
                 img.load()
-                img = ImageOps.exif_transpose(img) or img
-                return _to_rgb(img)
+                return _to_rgb(ImageOps.exif_transpose(img) or img)
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -29,6 +29,9 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
+REBUILD_HINT = "reinstall the app or rebuild the model with python -m devise_app.training"
+
+
 class ModelFileError(Exception):
     """The model files are missing, damaged or of another version."""
 
@@ -45,7 +48,7 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ModelFileError(f"model manifest {path} is missing; rebuild with python -m devise_app.training") from None
+        raise ModelFileError(f"model manifest {path} is missing; " + REBUILD_HINT) from None
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"model manifest {path} is unreadable: {exc}") from None
     if manifest.get("format_version") != MODEL_FORMAT_VERSION:
@@ -159,7 +162,7 @@ class ImageEncoder:
 
         onnx_path = self.model_dir / ONNX_FILE
         if not onnx_path.is_file():
-            raise ModelFileError(f"model file {onnx_path} is missing; rebuild with python -m devise_app.training")
+            raise ModelFileError(f"model file {onnx_path} is missing; " + REBUILD_HINT)
         driver_present = nvidia_driver_present()
         providers, note = choose_providers(device, onnxruntime.get_available_providers(), driver_present)
         onnxruntime.set_default_logger_severity(4)  # we report the provider ourselves, calmly

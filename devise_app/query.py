@@ -28,7 +28,7 @@ MAX_WEIGHT = 100.0
 
 TOKEN = re.compile(
     r"""\s*(?:
-        (?P<label>label:(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s()+*"]+)))
+        (?P<label>label:(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s()+*"]+))?)
       | "(?P<phrase>[^"]*)"
       | (?P<number>\d+(?:\.\d*)?|\.\d+)(?=\s*\*)
       | (?P<word>[^\W_](?:[\w'.&]|-(?=\w))*)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from devise_app import config
-from devise_app.model import ModelFileError
+from devise_app.model import REBUILD_HINT, ModelFileError
 
 VOCABULARY_FILE = "vocabulary.npz"
 
@@ -64,8 +65,8 @@ class Vocabulary:
                     alias, index = line.split("\t")
                     aliases[alias] = int(index)
         except FileNotFoundError:
-            raise ModelFileError(f"vocabulary {path} is missing; rebuild with python -m devise_app.training") from None
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise ModelFileError(f"vocabulary {path} is missing; " + REBUILD_HINT) from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelFileError(f"vocabulary {path} is damaged: {exc}") from None
         if len(words) != len(word_vectors) or len(class_names) != len(class_vectors):
             raise ModelFileError(f"vocabulary {path} is inconsistent (entry and vector counts differ)")
@@ -108,7 +109,9 @@ class Vocabulary:
         full[: self.word_dim] = word_vector
         return full
 
-    def nearest(self, vector: np.ndarray, k: int = 10, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+    def nearest(
+        self, vector: np.ndarray, k: int = 10, exclude: Iterable[str] = ()
+    ) -> list[tuple[str, float]]:
         """The k entries with the highest cosine to ``vector`` (class labels included)."""
         vector = np.asarray(vector, dtype=np.float32)
         vector = vector / max(float(np.linalg.norm(vector)), 1e-12)

@@ -21,9 +21,9 @@ from devise_app.training.wordnet import Synset, ancestors, wnid_offset
 
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 STOPWORDS = frozenset(
-    "a an the of and or in on at to for with by from as is are be that which who its it this "
-    "their his her used usually especially often having has have any some such other not no "
-    "very small large one two three into than more most also can may".split()
+    """a an the of and or in on at to for with by from as is are be that which who its it this
+    their his her used usually especially often having has have any some such other not no
+    very small large one two three into than more most also can may""".split()
 )
 GLOSS_VOCAB = 100_000  # gloss words rarer than this are mostly noise
 

@@ -77,7 +77,9 @@ def _source_images() -> list[np.ndarray]:
     ]
 
 
-def _make_photos(folder: Path, count: int, size: tuple[int, int], seed: int) -> list[Path]:
+def _make_photos(
+    folder: Path, count: int, size: tuple[int, int], seed: int, noise: float = 5.0
+) -> list[Path]:
     """``count`` JPEGs (quality 90) of ``size``: random crops of the scikit-image
     photos, scaled up, with a little sensor-like noise so they compress like photos."""
     from PIL import Image
@@ -86,7 +88,7 @@ def _make_photos(folder: Path, count: int, size: tuple[int, int], seed: int) -> 
     sources = _source_images()
     rng = np.random.default_rng(seed)
     width, height = size
-    noise = rng.normal(0.0, 5.0, (height + 64, width + 64, 3)).astype(np.int16)
+    grain = rng.normal(0.0, noise, (height + 64, width + 64, 3)).astype(np.int16)
 
     def make(i: int) -> Path:
         local = np.random.default_rng(seed + i)
@@ -100,7 +102,7 @@ def _make_photos(folder: Path, count: int, size: tuple[int, int], seed: int) -> 
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = np.asarray(img.resize(size, Image.Resampling.BICUBIC), dtype=np.int16)
         dy, dx = local.integers(0, 64, 2)
-        pixels = np.clip(pixels + noise[dy : dy + height, dx : dx + width], 0, 255).astype(np.uint8)
+        pixels = np.clip(pixels + grain[dy : dy + height, dx : dx + width], 0, 255).astype(np.uint8)
         path = folder / f"photo_{i:04d}.jpg"
         Image.fromarray(pixels).save(path, quality=90)
         return path

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 from devise_app.gui.delegate import ThumbnailDelegate
 from devise_app.gui.icons import icon
 from devise_app.gui.models import PHOTO_MIME, Role, image_paths
+from devise_app.gui.qtcompat import emit
 
 CompletionSource = Callable[[str], list[str]]
 
@@ -101,7 +102,7 @@ class ResultsView(QListView):
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             steps = event.angleDelta().y()
             if steps:
-                self.zoomRequested.emit(1 if steps > 0 else -1)
+                emit(self.zoomRequested, 1 if steps > 0 else -1)
             event.accept()
             return
         super().wheelEvent(event)
@@ -300,8 +301,9 @@ def expression_completions(
     token = match.group()
     head = text[: match.start()]
     if token.lower().startswith("label:"):
-        prefix = token[len("label:"):].lower()
-        return [f"{head}label:{name}" for name in labels() if name.lower().startswith(prefix)][:limit]
+        prefix = token[len("label:"):].lstrip('"').lower()
+        names = [name for name in labels() if name.lower().startswith(prefix)][:limit]
+        return [head + (f'label:"{name}"' if any(c.isspace() for c in name) else f"label:{name}") for name in names]
     if len(token) < 1 or not any(char.isalpha() for char in token):
         return []
     return [head + word for word in words(token.lower(), limit)]
@@ -344,6 +346,6 @@ class SearchBox(QLineEdit):
         if paths:
             event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
-            self.photoDropped.emit(paths[0])
+            emit(self.photoDropped, paths[0])
             return
         super().dropEvent(event)

@@ -29,6 +29,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from devise_app.gui.qtcompat import emit
+
 
 class WorkerSignals(QObject):
     started = Signal()
@@ -72,18 +74,18 @@ class Worker(QRunnable):
         self.cancel_event.set()
 
     def run(self) -> None:
-        self.signals.started.emit()
+        emit(self.signals.started)
         try:
             result = self._fn()
             if isinstance(result, Iterator):
                 result = self._drain(result)
         except Exception as exc:  # reported to the GUI, which decides how to show it
-            self.signals.errored.emit(exc)
+            emit(self.signals.errored, exc)
         else:
             if not self._aborted:
-                self.signals.returned.emit(result)
+                emit(self.signals.returned, result)
         finally:
-            self.signals.finished.emit()
+            emit(self.signals.finished)
 
     def _drain(self, iterator: Iterator[Any]) -> Any:
         last_emit = 0.0
@@ -94,11 +96,11 @@ class Worker(QRunnable):
                     item = next(iterator)
                 except StopIteration as stop:
                     if pending:
-                        self.signals.yielded.emit(pending[-1])
+                        emit(self.signals.yielded, pending[-1])
                     return stop.value
                 now = time.monotonic()
                 if self._coalesce_s <= 0 or now - last_emit >= self._coalesce_s or _is_final(item):
-                    self.signals.yielded.emit(item)
+                    emit(self.signals.yielded, item)
                     last_emit = now
                     pending.clear()
                 else:

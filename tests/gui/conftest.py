@@ -19,8 +19,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from gui_fakes import FakeLibrary  # noqa: E402
 from PySide6.QtCore import QSettings, QStandardPaths  # noqa: E402
 
-SAMPLE_NAMES = ("chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png",
-                "astronaut.png", "horse.png")
+SAMPLE_NAMES = (
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "camera.png",
+    "astronaut.png",
+    "horse.png",
+)
 
 
 # Messages of Qt's headless platform plugin itself, not of the app.
@@ -90,7 +97,9 @@ def make_window(qtbot: Any, settings: QSettings) -> Callable[..., Any]:
         window = MainWindow(library, settings)
         qtbot.addWidget(window)
         if wait:
-            with qtbot.waitSignals([window.libraryRefreshed, window.vocabularyReady, window.modelReady], timeout=60_000):
+            with qtbot.waitSignals(
+                [window.libraryRefreshed, window.vocabularyReady, window.modelReady], timeout=60_000
+            ):
                 pass
         if show:
             window.show()
@@ -101,7 +110,9 @@ def make_window(qtbot: Any, settings: QSettings) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def indexed_window(make_window: Callable[..., Any], fake_library: FakeLibrary, sample_photos: Path, qtbot: Any) -> Any:
+def indexed_window(
+    make_window: Callable[..., Any], fake_library: FakeLibrary, sample_photos: Path, qtbot: Any
+) -> Any:
     """A window whose (fake) library holds the sample photos."""
     window = make_window(fake_library)
     with qtbot.waitSignal(window.indexFinished, timeout=30_000):

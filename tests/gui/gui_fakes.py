@@ -26,7 +26,9 @@ WORDS = {
     "astronaut": ["astronaut", "woman", "space", "suit"],
     "horse": ["horse", "animal", "silhouette"],
 }
-VOCABULARY = sorted({word for words in WORDS.values() for word in words} | {"car", "catalog", "category", "dog"})
+VOCABULARY = sorted(
+    {word for words in WORDS.values() for word in words} | {"car", "catalog", "category", "dog"}
+)
 
 
 class FakeQueryError(Exception):
@@ -115,7 +117,9 @@ class FakeLibrary:
 
     def __post_init__(self) -> None:
         self.vocabulary = FakeVocabulary()
-        self.encoder = SimpleNamespace(provider="CPUExecutionProvider", provider_note="", model_name="fake-devise")
+        self.encoder = SimpleNamespace(
+            provider="CPUExecutionProvider", provider_note="", model_name="fake-devise"
+        )
         self._lock = threading.Lock()
 
     def _note(self, name: str) -> None:
@@ -155,8 +159,20 @@ class FakeLibrary:
         summary = Summary(indexed, unchanged, 0, 0, (), cancelled, time.monotonic() - start)
         if not cancelled:
             self.last_indexed = time.time()
-        yield Progress("finished", indexed + unchanged, len(files), indexed, unchanged, 0, 0, 0, None,
-                       summary.elapsed, 0.0, summary)
+        yield Progress(
+            "finished",
+            indexed + unchanged,
+            len(files),
+            indexed,
+            unchanged,
+            0,
+            0,
+            0,
+            None,
+            summary.elapsed,
+            0.0,
+            summary,
+        )
 
     def photo_count(self) -> int:
         self._note("photo_count")
@@ -177,7 +193,7 @@ class FakeLibrary:
         self._note("search")
         query = query.strip()
         if query.lower().startswith("label:"):
-            name = query[len("label:"):].strip().strip('"')
+            name = query[len("label:") :].strip().strip('"')
             if name not in self.label_names:
                 raise _query_error(f"no label named '{name}'", [f"label:{n}" for n in self.label_names][:3])
             paths = sorted(self.label_names[name])
@@ -198,8 +214,11 @@ class FakeLibrary:
         self._note("similar")
         words = self._words_of(str(photo))
         key = os.path.realpath(photo)
-        hits = [Hit(pid, Path(p), 0.5 + 0.1 * len(set(words) & set(self._words_of(p))))
-                for p, pid in self.photos.items() if p != key]
+        hits = [
+            Hit(pid, Path(p), 0.5 + 0.1 * len(set(words) & set(self._words_of(p))))
+            for p, pid in self.photos.items()
+            if p != key
+        ]
         hits.sort(key=lambda hit: -hit.score)
         return hits[:top]
 

@@ -15,8 +15,13 @@ from devise_app.gui.models import LABEL_MIME, PHOTO_MIME, Role
 
 def _drop(widget: Any, position: QPoint, mime: QMimeData) -> QDropEvent:
     """Deliver a drop of ``mime`` at ``position`` as Qt would (item views: viewport coordinates)."""
-    event = QDropEvent(QPointF(position), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(position),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     widget.dropEvent(event)
     return event
 
@@ -26,7 +31,9 @@ def _grid_names(window: Any) -> list[str]:
     return [model.data(model.index(row, 0)) for row in range(model.rowCount())]
 
 
-def test_library_calls_never_run_on_the_gui_thread(indexed_window: Any, fake_library: FakeLibrary, qtbot: Any) -> None:
+def test_library_calls_never_run_on_the_gui_thread(
+    indexed_window: Any, fake_library: FakeLibrary, qtbot: Any
+) -> None:
     with qtbot.waitSignal(indexed_window.resultsShown, timeout=10_000):
         indexed_window.search("cat")
     assert threading.get_ident() not in fake_library.threads
@@ -53,7 +60,9 @@ def test_index_then_search_puts_the_cat_first(indexed_window: Any, qtbot: Any) -
     assert "for “cat”" in window.results_info.text()
 
 
-def test_unknown_word_shows_an_inline_error_with_clickable_suggestions(indexed_window: Any, qtbot: Any) -> None:
+def test_unknown_word_shows_an_inline_error_with_clickable_suggestions(
+    indexed_window: Any, qtbot: Any
+) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.queryFailed, timeout=10_000) as blocker:
         window.search("caz")
@@ -99,7 +108,11 @@ def test_drag_photos_onto_a_label_then_find_them_with_label_query(indexed_window
         window.search("animal")
     grid = window.results_view
     model = window.results_model
-    rows = [row for row in range(model.rowCount()) if model.data(model.index(row, 0)) in ("chelsea.png", "horse.png")]
+    rows = [
+        row
+        for row in range(model.rowCount())
+        if model.data(model.index(row, 0)) in ("chelsea.png", "horse.png")
+    ]
     assert len(rows) == 2
     mime = model.mimeData([model.index(row, 0) for row in rows])
     assert mime.hasFormat(PHOTO_MIME) and len(mime.urls()) == 2
@@ -142,7 +155,9 @@ def test_drag_a_label_onto_selected_photos(indexed_window: Any, qtbot: Any) -> N
     assert set(_grid_names(window)) == labelled
 
 
-def test_remove_a_label_from_the_context_menu(indexed_window: Any, fake_library: FakeLibrary, qtbot: Any) -> None:
+def test_remove_a_label_from_the_context_menu(
+    indexed_window: Any, fake_library: FakeLibrary, qtbot: Any
+) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("cat")
@@ -168,13 +183,18 @@ def test_clicking_a_label_runs_its_search(indexed_window: Any, qtbot: Any) -> No
         window.add_label("morning", [coffee])
     index = window.labels_model.index(0, 0)
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        qtbot.mouseClick(window.labels_view.viewport(), Qt.MouseButton.LeftButton,
-                         pos=window.labels_view.visualRect(index).center())
+        qtbot.mouseClick(
+            window.labels_view.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=window.labels_view.visualRect(index).center(),
+        )
     assert window.search_box.text() == "label:morning"
     assert _grid_names(window) == ["coffee.png"]
 
 
-def test_dropping_a_photo_on_the_search_box_finds_similar(indexed_window: Any, sample_photos: Path, qtbot: Any) -> None:
+def test_dropping_a_photo_on_the_search_box_finds_similar(
+    indexed_window: Any, sample_photos: Path, qtbot: Any
+) -> None:
     window = indexed_window
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sample_photos / "horse.png"))])
@@ -186,8 +206,9 @@ def test_dropping_a_photo_on_the_search_box_finds_similar(indexed_window: Any, s
     assert "like horse.png" in window.results_info.text()
 
 
-def test_dropping_a_folder_on_the_window_indexes_it(make_window: Any, fake_library: FakeLibrary,
-                                                    sample_photos: Path, qtbot: Any) -> None:
+def test_dropping_a_folder_on_the_window_indexes_it(
+    make_window: Any, fake_library: FakeLibrary, sample_photos: Path, qtbot: Any
+) -> None:
     window = make_window(fake_library)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sample_photos))])
@@ -197,14 +218,16 @@ def test_dropping_a_folder_on_the_window_indexes_it(make_window: Any, fake_libra
     qtbot.waitUntil(lambda: window.pages.currentIndex() == 1, timeout=5000)
 
 
-def test_dropping_photo_files_indexes_their_folder(make_window: Any, fake_library: FakeLibrary,
-                                                   sample_photos: Path, qtbot: Any) -> None:
+def test_dropping_photo_files_indexes_their_folder(
+    make_window: Any, fake_library: FakeLibrary, sample_photos: Path, qtbot: Any
+) -> None:
     window = make_window(fake_library)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sample_photos / "coffee.png"))])
     with qtbot.waitSignal(window.indexFinished, timeout=10_000):
-        _drop(window.results_view, QPoint(5, 5), mime) if window.pages.currentIndex() == 1 \
-            else _drop(window, QPoint(5, 5), mime)
+        _drop(window.results_view, QPoint(5, 5), mime) if window.pages.currentIndex() == 1 else _drop(
+            window, QPoint(5, 5), mime
+        )
     assert fake_library.photo_count() == 7
 
 
@@ -216,8 +239,9 @@ def test_cancel_indexing(make_window: Any, tmp_path: Path, sample_photos: Path, 
     window = make_window(slow)
     with qtbot.waitSignal(window.indexFinished, timeout=20_000) as blocker:
         window.start_index([sample_photos])
-        qtbot.waitUntil(lambda: window.index_progress.maximum() > 0 and window.index_progress.value() >= 2,
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda: window.index_progress.maximum() > 0 and window.index_progress.value() >= 2, timeout=10_000
+        )
         assert window.index_panel.isVisible()
         assert "Indexing" in window.index_label.text()
         qtbot.mouseClick(window.index_cancel, Qt.MouseButton.LeftButton)
@@ -228,8 +252,9 @@ def test_cancel_indexing(make_window: Any, tmp_path: Path, sample_photos: Path, 
     assert "cancelled" in window.statusBar().currentMessage()
 
 
-def test_words_for_a_photo_apply_a_label_with_one_click(indexed_window: Any, fake_library: FakeLibrary,
-                                                        qtbot: Any) -> None:
+def test_words_for_a_photo_apply_a_label_with_one_click(
+    indexed_window: Any, fake_library: FakeLibrary, qtbot: Any
+) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("coffee")
@@ -251,16 +276,18 @@ def test_preview_dialog_steps_through_results(indexed_window: Any, qtbot: Any) -
     window.results_view.setCurrentIndex(window.results_model.index(0, 0))
     dialog = window.preview_row(0)
     assert dialog is not None
-    qtbot.waitUntil(lambda: dialog._image.pixmap() is not None and not dialog._image.pixmap().isNull(),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: dialog._image.pixmap() is not None and not dialog._image.pixmap().isNull(), timeout=10_000
+    )
     qtbot.keyClick(dialog, Qt.Key.Key_Right)
     assert dialog.row == 1
     dialog.reject()
     qtbot.waitUntil(lambda: window.results_view.currentIndex().row() == 1, timeout=5000)
 
 
-def test_thumbnail_size_changes_with_the_keyboard_and_is_remembered(indexed_window: Any, settings: Any,
-                                                                    qtbot: Any) -> None:
+def test_thumbnail_size_changes_with_the_keyboard_and_is_remembered(
+    indexed_window: Any, settings: Any, qtbot: Any
+) -> None:
     window = indexed_window
     start = window.results_view.thumbnail_size
     window.zoom_in_action.trigger()
@@ -286,8 +313,9 @@ def test_search_box_completes_the_last_word(indexed_window: Any, qtbot: Any) -> 
     assert box.word_completer.completions() == []  # no labels yet
 
 
-def test_closing_the_window_stops_workers_and_closes_the_library(make_window: Any, fake_library: FakeLibrary,
-                                                                  settings: Any) -> None:
+def test_closing_the_window_stops_workers_and_closes_the_library(
+    make_window: Any, fake_library: FakeLibrary, settings: Any
+) -> None:
     window = make_window(fake_library)
     window.close()
     assert fake_library.closed

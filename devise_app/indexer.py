@@ -184,6 +184,8 @@ class _Loaded:
     hash: bytes | None = None
     pixels: np.ndarray | None = None  # model input; None when not decoded
     error: str | None = None
+    vector: np.ndarray | None = None  # once embedded, or reused from a photo with the same bytes
+    features: np.ndarray | None = None
 
 
 def _load(path: str, reusable: frozenset[bytes]) -> _Loaded:
@@ -247,33 +249,39 @@ class _Run:
     # -- storing one batch ----------------------------------------------------
 
     def store_batch(self, batch: list[tuple[FoundFile, PhotoRecord | None, _Loaded]]) -> None:
-        to_embed: list[tuple[FoundFile, PhotoRecord | None, _Loaded]] = []
+        """Embed what needs it, then write the whole batch in one short transaction
+        (so readers never wait for the model)."""
+        for i, (found, row, loaded) in enumerate(batch):
+            if loaded.error is not None or loaded.pixels is not None:
+                continue
+            if row is not None and row.state == INDEXED and row.hash == loaded.hash:
+                continue  # same bytes, new mtime: just touched
+            assert loaded.hash is not None
+            reused = self.catalog.embedding_with_hash(loaded.hash)
+            if reused is None:  # that photo changed since the run began: decode after all
+                batch[i] = (found, row, _decode(found.path, loaded.hash))
+            else:
+                loaded.vector, loaded.features = reused
+        embeddable = [loaded for _, _, loaded in batch if loaded.pixels is not None]
+        if embeddable:
+            embedding = self.get_encoder().embed(np.stack([loaded.pixels for loaded in embeddable]))  # type: ignore[misc]
+            for i, loaded in enumerate(embeddable):
+                loaded.vector, loaded.features, loaded.pixels = (
+                    embedding.vectors[i],
+                    embedding.features[i],
+                    None,
+                )
         with self.catalog.transaction():
             for found, row, loaded in batch:
                 if loaded.error is not None:
                     self.store_error(found, row, loaded)
-                elif loaded.pixels is not None:
-                    to_embed.append((found, row, loaded))
-                elif row is not None and row.state == INDEXED and row.hash == loaded.hash:
-                    self.catalog.touch(row.id, found.size, found.mtime_ns)  # same bytes, new mtime
+                elif loaded.vector is None:
+                    assert row is not None
+                    self.catalog.touch(row.id, found.size, found.mtime_ns)
                     self.unchanged += 1
                 else:
-                    assert loaded.hash is not None
-                    reused = self.catalog.embedding_with_hash(loaded.hash)
-                    if reused is None:  # that photo changed since the run began: decode after all
-                        to_embed.append((found, row, _decode(found.path, loaded.hash)))
-                    else:
-                        self.store_photo(found, row, loaded.hash, *reused)
-            embeddable = [item for item in to_embed if item[2].pixels is not None]
-            for item in to_embed:
-                if item[2].pixels is None:
-                    self.store_error(*item)
-            if embeddable:
-                pixels = np.stack([loaded.pixels for _, _, loaded in embeddable])  # type: ignore[misc]
-                embedding = self.get_encoder().embed(pixels)
-                for i, (found, row, loaded) in enumerate(embeddable):
-                    assert loaded.hash is not None
-                    self.store_photo(found, row, loaded.hash, embedding.vectors[i], embedding.features[i])
+                    assert loaded.hash is not None and loaded.features is not None
+                    self.store_photo(found, row, loaded.hash, loaded.vector, loaded.features)
 
     def store_photo(
         self,

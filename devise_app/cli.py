@@ -101,7 +101,7 @@ class _ProgressPrinter:
             return
         self.last = now
         if progress.phase == "scanning":
-            line = f"scanning… {progress.done + progress.indexed} files"
+            line = f"scanning… {progress.total} photos found"
         else:
             share = progress.done / progress.total if progress.total else 1.0
             eta = f"  ETA {_duration(progress.eta)}" if progress.eta is not None else ""

@@ -81,7 +81,7 @@ class IndexProgress:
 
     phase: str  # "scanning", "indexing", "finished"
     done: int  # files dealt with (unchanged ones included)
-    total: int  # image files found (0 while scanning)
+    total: int  # image files found (so far, while scanning)
     indexed: int
     unchanged: int
     moved: int
@@ -378,6 +378,7 @@ def index_folders(
     for found in scan(roots, run.skipped, unreadable):
         found_files.append(found)
         if len(found_files) % SCAN_PROGRESS_EVERY == 0:
+            run.total = len(found_files)
             run.current = Path(found.path)
             yield run.progress("scanning")
             if run.cancel.is_set():

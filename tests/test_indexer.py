@@ -294,3 +294,22 @@ def test_folders_are_checked_first(tmp_path: Path) -> None:
     with pytest.raises(LibraryError):
         check_folders([])
     assert check_folders([tmp_path / "." / ""]) == [Path(os.path.realpath(tmp_path))]
+
+
+def test_scanning_reports_progress_and_can_be_cancelled(
+    tmp_path: Path, library: Any, monkeypatch: pytest.MonkeyPatch, copy_photo: CopyPhoto
+) -> None:
+    import devise_app.indexer
+
+    monkeypatch.setattr(devise_app.indexer, "SCAN_PROGRESS_EVERY", 2)
+    folder = tmp_path / "photos"
+    for i in range(5):
+        copy_photo("coffee.png", folder / f"{i}.png")
+    cancel = threading.Event()
+    items = []
+    for item in library.index([folder], cancel=cancel):
+        items.append(item)
+        cancel.set()
+    assert [(item.phase, item.total) for item in items] == [("scanning", 2), ("finished", 2)]
+    assert items[-1].summary.cancelled
+    assert library.photo_count() == 0

@@ -75,7 +75,8 @@ def model_identity(model_dir: Path) -> str:
             raise ModelFileError(f"model file {path} is missing") from None
         key = (os.fspath(path), st.st_size, st.st_mtime_ns)
         if key not in _model_ids:
-            _model_ids[key] = hashlib.file_digest(path.open("rb"), "blake2b").hexdigest()
+            with path.open("rb") as file:
+                _model_ids[key] = hashlib.file_digest(file, "blake2b").hexdigest()
         digest.update(_model_ids[key].encode())
     return digest.hexdigest()
 

@@ -37,15 +37,17 @@ def read_manifest(images: Path) -> tuple[list[Path], np.ndarray]:
     return [images / r["file"] for r in rows], np.array([int(r["class_index"]) for r in rows])
 
 
-def embed_all(encoder: ImageEncoder, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    vectors, logits = [], []
+def embed_all(encoder: ImageEncoder, paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectors, logits and pooled features of the photos."""
+    vectors, logits, features = [], [], []
     with ThreadPoolExecutor(max_workers=4) as pool:
         for start in range(0, len(paths), encoder.batch_size):
             batch = np.stack(list(pool.map(load_model_input, paths[start : start + encoder.batch_size])))
             embedding = encoder.embed(batch)
             vectors.append(embedding.vectors)
             logits.append(embedding.logits)
-    return np.concatenate(vectors), np.concatenate(logits)
+            features.append(embedding.features)
+    return np.concatenate(vectors), np.concatenate(logits), np.concatenate(features)
 
 
 def plain_label_vectors(vocabulary: Vocabulary) -> np.ndarray:
@@ -82,7 +84,7 @@ def main(images: Path | None = None) -> int:
     vocabulary = Vocabulary.load()
     hypernyms = json.loads((encoder.model_dir / "hypernyms.json").read_text())
     started = time.perf_counter()
-    photos, logits = embed_all(encoder, paths)
+    photos, logits, _ = embed_all(encoder, paths)
     seconds = time.perf_counter() - started
 
     class_labels = vocabulary.class_vectors

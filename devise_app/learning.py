@@ -1,0 +1,238 @@
+"""Learning from the user's labels: DeViSE fine-tuning of a library's own head.
+
+The shipped head (``devise_app.model.Head``) turns stored CNN features into
+vectors through the class mixtures ``softmax(logits / t) @ S`` (word part) and
+``@ C`` (code part). Learning adjusts S and C, and gives every user label its own
+unit vector u, with DeViSE's hinge rank loss:
+
+    loss = sum over labelled photos i, negatives j of max(0, margin - u_y.z_i + v_j.z_i)
+         + regularisation * (|S - S0|^2 + |C - C0|^2 + |u - u0|^2)
+
+The negatives v_j are the library's other labels and a sample of vocabulary
+words. The regulariser keeps what the model knew: only the classes that the
+labelled photos resemble move, and only as far as the labels ask. A label that
+names a vocabulary entry ("pet") starts from, and is held near, that entry's
+vector; any other label ("Grandma") starts from the mean of its photos. Gradients are written out
+by hand (numpy only: torch is not a runtime dependency).
+
+The shipped model files are never touched: the result is saved in the library
+folder, and every stored vector is re-projected from the stored features.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devise_app.model import Head
+from devise_app.query import QueryError, query_vector
+from devise_app.vocabulary import Vocabulary
+
+MARGIN = 0.1
+REGULARISATION = 0.3
+LEARNING_RATE = 0.01
+STEPS = 300
+NEGATIVE_WORDS = 200
+HEAD_FILE = "learned_head.npz"
+
+
+@dataclass
+class LearnProgress:
+    step: int
+    steps: int
+    loss: float
+    finished: bool = False
+    result: LearnedHead | None = None
+
+
+@dataclass
+class LearnedHead:
+    """A library's own head and the vectors of its labels."""
+
+    head: Head
+    label_names: list[str]
+    label_vectors: np.ndarray  # (labels, dim) unit rows
+
+    def label_vector(self, name: str) -> np.ndarray | None:
+        lowered = [n.lower() for n in self.label_names]
+        key = name.strip().lower()
+        return self.label_vectors[lowered.index(key)].copy() if key in lowered else None
+
+    def class_vectors(self) -> np.ndarray:
+        """The 1000 class labels' vectors under this head (for class-name queries)."""
+        return _unit_rows(self.head.label_vectors)
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, Any] = {
+            "fc_weight": self.head.fc_weight, "fc_bias": self.head.fc_bias,
+            "word_vectors": self.head.word_vectors, "codes": self.head.codes,
+            "word_temperature": np.float32(self.head.word_temperature),
+            "code_temperature": np.float32(self.head.code_temperature),
+            "word_weight": np.float32(self.head.word_weight),
+            "code_weight": np.float32(self.head.code_weight),
+            "label_names": np.array(self.label_names, dtype=str),
+            "label_vectors": self.label_vectors.astype(np.float32),
+        }
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".learned-", suffix=".npz")
+        try:
+            with os.fdopen(descriptor, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> LearnedHead | None:
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            names = [str(n) for n in data["label_names"]]
+            vectors = data["label_vectors"].astype(np.float32)
+        return cls(Head.load(path), names, vectors)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _unit_backward(grad: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Gradient through x -> x / |x| (row-wise)."""
+    norm = np.maximum(np.linalg.norm(raw, axis=-1, keepdims=True), 1e-12)
+    unit = raw / norm
+    return (grad - (grad * unit).sum(axis=-1, keepdims=True) * unit) / norm
+
+
+class _Adam:
+    def __init__(self, shapes: list[tuple[int, ...]], rate: float):
+        self.rate = rate
+        self.moments = [np.zeros(s) for s in shapes]
+        self.squares = [np.zeros(s) for s in shapes]
+        self.t = 0
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        self.t += 1
+        for p, g, m, v in zip(params, grads, self.moments, self.squares, strict=True):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            p -= self.rate * (m / (1 - 0.9**self.t)) / (np.sqrt(v / (1 - 0.999**self.t)) + 1e-8)
+
+
+def initial_label_vector(
+    name: str, photo_vectors: np.ndarray, vocabulary: Vocabulary,
+    resolve: Callable[[str], np.ndarray] | None = None,
+) -> np.ndarray:
+    try:
+        return query_vector(name, vocabulary, resolve) if resolve else query_vector(name, vocabulary)
+    except QueryError:
+        return _unit_rows(photo_vectors.mean(axis=0))
+
+
+def learn(
+    base: Head,
+    labelled: Mapping[str, np.ndarray],
+    vocabulary: Vocabulary,
+    steps: int = STEPS,
+    regularisation: float = REGULARISATION,
+    seed: int = 0,
+) -> Generator[LearnProgress, None, LearnedHead]:
+    """Fine-tune ``base`` on ``labelled`` (label name -> features of its photos).
+
+    A generator: yields progress after every step (stop iterating to cancel);
+    the last item carries the result, which is also the generator's return value.
+    """
+    names = list(labelled)
+    if not names:
+        raise ValueError("no labelled photos to learn from")
+    features = np.concatenate([labelled[n] for n in names]).astype(np.float32)
+    owner = np.concatenate([np.full(len(labelled[n]), i) for i, n in enumerate(names)])
+    logits = features @ base.fc_weight.T + base.fc_bias
+    word_mix = _softmax(logits / base.word_temperature)  # fixed: features do not change
+    code_mix = _softmax(logits / base.code_temperature)
+    a, b, word_dim = base.word_weight, base.code_weight, base.word_vectors.shape[1]
+
+    photo_vectors = base.project(features)
+    # a photo carrying several labels is a positive for each: never a negative for them
+    own = np.zeros((len(features), len(names)), dtype=bool)
+    own[np.arange(len(features)), owner] = True
+    for i, name in enumerate(names):
+        for j, other in enumerate(names):
+            if i != j:
+                rows = np.flatnonzero(owner == j)
+                shared = _shared_rows(labelled[name], labelled[other])
+                own[rows[shared], i] = True
+
+    labels = np.stack([initial_label_vector(n, photo_vectors[owner == i], vocabulary)
+                       for i, n in enumerate(names)]).astype(np.float64)
+    anchor_labels = labels.copy()
+    words = np.asarray(base.word_vectors, dtype=np.float64).copy()
+    codes = np.asarray(base.codes, dtype=np.float64).copy()
+    anchor_words, anchor_codes = words.copy(), codes.copy()
+    rng = np.random.default_rng(seed)
+    optimiser = _Adam([words.shape, codes.shape, labels.shape], LEARNING_RATE)
+    label_names = [n.lower() for n in names]
+    candidates = np.array([i for i in range(min(50_000, len(vocabulary.words)))
+                           if vocabulary.words[i] not in label_names])
+    candidate_vectors = np.stack([vocabulary.word_vector(vocabulary.words[i]) for i in candidates])
+
+    loss = 0.0
+    for step in range(1, steps + 1):
+        negatives = rng.choice(len(candidates), size=min(NEGATIVE_WORDS, len(candidates)), replace=False)
+        word_negatives = np.zeros((len(negatives), labels.shape[1]))
+        word_negatives[:, :word_dim] = candidate_vectors[negatives]  # words have no code part
+
+        w_raw, c_raw = word_mix @ words, code_mix @ codes
+        z = np.hstack([a * _unit_rows(w_raw), b * _unit_rows(c_raw)])  # (N, dim)
+        u = _unit_rows(labels)
+        positive = (z * u[owner]).sum(axis=1, keepdims=True)  # (N, 1)
+        label_scores = z @ u.T  # (N, L): other labels are negatives unless the photo carries them
+        word_scores = z @ word_negatives.T  # (N, K)
+        label_hinge = np.where(own, 0.0, np.maximum(0.0, MARGIN - positive + label_scores))
+        word_hinge = np.maximum(0.0, MARGIN - positive + word_scores)
+        drift = sum(((p - q) ** 2).sum() for p, q in
+                    ((words, anchor_words), (codes, anchor_codes), (labels, anchor_labels)))
+        loss = float((label_hinge.sum() + word_hinge.sum()) / len(z) + regularisation * drift)
+
+        label_active = (label_hinge > 0).astype(np.float64)
+        word_active = (word_hinge > 0).astype(np.float64)
+        count = label_active.sum(axis=1) + word_active.sum(axis=1)  # per photo
+        grad_z = (label_active @ u + word_active @ word_negatives - count[:, None] * u[owner]) / len(z)
+        grad_u = label_active.T @ z / len(z)
+        np.add.at(grad_u, owner, -count[:, None] * z / len(z))
+
+        grad_w_raw = _unit_backward(a * grad_z[:, :word_dim], w_raw)
+        grad_c_raw = _unit_backward(b * grad_z[:, word_dim:], c_raw)
+        grad_words = word_mix.T @ grad_w_raw + 2 * regularisation * (words - anchor_words)
+        grad_codes = code_mix.T @ grad_c_raw + 2 * regularisation * (codes - anchor_codes)
+        grad_labels = _unit_backward(grad_u, labels) + 2 * regularisation * (labels - anchor_labels)
+        optimiser.step([words, codes, labels], [grad_words, grad_codes, grad_labels])
+        yield LearnProgress(step, steps, loss)
+
+    head = replace(base, word_vectors=words.astype(np.float32), codes=codes.astype(np.float32))
+    result = LearnedHead(head, names, _unit_rows(labels).astype(np.float32))
+    yield LearnProgress(steps, steps, loss, finished=True, result=result)
+    return result
+
+
+def _shared_rows(mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Indices of rows of ``theirs`` that also appear in ``mine`` (the same photo)."""
+    if not len(mine) or not len(theirs):
+        return np.zeros(0, dtype=int)
+    mine_keys = {row.tobytes() for row in mine}
+    return np.array([i for i, row in enumerate(theirs) if row.tobytes() in mine_keys], dtype=int)

@@ -1,0 +1,107 @@
+"""Learning from labels (devise_app.learning) on real photos and the real model."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import skimage
+from PIL import Image, ImageOps
+
+from devise_app.evaluation import average_precision
+from devise_app.imaging import to_model_input
+from devise_app.learning import LearnedHead, learn
+from devise_app.query import query_vector
+
+SKIMAGE = Path(skimage.__file__).parent / "data"
+OTHERS = ["coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png", "astronaut.png", "horse.png"]
+
+
+def views(name: str) -> list[Image.Image]:
+    """Six different views of one photo: crops and mirror images."""
+    photo = Image.open(SKIMAGE / name).convert("RGB")
+    w, h = photo.size
+    crops = [photo, photo.crop((0, 0, w * 3 // 4, h)), photo.crop((w // 4, 0, w, h)),
+             photo.crop((0, h // 8, w, h))]
+    return [*crops, ImageOps.mirror(crops[1]), ImageOps.mirror(crops[2])]
+
+
+@pytest.fixture(scope="module")
+def photos(encoder: Any) -> dict[str, Any]:
+    cats = views("chelsea.png")
+    others = [v for name in OTHERS for v in views(name)[:2]]
+    embedding = encoder.embed(np.stack([to_model_input(p) for p in cats + others]))
+    return {"features": embedding.features, "vectors": embedding.vectors,
+            "is_cat": np.array([True] * len(cats) + [False] * len(others))}
+
+
+def run(encoder: Any, vocabulary: Any, labelled: dict[str, np.ndarray], **options: Any) -> LearnedHead:
+    last = deque(learn(encoder.head, labelled, vocabulary, **options), maxlen=1)[0]
+    assert last.finished and last.result is not None
+    return last.result
+
+
+def test_an_invented_label_becomes_searchable(encoder: Any, vocabulary: Any, photos: dict[str, Any]) -> None:
+    assert "zorblax" not in vocabulary
+    labelled = {"zorblax": photos["features"][:2]}
+    result = run(encoder, vocabulary, labelled)
+    held_out = np.arange(2, len(photos["is_cat"]))
+    scores = result.head.project(photos["features"][held_out]) @ result.label_vector("Zorblax")
+    assert average_precision(scores, photos["is_cat"][held_out]) == pytest.approx(1.0)
+
+
+def test_learning_moves_a_labelled_concept_up_for_held_out_photos(
+    encoder: Any, vocabulary: Any, photos: dict[str, Any]
+) -> None:
+    held_out = np.arange(2, len(photos["is_cat"]))
+    relevant = photos["is_cat"][held_out]
+    word = query_vector("pet", vocabulary)
+    before = photos["vectors"][held_out] @ word
+    result = run(encoder, vocabulary, {"pet": photos["features"][:2]})
+    after = result.head.project(photos["features"][held_out]) @ result.label_vector("pet")
+    # the held-out cat views gain on the others, by a clear margin
+    gap_before = before[relevant].min() - before[~relevant].max()
+    gap_after = after[relevant].min() - after[~relevant].max()
+    assert gap_after > gap_before + 0.02
+
+
+def test_what_was_not_labelled_is_kept(encoder: Any, vocabulary: Any, photos: dict[str, Any]) -> None:
+    result = run(encoder, vocabulary, {"pet": photos["features"][:2]})
+    others = ~photos["is_cat"]
+    moved = np.abs(result.head.project(photos["features"][others]) - photos["vectors"][others]).max()
+    assert moved < 0.05
+    np.testing.assert_allclose(result.class_vectors()[500], vocabulary.class_vectors[500], atol=1e-3)
+
+
+def test_stopping_early_changes_nothing(encoder: Any, vocabulary: Any, photos: dict[str, Any]) -> None:
+    steps = learn(encoder.head, {"pet": photos["features"][:2]}, vocabulary)
+    first = next(steps)
+    steps.close()
+    assert first.step == 1 and not first.finished
+    np.testing.assert_array_equal(encoder.head.word_vectors, vocabulary_free_copy(encoder))
+
+
+def vocabulary_free_copy(encoder: Any) -> np.ndarray:
+    from devise_app.model import Head
+
+    return Head.load(encoder.model_dir / "head.npz").word_vectors
+
+
+def test_saved_head_round_trips(tmp_path: Path, encoder: Any, vocabulary: Any, photos: dict[str, Any]) -> None:
+    result = run(encoder, vocabulary, {"pet": photos["features"][:2], "Grandma": photos["features"][8:9]},
+                 steps=20)
+    path = tmp_path / "learned_head.npz"
+    result.save(path)
+    loaded = LearnedHead.load(path)
+    assert loaded is not None and loaded.label_names == ["pet", "Grandma"]
+    np.testing.assert_allclose(loaded.head.project(photos["features"]), result.head.project(photos["features"]))
+    np.testing.assert_allclose(loaded.label_vectors, result.label_vectors)
+    assert LearnedHead.load(tmp_path / "absent.npz") is None
+
+
+def test_nothing_to_learn_is_an_error(encoder: Any, vocabulary: Any) -> None:
+    with pytest.raises(ValueError, match="no labelled photos"):
+        next(learn(encoder.head, {}, vocabulary))

@@ -24,8 +24,12 @@ def views(name: str) -> list[Image.Image]:
     """Six different views of one photo: crops and mirror images."""
     photo = Image.open(SKIMAGE / name).convert("RGB")
     w, h = photo.size
-    crops = [photo, photo.crop((0, 0, w * 3 // 4, h)), photo.crop((w // 4, 0, w, h)),
-             photo.crop((0, h // 8, w, h))]
+    crops = [
+        photo,
+        photo.crop((0, 0, w * 3 // 4, h)),
+        photo.crop((w // 4, 0, w, h)),
+        photo.crop((0, h // 8, w, h)),
+    ]
     return [*crops, ImageOps.mirror(crops[1]), ImageOps.mirror(crops[2])]
 
 
@@ -34,8 +38,11 @@ def photos(encoder: Any) -> dict[str, Any]:
     cats = views("chelsea.png")
     others = [v for name in OTHERS for v in views(name)[:2]]
     embedding = encoder.embed(np.stack([to_model_input(p) for p in cats + others]))
-    return {"features": embedding.features, "vectors": embedding.vectors,
-            "is_cat": np.array([True] * len(cats) + [False] * len(others))}
+    return {
+        "features": embedding.features,
+        "vectors": embedding.vectors,
+        "is_cat": np.array([True] * len(cats) + [False] * len(others)),
+    }
 
 
 def run(encoder: Any, vocabulary: Any, labelled: dict[str, np.ndarray], **options: Any) -> LearnedHead:
@@ -90,14 +97,19 @@ def vocabulary_free_copy(encoder: Any) -> np.ndarray:
     return Head.load(encoder.model_dir / "head.npz").word_vectors
 
 
-def test_saved_head_round_trips(tmp_path: Path, encoder: Any, vocabulary: Any, photos: dict[str, Any]) -> None:
-    result = run(encoder, vocabulary, {"pet": photos["features"][:2], "Grandma": photos["features"][8:9]},
-                 steps=20)
+def test_saved_head_round_trips(
+    tmp_path: Path, encoder: Any, vocabulary: Any, photos: dict[str, Any]
+) -> None:
+    result = run(
+        encoder, vocabulary, {"pet": photos["features"][:2], "Grandma": photos["features"][8:9]}, steps=20
+    )
     path = tmp_path / "learned_head.npz"
     result.save(path)
     loaded = LearnedHead.load(path)
     assert loaded is not None and loaded.label_names == ["pet", "Grandma"]
-    np.testing.assert_allclose(loaded.head.project(photos["features"]), result.head.project(photos["features"]))
+    np.testing.assert_allclose(
+        loaded.head.project(photos["features"]), result.head.project(photos["features"])
+    )
     np.testing.assert_allclose(loaded.label_vectors, result.label_vectors)
     assert LearnedHead.load(tmp_path / "absent.npz") is None
 

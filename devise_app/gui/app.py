@@ -51,6 +51,7 @@ def apply_style(app: QApplication) -> None:
 
 def install_excepthook() -> None:
     """Show unexpected errors in a dialog (and on stderr) instead of dying silently."""
+
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         details = "".join(traceback.format_exception(kind, value, tb))
         print(details, file=sys.stderr)
@@ -60,8 +61,11 @@ def install_excepthook() -> None:
         app = QApplication.instance()
         if app is None:
             return
-        box = QMessageBox(QMessageBox.Icon.Critical, "Unexpected error",
-                          f"Something went wrong: {value}\n\nThe app keeps running; the details can help a bug report.")
+        box = QMessageBox(
+            QMessageBox.Icon.Critical,
+            "Unexpected error",
+            f"Something went wrong: {value}\n\nThe app keeps running; the details can help a bug report.",
+        )
         box.setDetailedText(details)
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.exec()

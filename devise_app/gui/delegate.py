@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
@@ -14,6 +16,7 @@ RADIUS = 6.0
 MIN_SIZE = 64
 MAX_SIZE = 320
 DEFAULT_SIZE = 160
+SCALED_CACHE_ITEMS = 600
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -22,7 +25,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
     def __init__(self, size: int = DEFAULT_SIZE, parent=None) -> None:
         super().__init__(parent)
         self._size = size
-        self._glyphs: dict[tuple[str, int, str], QPixmap] = {}
+        self._placeholders: dict[tuple[str, int, str], QPixmap] = {}
+        # Thumbnails scaled to the cell size, so repainting is a plain copy.
+        self._scaled: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
 
     @property
     def thumbnail_size(self) -> int:
@@ -30,6 +35,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
     def set_thumbnail_size(self, size: int) -> None:
         self._size = max(MIN_SIZE, min(MAX_SIZE, size))
+        self._scaled.clear()
+        self._placeholders.clear()
 
     def cell_size(self, option_font: QFont | None = None) -> QSize:
         metrics = QFontMetrics(option_font) if option_font is not None else None
@@ -60,16 +67,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
         frame = QRect(option.rect.x() + PADDING, option.rect.y() + PADDING, self._size, self._size)
         pixmap = index.data(Role.Thumbnail)
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            target = _fit(pixmap.size(), frame)
-            path = QPainterPath()
-            path.addRoundedRect(QRectF(target), RADIUS, RADIUS)
-            painter.setClipPath(path)
-            painter.drawPixmap(target, pixmap)
-            painter.setClipping(False)
-            image_rect = target
+            image_rect = _fit(pixmap.size(), frame)
+            painter.drawPixmap(image_rect.topLeft(), self._rounded(pixmap, image_rect.size()))
         else:
-            state = index.data(Role.ThumbnailState)
-            self._paint_placeholder(painter, frame, palette, broken=state == ThumbnailState.Broken)
+            broken = index.data(Role.ThumbnailState) == ThumbnailState.Broken
+            painter.drawPixmap(frame.topLeft(), self._placeholder(frame.size(), palette, broken))
             image_rect = frame
 
         labels = index.data(Role.Labels) or []
@@ -83,7 +85,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.setFont(option.font)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
         painter.drawText(
-            text_rect, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
+            text_rect,
+            int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop),
             metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, text_rect.width()),
         )
         if option.state & QStyle.StateFlag.State_HasFocus and selected:
@@ -93,25 +96,54 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(cell.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS + 2, RADIUS + 2)
         painter.restore()
 
-    def _paint_placeholder(self, painter: QPainter, frame: QRect, palette: QPalette, broken: bool) -> None:
-        base = QColor(palette.color(QPalette.ColorRole.Text))
+    def _rounded(self, pixmap: QPixmap, size: QSize) -> QPixmap:
+        """``pixmap`` scaled to ``size`` with rounded corners, made once and cached."""
+        key = (pixmap.cacheKey(), size.width(), size.height())
+        tile = self._scaled.get(key)
+        if tile is not None:
+            self._scaled.move_to_end(key)
+            return tile
+        scaled = pixmap.scaled(
+            size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+        tile = QPixmap(size)
+        tile.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(tile)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(0, 0, size.width(), size.height()), RADIUS, RADIUS)
+        painter.setClipPath(path)
+        painter.drawPixmap(0, 0, scaled)
+        painter.end()
+        self._scaled[key] = tile
+        while len(self._scaled) > SCALED_CACHE_ITEMS:
+            self._scaled.popitem(last=False)
+        return tile
+
+    def _placeholder(self, size: QSize, palette: QPalette, broken: bool) -> QPixmap:
+        """The tile shown until a thumbnail arrives (or when it cannot be made)."""
+        text = palette.color(QPalette.ColorRole.Text)
+        key = ("broken" if broken else "photo", size.width(), text.name(QColor.NameFormat.HexArgb))
+        tile = self._placeholders.get(key)
+        if tile is not None:
+            return tile
+        tile = QPixmap(size)
+        tile.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(tile)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        base = QColor(text)
         base.setAlpha(22)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(base)
-        painter.drawRoundedRect(QRectF(frame), RADIUS, RADIUS)
-        glyph_size = max(16, min(48, frame.width() // 4))
-        glyph_color = QColor(palette.color(QPalette.ColorRole.Text))
+        painter.drawRoundedRect(QRectF(0, 0, size.width(), size.height()), RADIUS, RADIUS)
+        glyph_size = max(16, min(48, size.width() // 4))
+        glyph_color = QColor(text)
         glyph_color.setAlpha(90)
-        glyph = self._glyph("broken" if broken else "photo", glyph_size, glyph_color)
-        painter.drawPixmap(frame.center().x() - glyph_size // 2, frame.center().y() - glyph_size // 2, glyph)
-
-    def _glyph(self, name: str, size: int, color: QColor) -> QPixmap:
-        key = (name, size, color.name(QColor.NameFormat.HexArgb))
-        pixmap = self._glyphs.get(key)
-        if pixmap is None:
-            pixmap = render_svg(name, size, color)
-            self._glyphs[key] = pixmap
-        return pixmap
+        glyph = render_svg(key[0], glyph_size, glyph_color)
+        painter.drawPixmap((size.width() - glyph_size) // 2, (size.height() - glyph_size) // 2, glyph)
+        painter.end()
+        self._placeholders[key] = tile
+        return tile
 
     def _paint_chips(self, painter: QPainter, image_rect: QRect, labels: list[str], base_font: QFont) -> None:
         font = QFont(base_font)
@@ -129,7 +161,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
             width = metrics.horizontalAdvance(text) + 10
             more_width = metrics.horizontalAdvance(f"+{rest}") + 10
             if x + width > right - (more_width + 3 if rest > 1 else 0):
-                text = f"+{rest}" if position else metrics.elidedText(name, Qt.TextElideMode.ElideRight, right - x - 10)
+                text = (
+                    f"+{rest}"
+                    if position
+                    else metrics.elidedText(name, Qt.TextElideMode.ElideRight, right - x - 10)
+                )
                 width = metrics.horizontalAdvance(text) + 10
                 self._chip(painter, QRectF(x, y, width, height), text)
                 break

@@ -123,7 +123,9 @@ class PreviewDialog(QDialog):
             return
         self._image.setPixmap(
             self._pixmap.scaled(
-                self._image.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                self._image.size(),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
             )
         )
 
@@ -189,8 +191,11 @@ class WordsDialog(QDialog):
     def set_thumbnail(self, pixmap: QPixmap | None) -> None:
         if pixmap is not None and not pixmap.isNull():
             self._thumbnail.setPixmap(
-                pixmap.scaled(self._thumbnail.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                              Qt.TransformationMode.SmoothTransformation)
+                pixmap.scaled(
+                    self._thumbnail.size(),
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             )
 
     def set_words(self, words: list[tuple[str, float]], applied: set[str] | None = None) -> None:

@@ -135,7 +135,9 @@ class MainWindow(QMainWindow):
     modelReady = Signal()
     labelApplied = Signal(str)
 
-    def __init__(self, library: Any, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, library: Any, settings: QSettings | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.library = library
         self.settings = settings
@@ -176,8 +178,13 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- building
     def _build_actions(self) -> None:
-        def action(text: str, icon_name: str | None, slot: Callable[[], Any], shortcuts: Sequence[Any] = (),
-                   tip: str = "") -> QAction:
+        def action(
+            text: str,
+            icon_name: str | None,
+            slot: Callable[[], Any],
+            shortcuts: Sequence[Any] = (),
+            tip: str = "",
+        ) -> QAction:
             act = QAction(text, self)
             if icon_name:
                 act.setIcon(icon(icon_name))
@@ -188,32 +195,78 @@ class MainWindow(QMainWindow):
             act.triggered.connect(slot)
             return act
 
-        self.add_folder_action = action("Add folder…", "folder-add", self.choose_folder,
-                                        [QKeySequence.StandardKey.Open], "Index a folder of photos into this library")
-        self.cancel_action = action("Cancel indexing", "stop", self.cancel_indexing, [], "Stop indexing; "
-                                    "what is done is kept and the rest is indexed next time")
-        self.preview_action = action("Preview", "preview", self.preview_current, ["Space"],
-                                     "Show the photo large (Space); Left/Right step through the results")
-        self.open_action = action("Open", "open-external", self.open_selected, ["Ctrl+Return"],
-                                  "Open in the system's photo viewer (Ctrl+Enter)")
-        self.show_folder_action = action("Show in folder", "show-folder", self.show_selected_in_folder,
-                                         ["Ctrl+Shift+Return"], "Show the file in its folder")
-        self.similar_action = action("Find similar", "similar", self.find_similar_to_current, ["Ctrl+Shift+S"],
-                                     "Photos that look like this one (Ctrl+Shift+S)")
-        self.words_action = action("Words for this photo…", "words", self.words_for_current, ["Ctrl+D"],
-                                   "The words the model associates with this photo; apply one as a label (Ctrl+D)")
-        self.zoom_in_action = action("Larger thumbnails", "zoom-in", lambda: self.zoom(+1),
-                                     [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
-        self.zoom_out_action = action("Smaller thumbnails", "zoom-out", lambda: self.zoom(-1),
-                                      [QKeySequence.StandardKey.ZoomOut])
+        self.add_folder_action = action(
+            "Add folder…",
+            "folder-add",
+            self.choose_folder,
+            [QKeySequence.StandardKey.Open],
+            "Index a folder of photos into this library",
+        )
+        self.cancel_action = action(
+            "Cancel indexing",
+            "stop",
+            self.cancel_indexing,
+            [],
+            "Stop indexing; what is done is kept and the rest is indexed next time",
+        )
+        self.preview_action = action(
+            "Preview",
+            "preview",
+            self.preview_current,
+            ["Space"],
+            "Show the photo large (Space); Left/Right step through the results",
+        )
+        self.open_action = action(
+            "Open",
+            "open-external",
+            self.open_selected,
+            ["Ctrl+Return"],
+            "Open in the system's photo viewer (Ctrl+Enter)",
+        )
+        self.show_folder_action = action(
+            "Show in folder",
+            "show-folder",
+            self.show_selected_in_folder,
+            ["Ctrl+Shift+Return"],
+            "Show the file in its folder",
+        )
+        self.similar_action = action(
+            "Find similar",
+            "similar",
+            self.find_similar_to_current,
+            ["Ctrl+Shift+S"],
+            "Photos that look like this one (Ctrl+Shift+S)",
+        )
+        self.words_action = action(
+            "Words for this photo…",
+            "words",
+            self.words_for_current,
+            ["Ctrl+D"],
+            "The words the model associates with this photo; apply one as a label (Ctrl+D)",
+        )
+        self.zoom_in_action = action(
+            "Larger thumbnails", "zoom-in", lambda: self.zoom(+1), [QKeySequence.StandardKey.ZoomIn, "Ctrl+="]
+        )
+        self.zoom_out_action = action(
+            "Smaller thumbnails", "zoom-out", lambda: self.zoom(-1), [QKeySequence.StandardKey.ZoomOut]
+        )
         self.zoom_reset_action = action("Default thumbnail size", None, self.reset_zoom, ["Ctrl+0"])
-        self.focus_search_action = action("Search", "search", self.focus_search,
-                                          [QKeySequence.StandardKey.Find, "Ctrl+L", "/"])
-        self.copy_path_action = action("Copy path", None, self.copy_selected_paths, [QKeySequence.StandardKey.Copy])
+        self.focus_search_action = action(
+            "Search", "search", self.focus_search, [QKeySequence.StandardKey.Find, "Ctrl+L", "/"]
+        )
+        self.copy_path_action = action(
+            "Copy path", None, self.copy_selected_paths, [QKeySequence.StandardKey.Copy]
+        )
         self.quit_action = action("Quit", None, self.close, [QKeySequence.StandardKey.Quit])
         self.cancel_action.setEnabled(False)
-        self.photo_actions = [self.preview_action, self.open_action, self.show_folder_action,
-                              self.similar_action, self.words_action, self.copy_path_action]
+        self.photo_actions = [
+            self.preview_action,
+            self.open_action,
+            self.show_folder_action,
+            self.similar_action,
+            self.words_action,
+            self.copy_path_action,
+        ]
 
     def _build_ui(self) -> None:
         toolbar = self.addToolBar("Main")
@@ -223,8 +276,13 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.addAction(self.add_folder_action)
         toolbar.addSeparator()
-        for act in (self.preview_action, self.open_action, self.show_folder_action,
-                    self.similar_action, self.words_action):
+        for act in (
+            self.preview_action,
+            self.open_action,
+            self.show_folder_action,
+            self.similar_action,
+            self.words_action,
+        ):
             toolbar.addAction(act)
 
         # search box and the line under it
@@ -234,8 +292,9 @@ class MainWindow(QMainWindow):
         self.query_message.setObjectName("queryMessage")
         self.query_message.setWordWrap(True)
         self.query_message.setTextFormat(Qt.TextFormat.RichText)
-        self.query_message.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
-                                                   | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.query_message.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
         self.query_message.hide()
 
         # indexing progress
@@ -276,7 +335,11 @@ class MainWindow(QMainWindow):
         header = QHBoxLayout()
         header.setContentsMargins(2, 0, 2, 0)
         header.addWidget(self.results_info, 1)
-        for act, widget in ((self.zoom_out_action, None), (None, self.zoom_slider), (self.zoom_in_action, None)):
+        for act, widget in (
+            (self.zoom_out_action, None),
+            (None, self.zoom_slider),
+            (self.zoom_in_action, None),
+        ):
             if act is not None:
                 button = QToolButton()
                 button.setDefaultAction(act)
@@ -331,7 +394,9 @@ class MainWindow(QMainWindow):
         self.labels_view = LabelsView()
         self.labels_view.setModel(self.labels_model)
         self.labels_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        labels_hint = QLabel("Drop photos on a label to tag them; drag a label onto photos. Click one to see its photos.")
+        labels_hint = QLabel(
+            "Drop photos on a label to tag them; drag a label onto photos. Click one to see its photos."
+        )
         labels_hint.setObjectName("hintLabel")
         labels_hint.setWordWrap(True)
         labels_panel = QWidget()
@@ -342,8 +407,9 @@ class MainWindow(QMainWindow):
         labels_layout.addWidget(labels_hint)
         self.labels_dock = QDockWidget("Labels", self)
         self.labels_dock.setObjectName("labelsDock")
-        self.labels_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                                     | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.labels_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
         self.labels_dock.setWidget(labels_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.labels_dock)
         self.resizeDocks([self.labels_dock], [220], Qt.Orientation.Horizontal)
@@ -475,6 +541,7 @@ class MainWindow(QMainWindow):
 
     def refresh_library(self) -> None:
         """Update photo count, last index time and labels from the library."""
+
         def fetch() -> tuple[int, float | None, list[tuple[str, int]], dict[str, list[str]]]:
             labels, mapping = self._label_state()
             return self.library.photo_count(), self.library.last_indexed_at(), labels, mapping
@@ -491,12 +558,16 @@ class MainWindow(QMainWindow):
                     mapping[str(hit.path)].append(name)
         return labels, dict(mapping)
 
-    def _on_library_state(self, state: tuple[int, float | None, list[tuple[str, int]], dict[str, list[str]]]) -> None:
+    def _on_library_state(
+        self, state: tuple[int, float | None, list[tuple[str, int]], dict[str, list[str]]]
+    ) -> None:
         count, last, labels, mapping = state
         self._photo_count = count
         self.count_label.setText(f"{count:,} photo{'s' if count != 1 else ''}".replace(",", " "))
         self.indexed_label.setText(f"Indexed {format_when(last)}")
-        self.indexed_label.setToolTip(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "")
+        self.indexed_label.setToolTip(
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else ""
+        )
         self._apply_label_state(labels, mapping)
         self._update_page()
         emit(self.libraryRefreshed)
@@ -522,8 +593,10 @@ class MainWindow(QMainWindow):
             if not self._model_error_shown:
                 self._model_error_shown = True
                 QMessageBox.critical(
-                    self, "Model files missing or damaged",
-                    f"{_user_message(exc)}\n\nRun scripts/setup.sh (or reinstall devise-app) to restore them.",
+                    self,
+                    "Model files missing or damaged",
+                    f"{_user_message(exc)}\n\n"
+                    "Run scripts/setup.sh (or reinstall devise-app) to restore them.",
                 )
             self.statusBar().showMessage(_user_message(exc), 10000)
             return
@@ -557,7 +630,7 @@ class MainWindow(QMainWindow):
     def _on_suggestion(self, link: str) -> None:
         if not link.startswith("suggest:"):
             return
-        suggestion = link[len("suggest:"):]
+        suggestion = link[len("suggest:") :]
         self.search_box.setText(replace_unknown_word(self.search_box.text(), self._last_error, suggestion))
         self.run_search_box()
 
@@ -618,7 +691,9 @@ class MainWindow(QMainWindow):
             self.show_message(message)
             emit(self.queryFailed, message)
         count = len(photos)
-        self.results_info.setText(f"{count:,} photo{'s' if count != 1 else ''} {description}".replace(",", " "))
+        self.results_info.setText(
+            f"{count:,} photo{'s' if count != 1 else ''} {description}".replace(",", " ")
+        )
         self.results_view.set_empty_message("No photos found", "Try another word, or check the spelling.")
         emit(self.resultsShown, count)
 
@@ -628,7 +703,9 @@ class MainWindow(QMainWindow):
         if _is_query_error(exc):
             self._last_error = exc
             message = _html(_user_message(exc))
-            self.show_message(message, error=True, suggestions=list(getattr(exc, "suggestions", []) or [])[:6])
+            self.show_message(
+                message, error=True, suggestions=list(getattr(exc, "suggestions", []) or [])[:6]
+            )
             self.results_info.setText("")
             emit(self.queryFailed, _user_message(exc))
             return
@@ -646,8 +723,11 @@ class MainWindow(QMainWindow):
             count = self._photo_count or 0
             self.results_view.set_empty_message(
                 "What are you looking for?",
-                f"Type a word above to search {count:,} photos: cat, beach, bicycle, coffee…".replace(",", " ")
-                if count else "Add a folder of photos to start.",
+                f"Type a word above to search {count:,} photos: cat, beach, bicycle, coffee…".replace(
+                    ",", " "
+                )
+                if count
+                else "Add a folder of photos to start.",
             )
 
     # ---------------------------------------------------------------- pages
@@ -671,7 +751,9 @@ class MainWindow(QMainWindow):
         folders: list[Path] = []
         for path in paths:
             path = Path(path)
-            folder = path if path.is_dir() else path.parent if is_image_path(path) and path.is_file() else None
+            folder = (
+                path if path.is_dir() else path.parent if is_image_path(path) and path.is_file() else None
+            )
             if folder is not None and folder not in folders:
                 folders.append(folder)
         if not folders:
@@ -688,11 +770,14 @@ class MainWindow(QMainWindow):
         folders = [Path(folder) for folder in folders]
         if self._index_worker is not None:
             self._index_queue.append(folders)
-            self.statusBar().showMessage(f"Queued {', '.join(f.name or str(f) for f in folders)} for indexing", 5000)
+            self.statusBar().showMessage(
+                f"Queued {', '.join(f.name or str(f) for f in folders)} for indexing", 5000
+            )
             return None
         cancel = threading.Event()
-        worker = Worker(lambda: self.library.index(folders, cancel=cancel), cancel=cancel, coalesce_s=0.1,
-                        name="index")
+        worker = Worker(
+            lambda: self.library.index(folders, cancel=cancel), cancel=cancel, coalesce_s=0.1, name="index"
+        )
         worker.signals.yielded.connect(self._on_index_progress)
         worker.signals.errored.connect(self._on_index_error)
         worker.signals.finished.connect(self._on_index_finished)
@@ -739,8 +824,13 @@ class MainWindow(QMainWindow):
             left = f" · about {format_duration(eta)} left" if eta is not None and done < total else ""
             self.index_label.setText(f"Indexing {done:,} of {total:,} photos{left}".replace(",", " "))
         parts = []
-        for attribute, word in (("indexed", "new"), ("unchanged", "unchanged"), ("moved", "moved"),
-                                ("removed", "removed"), ("skipped", "skipped")):
+        for attribute, word in (
+            ("indexed", "new"),
+            ("unchanged", "unchanged"),
+            ("moved", "moved"),
+            ("removed", "removed"),
+            ("skipped", "skipped"),
+        ):
             value = getattr(progress, attribute, 0) or 0
             if value:
                 parts.append(f"{value} {word}")
@@ -849,16 +939,20 @@ class MainWindow(QMainWindow):
         path = self.results_model.photo(row).path
         dialog = WordsDialog(path, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.set_thumbnail(self.results_model.data(self.results_model.index(row, 0), Qt.ItemDataRole.DecorationRole))
+        dialog.set_thumbnail(
+            self.results_model.data(self.results_model.index(row, 0), Qt.ItemDataRole.DecorationRole)
+        )
         dialog.labelRequested.connect(lambda word: self.add_label(word, [path]))
         dialog.searchRequested.connect(lambda word: (dialog.close(), self.search(word)))
         self.labelApplied.connect(dialog.mark_applied)
         self._words_dialog = dialog
         dialog.destroyed.connect(self._forget_words_dialog)
         applied = set(self._label_map.get(str(path), []))
-        self.call(lambda: self.library.describe(path, top=12),
-                  lambda words: self._words_ready(dialog, words, applied),
-                  lambda exc: self._words_failed(dialog, exc))
+        self.call(
+            lambda: self.library.describe(path, top=12),
+            lambda words: self._words_ready(dialog, words, applied),
+            lambda exc: self._words_failed(dialog, exc),
+        )
         dialog.show()
         return dialog
 
@@ -922,7 +1016,11 @@ class MainWindow(QMainWindow):
 
     def _after_label_change(self) -> None:
         self.refresh_labels()
-        if self._last_search is not None and self._last_search[0] == "query" and "label:" in str(self._last_search[1]):
+        if (
+            self._last_search is not None
+            and self._last_search[0] == "query"
+            and "label:" in str(self._last_search[1])
+        ):
             self._rerun_last_search()
 
     def _on_label_dropped_on_photo(self, name: str, row: int) -> None:
@@ -963,7 +1061,9 @@ class MainWindow(QMainWindow):
         if self.labels_model.names():
             add_menu.addSeparator()
         add_menu.addAction("New label…", lambda: self._ask_new_label(paths))
-        present = sorted({name for path in paths for name in self._label_map.get(str(path), [])}, key=str.lower)
+        present = sorted(
+            {name for path in paths for name in self._label_map.get(str(path), [])}, key=str.lower
+        )
         remove_menu = menu.addMenu("Remove label")
         remove_menu.setEnabled(bool(present))
         for name in present:
@@ -987,11 +1087,16 @@ class MainWindow(QMainWindow):
         menu.addAction(icon("search"), "Show photos", lambda: self.search(label_query(name)))
         put = menu.addAction(f"Put on {len(paths)} selected photo(s)", lambda: self.add_label(name, paths))
         put.setEnabled(bool(paths))
-        take = menu.addAction(f"Remove from {len(paths)} selected photo(s)", lambda: self.remove_label(name, paths))
+        take = menu.addAction(
+            f"Remove from {len(paths)} selected photo(s)", lambda: self.remove_label(name, paths)
+        )
         take.setEnabled(bool(paths))
         menu.addSeparator()
-        menu.addAction(self.style().standardIcon(QStyle.StandardPixmap.SP_TrashIcon), "Delete label…",
-                       lambda: self.delete_label(name))
+        menu.addAction(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_TrashIcon),
+            "Delete label…",
+            lambda: self.delete_label(name),
+        )
         menu.exec(self.labels_view.viewport().mapToGlobal(position))
 
     # ---------------------------------------------------------------- zoom
@@ -1007,18 +1112,21 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- help
     def show_search_help(self) -> None:
         QMessageBox.information(
-            self, "Search tips",
+            self,
+            "Search tips",
             "<p><b>Words</b>: <i>cat</i>, <i>sailboat</i>, <i>coffee cup</i>. Words that are not "
             "labels of any training photo work too, because the model knows which words are related.</p>"
             "<p><b>Arithmetic</b>: <i>king - man + woman</i>, <i>2*dog + beach</i>.</p>"
             "<p><b>Labels</b>: <i>label:holidays</i> finds the photos you labeled, "
-            "<i>label:\"two words\"</i> for names with spaces.</p>"
-            "<p><b>Similar photos</b>: drop a photo on the search box, or select one and press Ctrl+Shift+S.</p>",
+            '<i>label:"two words"</i> for names with spaces.</p>'
+            "<p><b>Similar photos</b>: drop a photo on the search box, "
+            "or select one and press Ctrl+Shift+S.</p>",
         )
 
     def show_about(self) -> None:
         QMessageBox.about(
-            self, "About devise-app",
+            self,
+            "About devise-app",
             "<h3>devise-app</h3><p>Search your own photos by meaning with a DeViSE visual-semantic "
             "embedding model. Everything runs on this computer.</p>"
             f"<p>Library: {_html(str(self.library.path))}</p>",
@@ -1131,12 +1239,22 @@ def show_in_folder(path: Path, parent: QWidget | None = None) -> None:
     process.finished.connect(
         lambda code, _status: (QDesktopServices.openUrl(folder_url) if code else None, process.deleteLater())
     )
-    process.errorOccurred.connect(lambda _error: (QDesktopServices.openUrl(folder_url), process.deleteLater()))
-    process.start("dbus-send", [
-        "--session", "--print-reply", "--dest=org.freedesktop.FileManager1", "--type=method_call",
-        "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
-        f"array:string:{QUrl.fromLocalFile(str(path)).toString()}", "string:",
-    ])
+    process.errorOccurred.connect(
+        lambda _error: (QDesktopServices.openUrl(folder_url), process.deleteLater())
+    )
+    process.start(
+        "dbus-send",
+        [
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.FileManager1",
+            "--type=method_call",
+            "/org/freedesktop/FileManager1",
+            "org.freedesktop.FileManager1.ShowItems",
+            f"array:string:{QUrl.fromLocalFile(str(path)).toString()}",
+            "string:",
+        ],
+    )
 
 
 def _int(value: Any, default: int) -> int:

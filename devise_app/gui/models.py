@@ -304,8 +304,11 @@ class ResultsModel(QAbstractListModel):
         return self._placeholder
 
     def _tooltip(self, photo: Photo) -> str:
-        lines = [f"<b>{_escape(photo.path.name)}</b>", f"score {photo.score:.3f}",
-                 f"<span style='color:gray'>{_escape(str(photo.path.parent))}</span>"]
+        lines = [
+            f"<b>{_escape(photo.path.name)}</b>",
+            f"score {photo.score:.3f}",
+            f"<span style='color:gray'>{_escape(str(photo.path.parent))}</span>",
+        ]
         labels = self._labels.get(str(photo.path))
         if labels:
             lines.append("labels: " + ", ".join(_escape(name) for name in labels))
@@ -394,4 +397,3 @@ class LabelsModel(QAbstractListModel):
             return False
         emit(self.photosDropped, self._labels[parent.row()][0], image_paths(data))
         return True
-

@@ -129,7 +129,8 @@ class ResultsView(QListView):
             painter.setFont(title_font)
             painter.drawText(
                 QRect(rect.left(), middle, rect.width(), title_height + 4),
-                int(Qt.AlignmentFlag.AlignCenter), self._empty_title,
+                int(Qt.AlignmentFlag.AlignCenter),
+                self._empty_title,
             )
             if self._empty_detail:
                 painter.setFont(self.font())
@@ -167,9 +168,14 @@ class ResultsView(QListView):
             painter.setBrush(QColor(120, 120, 130))
             painter.drawRoundedRect(rect, 5, 5)
             if isinstance(thumb, QPixmap) and not thumb.isNull():
-                scaled = thumb.scaled(rect.size() - QSize(4, 4), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                                      Qt.TransformationMode.SmoothTransformation)
-                source = QRect((scaled.width() - size + 4) // 2, (scaled.height() - size + 4) // 2, size - 4, size - 4)
+                scaled = thumb.scaled(
+                    rect.size() - QSize(4, 4),
+                    Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+                source = QRect(
+                    (scaled.width() - size + 4) // 2, (scaled.height() - size + 4) // 2, size - 4, size - 4
+                )
                 painter.drawPixmap(rect.adjusted(2, 2, -2, -2), scaled, source)
         if len(indexes) > 1:
             badge = QRect(size - 10, size - 10, 26, 20)
@@ -214,7 +220,9 @@ class LabelDelegate(QStyledItemDelegate):
         painter.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), count)
         name_rect = rect.adjusted(24, 0, -(count_width + 8), 0)
         painter.setPen(text_color)
-        name = metrics.elidedText(str(index.data(Role.LabelName) or ""), Qt.TextElideMode.ElideRight, name_rect.width())
+        name = metrics.elidedText(
+            str(index.data(Role.LabelName) or ""), Qt.TextElideMode.ElideRight, name_rect.width()
+        )
         painter.drawText(name_rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), name)
         painter.restore()
 
@@ -245,7 +253,9 @@ class WordCompleter(QObject):
     updated before the popup filters it.
     """
 
-    def __init__(self, line_edit: QLineEdit, source: CompletionSource | None = None, max_items: int = 10) -> None:
+    def __init__(
+        self, line_edit: QLineEdit, source: CompletionSource | None = None, max_items: int = 10
+    ) -> None:
         super().__init__(line_edit)
         self._line_edit = line_edit
         self._source = source
@@ -301,9 +311,12 @@ def expression_completions(
     token = match.group()
     head = text[: match.start()]
     if token.lower().startswith("label:"):
-        prefix = token[len("label:"):].lstrip('"').lower()
+        prefix = token[len("label:") :].lstrip('"').lower()
         names = [name for name in labels() if name.lower().startswith(prefix)][:limit]
-        return [head + (f'label:"{name}"' if any(c.isspace() for c in name) else f"label:{name}") for name in names]
+        return [
+            head + (f'label:"{name}"' if any(c.isspace() for c in name) else f"label:{name}")
+            for name in names
+        ]
     if len(token) < 1 or not any(char.isalpha() for char in token):
         return []
     return [head + word for word in words(token.lower(), limit)]
@@ -318,7 +331,9 @@ class SearchBox(QLineEdit):
         super().__init__(parent)
         self.setObjectName("searchBox")
         self.setClearButtonEnabled(True)
-        self.setPlaceholderText("Search your photos: a word like “cat”, “beach at sunset”, “king - man + woman”, label:NAME")
+        self.setPlaceholderText(
+            "Search your photos: a word like “cat”, “beach at sunset”, “king - man + woman”, label:NAME"
+        )
         self.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.setAcceptDrops(True)
         self.word_completer = WordCompleter(self)

@@ -16,8 +16,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from gui_fakes import FakeLibrary  # noqa: E402
-from PySide6.QtCore import QSettings, QStandardPaths  # noqa: E402
+from gui_fakes import FakeLibrary
+from PySide6.QtCore import QSettings, QStandardPaths
 
 SAMPLE_NAMES = (
     "chelsea.png",

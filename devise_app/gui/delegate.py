@@ -53,7 +53,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         palette = option.palette
-        cell = QRectF(option.rect).adjusted(2, 2, -2, -2)
+        # The view may give a cell wider than needed (it spreads the columns); centre in it.
+        left = option.rect.x() + max(0, (option.rect.width() - self._size - 2 * PADDING) // 2)
+        cell_width = self._size + 2 * PADDING
+        cell = QRectF(left, option.rect.y(), cell_width, option.rect.height()).adjusted(2, 2, -2, -2)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
 
@@ -64,7 +67,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.setBrush(color)
             painter.drawRoundedRect(cell, RADIUS + 2, RADIUS + 2)
 
-        frame = QRect(option.rect.x() + PADDING, option.rect.y() + PADDING, self._size, self._size)
+        frame = QRect(left + PADDING, option.rect.y() + PADDING, self._size, self._size)
         pixmap = index.data(Role.Thumbnail)
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
             image_rect = _fit(pixmap.size(), frame)
@@ -79,7 +82,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
             self._paint_chips(painter, image_rect, labels, option.font)
 
         text_top = frame.bottom() + 4
-        text_rect = QRect(option.rect.x() + PADDING, text_top, self._size, option.rect.bottom() - text_top)
+        text_rect = QRect(left + PADDING, text_top, self._size, option.rect.bottom() - text_top)
         name = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
         metrics = QFontMetrics(option.font)
         painter.setFont(option.font)

@@ -29,6 +29,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QPixmap,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -93,10 +94,20 @@ class ResultsView(QListView):
         self._update_grid()
 
     def _update_grid(self) -> None:
+        """Cells of the delegate's size, widened so the columns fill the row evenly."""
         cell = self._delegate.cell_size(self.font())
-        self.setGridSize(cell)
-        self.setIconSize(QSize(self._delegate.thumbnail_size, self._delegate.thumbnail_size))
-        self.doItemsLayout()
+        # Measured without the scroll bar's presence, so it showing up cannot make the layout flip-flop.
+        available = self.width() - 2 * self.frameWidth() - self.verticalScrollBar().sizeHint().width() - 2
+        columns = max(1, available // max(1, cell.width()))
+        grid = QSize(max(cell.width(), available // columns), cell.height())
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+            self.setIconSize(QSize(self._delegate.thumbnail_size, self._delegate.thumbnail_size))
+            self.doItemsLayout()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._update_grid()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:

@@ -21,10 +21,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = (
-    "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png", "astronaut.png",
-    "horse.png", "hubble_deep_field.jpg", "retina.jpg", "coins.png", "moon.png", "page.png",
-    "brick.png", "grass.png", "gravel.png", "color.png", "ihc.png", "clock_motion.png",
-)  # fmt: skip
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "camera.png",
+    "astronaut.png",
+    "horse.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "coins.png",
+    "moon.png",
+    "page.png",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "color.png",
+    "ihc.png",
+    "clock_motion.png",
+)
 
 
 def wait_for(app: object, condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -80,7 +95,9 @@ def main() -> int:
         labelled: list[bool] = []
         window.labelsUpdated.connect(lambda: labelled.append(True))
         window.add_label("pets", [photos / "chelsea.png", photos / "horse.png"])
-        window.add_label("space", [photos / "rocket.jpg", photos / "astronaut.png", photos / "hubble_deep_field.jpg"])
+        window.add_label(
+            "space", [photos / "rocket.jpg", photos / "astronaut.png", photos / "hubble_deep_field.jpg"]
+        )
         window.create_label("holidays")
         wait_for(app, lambda: len(labelled) >= 3, 60, "the labels")
 
@@ -93,8 +110,12 @@ def main() -> int:
         grid.setFocus()
         model = window.results_model
         grid.setCurrentIndex(model.index(0, 0))
-        wait_for(app, lambda: model.loader.pending() == 0 and len(model.pixmap_cache) >= min(model.rowCount(), 12),
-                 60, "the thumbnails")  # fmt: skip
+        wait_for(
+            app,
+            lambda: model.loader.pending() == 0 and len(model.pixmap_cache) >= min(model.rowCount(), 12),
+            60,
+            "the thumbnails",
+        )
         window.statusBar().clearMessage()
         for _ in range(20):
             app.processEvents()

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 from devise_app.gui.icons import icon
-from devise_app.gui.qtcompat import emit
 from devise_app.gui.thumbnails import pil_to_qimage
 from devise_app.gui.workers import Worker, WorkerPool
 from devise_app.imaging import open_image
@@ -206,7 +205,7 @@ class WordsDialog(QDialog):
         for row, (word, score) in enumerate(words):
             link = QLabel(f"<a href='{word}'>{word}</a>")
             link.setToolTip(f"Search for “{word}”")
-            link.linkActivated.connect(lambda word: emit(self.searchRequested, word))
+            link.linkActivated.connect(lambda word: self.searchRequested.emit(word))
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setValue(int(1000 * max(0.0, score) / top_score))
@@ -240,4 +239,4 @@ class WordsDialog(QDialog):
             button.setEnabled(False)
 
     def _apply(self, word: str) -> None:
-        emit(self.labelRequested, word)
+        self.labelRequested.emit(word)

@@ -56,7 +56,6 @@ from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from devise_app.gui.dialogs import PreviewDialog, WordsDialog
 from devise_app.gui.icons import ICON_SIZE, app_icon, icon
 from devise_app.gui.models import PHOTO_MIME, LabelsModel, Photo, ResultsModel, local_paths
-from devise_app.gui.qtcompat import emit
 from devise_app.gui.views import LabelsView, ResultsView, SearchBox, WordCompleter, expression_completions
 from devise_app.gui.welcome import WelcomePage
 from devise_app.gui.workers import Worker, WorkerPool
@@ -521,7 +520,7 @@ class MainWindow(QMainWindow):
                 lambda text: expression_completions(text, complete, self.labels_model.names)
             )
             self.new_label_completer.set_source(lambda text: list(complete(text.strip().lower(), 10)))
-        emit(self.vocabularyReady)
+        self.vocabularyReady.emit()
 
     def _on_encoder(self, encoder: Any) -> None:
         provider = getattr(encoder, "provider", None)
@@ -537,7 +536,7 @@ class MainWindow(QMainWindow):
         model_dir = getattr(encoder, "model_dir", None)
         self.model_label.setText(f"Model: {name or 'DeViSE'}")
         self.model_label.setToolTip(f"Model files: {model_dir}" if model_dir else "")
-        emit(self.modelReady)
+        self.modelReady.emit()
 
     def refresh_library(self) -> None:
         """Update photo count, last index time and labels from the library."""
@@ -570,7 +569,7 @@ class MainWindow(QMainWindow):
         )
         self._apply_label_state(labels, mapping)
         self._update_page()
-        emit(self.libraryRefreshed)
+        self.libraryRefreshed.emit()
 
     def refresh_labels(self) -> None:
         self.call(self._label_state, lambda state: self._apply_label_state(*state))
@@ -584,7 +583,7 @@ class MainWindow(QMainWindow):
                 self.labels_view.setCurrentIndex(self.labels_model.index(row, 0))
         self._label_map = mapping
         self.results_model.set_label_map(mapping)
-        emit(self.labelsUpdated)
+        self.labelsUpdated.emit()
 
     # ---------------------------------------------------------------- errors
     def show_error(self, exc: BaseException) -> None:
@@ -689,13 +688,13 @@ class MainWindow(QMainWindow):
             if self._photo_count == 0:
                 message += " The library is empty: add a folder first."
             self.show_message(message)
-            emit(self.queryFailed, message)
+            self.queryFailed.emit(message)
         count = len(photos)
         self.results_info.setText(
             f"{count:,} photo{'s' if count != 1 else ''} {description}".replace(",", " ")
         )
         self.results_view.set_empty_message("No photos found", "Try another word, or check the spelling.")
-        emit(self.resultsShown, count)
+        self.resultsShown.emit(count)
 
     def _on_search_error(self, generation: int, exc: BaseException) -> None:
         if generation != self.results_model.generation:
@@ -707,10 +706,10 @@ class MainWindow(QMainWindow):
                 message, error=True, suggestions=list(getattr(exc, "suggestions", []) or [])[:6]
             )
             self.results_info.setText("")
-            emit(self.queryFailed, _user_message(exc))
+            self.queryFailed.emit(_user_message(exc))
             return
         self.results_info.setText("")
-        emit(self.queryFailed, _user_message(exc))
+        self.queryFailed.emit(_user_message(exc))
         self.show_error(exc)
 
     def _on_search_text_changed(self, text: str) -> None:
@@ -853,7 +852,7 @@ class MainWindow(QMainWindow):
         self.refresh_library()
         if self._last_search is not None:
             self._rerun_last_search()
-        emit(self.indexFinished, summary)
+        self.indexFinished.emit(summary)
         if self._index_queue:
             self.start_index(self._index_queue.pop(0))
 
@@ -994,7 +993,7 @@ class MainWindow(QMainWindow):
         def done(_result: object) -> None:
             noun = "photo" if len(photos) == 1 else "photos"
             self.statusBar().showMessage(f"Labeled {len(photos)} {noun} “{name}”", 5000)
-            emit(self.labelApplied, name)
+            self.labelApplied.emit(name)
             self._after_label_change()
 
         self.call(lambda: self.library.add_label(name, photos), done)

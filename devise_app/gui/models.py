@@ -29,7 +29,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QImage, QPixmap
 
-from devise_app.gui.qtcompat import emit
 from devise_app.gui.thumbnails import PixmapCache, ThumbnailLoader
 from devise_app.imaging import is_image_path
 
@@ -258,9 +257,9 @@ class ResultsModel(QAbstractListModel):
             return False
         name = label_from_mime(data)
         if name is not None:
-            emit(self.labelDropped, name, parent.row())
+            self.labelDropped.emit(name, parent.row())
             return True
-        emit(self.filesDropped, local_paths(data))
+        self.filesDropped.emit(local_paths(data))
         return True
 
     # -- thumbnails
@@ -295,7 +294,7 @@ class ResultsModel(QAbstractListModel):
     def _emit_changed(self, key: str, roles: list[int]) -> None:
         for row in self._rows_by_path.get(key, ()):
             index = self.index(row, 0)
-            emit(self.dataChanged, index, index, roles)
+            self.dataChanged.emit(index, index, roles)
 
     def _placeholder_pixmap(self) -> QPixmap:
         if self._placeholder.isNull():
@@ -395,5 +394,5 @@ class LabelsModel(QAbstractListModel):
     ) -> bool:
         if not self.canDropMimeData(data, action, row, column, parent):
             return False
-        emit(self.photosDropped, self._labels[parent.row()][0], image_paths(data))
+        self.photosDropped.emit(self._labels[parent.row()][0], image_paths(data))
         return True

@@ -26,7 +26,6 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from devise_app import config
-from devise_app.gui.qtcompat import emit
 from devise_app.imaging import open_image
 
 # Thumbnails are stored at this size (longest side) and scaled down for display.
@@ -103,10 +102,10 @@ class _ThumbnailJob(QRunnable):
                 image = load_thumbnail(Path(path))
             except Exception as exc:  # unreadable photos get a "broken" tile, not a crash
                 loader._finish(path)
-                emit(loader.failed, path, str(exc) or type(exc).__name__)
+                loader.failed.emit(path, str(exc) or type(exc).__name__)
             else:
                 loader._finish(path)
-                emit(loader.ready, path, image)
+                loader.ready.emit(path, image)
 
 
 class ThumbnailLoader(QObject):

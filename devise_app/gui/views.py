@@ -46,7 +46,6 @@ from PySide6.QtWidgets import (
 from devise_app.gui.delegate import ThumbnailDelegate
 from devise_app.gui.icons import icon
 from devise_app.gui.models import PHOTO_MIME, Role, image_paths
-from devise_app.gui.qtcompat import emit
 
 CompletionSource = Callable[[str], list[str]]
 
@@ -113,7 +112,7 @@ class ResultsView(QListView):
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             steps = event.angleDelta().y()
             if steps:
-                emit(self.zoomRequested, 1 if steps > 0 else -1)
+                self.zoomRequested.emit(1 if steps > 0 else -1)
             event.accept()
             return
         super().wheelEvent(event)
@@ -372,6 +371,6 @@ class SearchBox(QLineEdit):
         if paths:
             event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
-            emit(self.photoDropped, paths[0])
+            self.photoDropped.emit(paths[0])
             return
         super().dropEvent(event)

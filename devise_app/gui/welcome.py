@@ -8,7 +8,6 @@ from PySide6.QtCore import QSize, QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from devise_app.gui.icons import app_icon, icon
-from devise_app.gui.qtcompat import emit
 
 
 def pictures_folder() -> Path | None:
@@ -50,12 +49,12 @@ class WelcomePage(QWidget):
         self.pictures_button.setIconSize(QSize(20, 20))
         if self._pictures is not None:
             self.pictures_button.setText(f"Index my Pictures folder  ({self._pictures})")
-            self.pictures_button.clicked.connect(lambda: emit(self.indexPicturesRequested, self._pictures))
+            self.pictures_button.clicked.connect(lambda: self.indexPicturesRequested.emit(self._pictures))
         else:
             self.pictures_button.setText("No Pictures folder found")
             self.pictures_button.setEnabled(False)
         self.choose_button = QPushButton("Choose a folder…")
-        self.choose_button.clicked.connect(lambda: emit(self.chooseFolderRequested))
+        self.choose_button.clicked.connect(lambda: self.chooseFolderRequested.emit())
         hint = QLabel("or drop a folder anywhere on this window")
         hint.setObjectName("hintLabel")
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -29,8 +29,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from devise_app.gui.qtcompat import emit
-
 
 class WorkerSignals(QObject):
     started = Signal()
@@ -74,18 +72,18 @@ class Worker(QRunnable):
         self.cancel_event.set()
 
     def run(self) -> None:
-        emit(self.signals.started)
+        self.signals.started.emit()
         try:
             result = self._fn()
             if isinstance(result, Iterator):
                 result = self._drain(result)
         except Exception as exc:  # reported to the GUI, which decides how to show it
-            emit(self.signals.errored, exc)
+            self.signals.errored.emit(exc)
         else:
             if not self._aborted:
-                emit(self.signals.returned, result)
+                self.signals.returned.emit(result)
         finally:
-            emit(self.signals.finished)
+            self.signals.finished.emit()
 
     def _drain(self, iterator: Iterator[Any]) -> Any:
         last_emit = 0.0
@@ -96,11 +94,11 @@ class Worker(QRunnable):
                     item = next(iterator)
                 except StopIteration as stop:
                     if pending:
-                        emit(self.signals.yielded, pending[-1])
+                        self.signals.yielded.emit(pending[-1])
                     return stop.value
                 now = time.monotonic()
                 if self._coalesce_s <= 0 or now - last_emit >= self._coalesce_s or _is_final(item):
-                    emit(self.signals.yielded, item)
+                    self.signals.yielded.emit(item)
                     last_emit = now
                     pending.clear()
                 else:

@@ -172,6 +172,8 @@ class ImageEncoder:
         options.log_severity_level = 4
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or default_threads()
+        # idle threads sleep instead of spinning: the window and the decoders need the cores too
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -55,6 +57,25 @@ def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def write_index(path: Path, ids: np.ndarray, vectors: np.ndarray, n_trees: int = N_TREES) -> Path:
+    """Build an index of (N,) ids and (N, dim) vectors into a temporary file beside
+    ``path``, and return that file: the caller ``os.replace``s it over ``path``."""
+    from annoy import AnnoyIndex
+
+    index = AnnoyIndex(vectors.shape[1], METRIC)
+    for item, vector in zip(ids.tolist(), vectors, strict=True):
+        index.add_item(item, vector)
+    index.build(n_trees, n_jobs=-1)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        index.save(os.fspath(tmp))
+        index.unload()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 class AnnIndex:
     """A built Annoy index, memory-mapped from its file."""
 
@@ -71,21 +92,9 @@ class AnnIndex:
     @classmethod
     def build(cls, path: Path, ids: np.ndarray, vectors: np.ndarray, n_trees: int = N_TREES) -> AnnIndex:
         """Build from (N,) ids and (N, dim) vectors, write it atomically to ``path``, load it."""
-        from annoy import AnnoyIndex
-
-        dim = vectors.shape[1]
-        index = AnnoyIndex(dim, METRIC)
-        for item, vector in zip(ids.tolist(), vectors, strict=True):
-            index.add_item(item, vector)
-        index.build(n_trees, n_jobs=-1)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        try:
-            index.save(os.fspath(tmp))
-            index.unload()
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return cls(path, dim)
+        tmp = write_index(path, ids, vectors, n_trees)
+        os.replace(tmp, path)
+        return cls(path, vectors.shape[1])
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k nearest (id, cosine), best first."""
@@ -114,7 +123,11 @@ class IndexInfo:
 
 
 class VectorIndex:
-    """The library's search index, kept in step with its catalog."""
+    """The library's search index, kept in step with its catalog. Thread-safe.
+
+    Queries and the swap to a new index take a short lock; building a new index
+    (the slow part) happens outside it, so readers wait only for the swap.
+    """
 
     def __init__(self, library_dir: Path, catalog: Catalog) -> None:
         self.index_path = library_dir / INDEX_FILENAME
@@ -122,6 +135,8 @@ class VectorIndex:
         self._catalog = catalog
         self._index: AnnIndex | None = None
         self._generation: int | None = None  # what self._index (or the empty index) reflects
+        self._lock = threading.Lock()  # guards _index and _generation; held while querying
+        self._build_lock = threading.Lock()  # one load or rebuild at a time
         self.builds = 0  # how many times this object rebuilt the index (tests look)
 
     def _read_sidecar(self) -> IndexInfo | None:
@@ -130,45 +145,73 @@ class VectorIndex:
         except (OSError, ValueError, TypeError):
             return None
 
-    def ensure_current(self) -> bool:
-        """Load or rebuild the index so it reflects the catalog; True if it was rebuilt."""
-        generation = self._catalog.generation()
-        if self._generation == generation:
+    def ensure_current(self, allow_stale: bool = False) -> bool:
+        """Load or rebuild the index so it reflects the catalog; True if it was rebuilt.
+
+        With ``allow_stale`` an index already loaded is kept as it is: searches
+        during an index run use it rather than rebuilding after every batch.
+        """
+        if allow_stale and self._generation is not None:
             return False
-        self.close()
-        info = self._read_sidecar()
-        if info is not None and info.generation == generation:
-            if info.count == 0:
-                self._generation = generation
+        with self._build_lock:
+            generation = self._catalog.generation()
+            if self._generation == generation:
                 return False
-            try:
-                self._index = AnnIndex(self.index_path, info.dim)
-                self._generation = generation
-                return False
-            except OSError:
-                pass  # missing or damaged: rebuild below
-        self._rebuild(generation)
-        return True
+            info = self._read_sidecar()
+            if info is not None and info.generation == generation:
+                try:
+                    self._swap(
+                        generation, lambda: AnnIndex(self.index_path, info.dim) if info.count else None
+                    )
+                    return False
+                except OSError:
+                    pass  # missing or damaged: rebuild below
+            self._rebuild(generation)
+            return True
+
+    def _swap(self, generation: int, make: Callable[[], AnnIndex | None]) -> None:
+        """Unload the current index, then put what ``make`` returns in its place."""
+        with self._lock:
+            if self._index is not None:
+                self._index.close()  # before touching its file: Windows cannot replace a mapped file
+            self._index = None
+            self._generation = None
+            self._index = make()
+            self._generation = generation
 
     def _rebuild(self, generation: int) -> None:
         started = time.time()
         ids, vectors = self._catalog.vectors()
         if len(ids):
-            self._index = AnnIndex.build(self.index_path, ids, vectors)
+            tmp = write_index(self.index_path, ids, vectors)
+
+            def install() -> AnnIndex:
+                os.replace(tmp, self.index_path)
+                return AnnIndex(self.index_path, vectors.shape[1])
+
+            try:
+                self._swap(generation, install)
+            finally:
+                tmp.unlink(missing_ok=True)
         else:
-            self.index_path.unlink(missing_ok=True)
+
+            def remove() -> None:
+                self.index_path.unlink(missing_ok=True)
+
+            self._swap(generation, remove)
         info = IndexInfo(generation, len(ids), vectors.shape[1], N_TREES, started)
         _atomic_write_json(self.sidecar_path, asdict(info))
-        self._generation = generation
         self.builds += 1
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, vector: np.ndarray, k: int, allow_stale: bool = False) -> list[tuple[int, float]]:
         """The k nearest indexed photos as (photo id, cosine), best first."""
-        self.ensure_current()
-        return [] if self._index is None else self._index.query(vector, k)
+        self.ensure_current(allow_stale)
+        with self._lock:
+            return [] if self._index is None else self._index.query(vector, k)
 
     def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
+        with self._build_lock, self._lock:
+            if self._index is not None:
+                self._index.close()
             self._index = None
-        self._generation = None
+            self._generation = None

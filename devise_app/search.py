@@ -3,8 +3,10 @@
 ``Library`` opens its catalog, the image encoder and the vocabulary only when
 first needed, so constructing one is free and ``describe`` works without a
 library folder at all. It may be shared by the GUI thread and one worker thread:
-the catalog guards its own connection, and a lock here guards the Annoy index
-(which is rebuilt in place when the catalog changed).
+the catalog and the search index guard themselves, and a lock here guards the
+lazily made parts. Searches made while an index run is going use the search
+index as it was (rebuilding it after every batch would be wasted work); the run
+brings it up to date before its last progress item.
 
 Errors meant for the user are typed and carry a one-line message:
 ``LibraryError`` (library, folders, photos, labels), ``QueryError`` (query text),
@@ -114,7 +116,8 @@ class Library:
         self._vocabulary = vocabulary
         self._catalog: Catalog | None = None
         self._vectors: VectorIndex | None = None
-        self._lock = threading.RLock()
+        self._runs = 0  # index runs in progress
+        self._lock = threading.RLock()  # guards the lazily made parts
 
     def __enter__(self) -> Library:
         return self
@@ -150,9 +153,10 @@ class Library:
             return self._vocabulary
 
     def _vector_index(self) -> VectorIndex:
-        if self._vectors is None:
-            self._vectors = VectorIndex(self.path, self.catalog)
-        return self._vectors
+        with self._lock:
+            if self._vectors is None:
+                self._vectors = VectorIndex(self.path, self.catalog)
+            return self._vectors
 
     def _model_id(self) -> str:
         model_id = getattr(self._encoder, "model_id", None)  # an encoder may name its model itself
@@ -180,14 +184,19 @@ class Library:
         model_id = self._model_id()
 
         def run() -> Generator[IndexProgress, None, None]:
-            for progress in index_folders(
-                catalog, roots, lambda: self.encoder, model_id, cancel,
-                batch_size or getattr(self._encoder, "batch_size", None),
-            ):  # fmt: skip
-                if progress.finished:
-                    with self._lock:
+            with self._lock:
+                self._runs += 1
+            try:
+                for progress in index_folders(
+                    catalog, roots, lambda: self.encoder, model_id, cancel,
+                    batch_size or getattr(self._encoder, "batch_size", None),
+                ):  # fmt: skip
+                    if progress.finished:
                         self._vector_index().ensure_current()
-                yield progress
+                    yield progress
+            finally:
+                with self._lock:
+                    self._runs -= 1
 
         return run()
 
@@ -241,8 +250,8 @@ class Library:
     def _nearest(
         self, vector: np.ndarray, top: int, exclude: frozenset[int] = frozenset()
     ) -> list[SearchHit]:
-        with self._lock:
-            pairs = self._vector_index().search(vector, top + len(exclude))
+        # While an index run is going, search the index as it was; the run brings it up to date at its end.
+        pairs = self._vector_index().search(vector, top + len(exclude), allow_stale=self._runs > 0)
         paths = self.catalog.paths_of(photo_id for photo_id, _ in pairs)
         hits = [
             SearchHit(photo_id, Path(paths[photo_id]), score)

@@ -188,3 +188,22 @@ def test_a_worker_thread_indexes_while_the_gui_thread_reads(
     worker.join()
     assert errors == []
     assert library.photo_count() == 8
+
+
+def test_searches_during_a_run_do_not_rebuild_after_every_batch(
+    indexed: Any, photo_dir: Path, copy_photo: Any
+) -> None:
+    vectors = indexed._vector_index()
+    for name in ("camera.png", "horse.png", "coffee.png"):
+        copy_photo(name, photo_dir / "more" / name.replace(".png", "2.png"))
+    items = []
+    for progress in indexed.index([photo_dir], batch_size=1):
+        items.append(progress)
+        hits = indexed.search("cat", top=10)
+        if not progress.finished:
+            assert len(hits) >= 5
+            assert vectors.builds == 1  # the index as it was before the run
+    assert len(items) > 3
+    assert vectors.builds == 2  # brought up to date once, before the last item
+    assert len(hits) == 8
+    assert vectors.builds == 2

@@ -117,7 +117,8 @@ class Library:
         self._catalog: Catalog | None = None
         self._vectors: VectorIndex | None = None
         self._runs = 0  # index runs in progress
-        self._lock = threading.RLock()  # guards the lazily made parts
+        self._lock = threading.RLock()  # guards the catalog, the search index and _runs
+        self._model_lock = threading.Lock()  # guards loading the model files (slow)
 
     def __enter__(self) -> Library:
         return self
@@ -136,7 +137,7 @@ class Library:
 
     @property
     def encoder(self) -> ImageEncoder:
-        with self._lock:
+        with self._model_lock:
             if self._encoder is None:
                 from devise_app.model import ImageEncoder
 
@@ -145,7 +146,7 @@ class Library:
 
     @property
     def vocabulary(self) -> Vocabulary:
-        with self._lock:
+        with self._model_lock:
             if self._vocabulary is None:
                 from devise_app.vocabulary import Vocabulary
 
@@ -176,8 +177,8 @@ class Library:
         """Bring the library up to date with ``folders``; see ``devise_app.indexer``.
 
         Checks the folders at once (LibraryError), then returns the progress
-        generator (``close()`` it to stop early). The search index is brought up to date before the last item
-        (``finished`` True, with the summary) is yielded.
+        generator (``close()`` it to stop early). The search index is brought up
+        to date before the last item (``finished`` True, with the summary).
         """
         roots = check_folders(folders)
         catalog = self.catalog
@@ -270,7 +271,7 @@ class Library:
         return self._nearest(_embed_photo(self.encoder, Path(photo)), top)
 
     def _stored_vector(self, photo: Path) -> tuple[int, np.ndarray] | None:
-        for path in dict.fromkeys((os.path.abspath(photo), os.path.realpath(photo))):
+        for path in _catalog_paths(photo):
             stored = self.catalog.vector_of(path)
             if stored is not None:
                 return stored
@@ -311,7 +312,7 @@ class Library:
     def _photo_ids(self, photos: Sequence[Path]) -> list[int]:
         ids = []
         for photo in photos:
-            for path in dict.fromkeys((os.path.abspath(photo), os.path.realpath(photo))):
+            for path in _catalog_paths(photo):
                 photo_id = self.catalog.photo_id(path)
                 if photo_id is not None:
                     ids.append(photo_id)
@@ -328,6 +329,12 @@ class Library:
             if self._catalog is not None:
                 self._catalog.close()
                 self._catalog = None
+
+
+def _catalog_paths(photo: Path) -> list[str]:
+    """The paths a photo may be catalogued under: as given (made absolute), and
+    with symlinks resolved (the indexer resolves the folders it is given)."""
+    return list(dict.fromkeys((os.path.abspath(photo), os.path.realpath(photo))))
 
 
 def _check_label_name(name: str) -> str:

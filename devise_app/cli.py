@@ -168,8 +168,9 @@ def cmd_index(args: argparse.Namespace) -> int:
             printer.close()
             print(f"{PROG}: interrupted; what was indexed is kept, run again to finish", file=sys.stderr)
             return 130
-        finally:
+        else:
             printer.close()
+        finally:
             progress_items.close()
         assert last is not None and last.summary is not None
         _print_summary(last.summary, library.photo_count())

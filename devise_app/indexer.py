@@ -47,7 +47,7 @@ from devise_app.catalog import ERROR, INDEXED, STALE, Catalog, LibraryError, Pho
 if TYPE_CHECKING:
     from devise_app.model import ImageEncoder
 
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = 16  # for an encoder that suggests none
 HASH_CHUNK = 1 << 20
 SCAN_PROGRESS_EVERY = 500  # files
 VANISHED = "file vanished"
@@ -214,7 +214,7 @@ class _Run:
 
     catalog: Catalog
     get_encoder: Callable[[], ImageEncoder]
-    batch_size: int
+    batch_size: int | None  # None: the encoder's suggestion
     cancel: threading.Event
     started: float = field(default_factory=time.monotonic)
     total: int = 0
@@ -320,6 +320,9 @@ class _Run:
         """
         if not work:
             return
+        if self.batch_size is None:
+            self.batch_size = int(getattr(self.get_encoder(), "batch_size", DEFAULT_BATCH_SIZE))
+        batch_size = self.batch_size
         if self.work_started is None:
             self.work_started = time.monotonic()
         reusable = self.catalog.indexed_hashes()
@@ -328,7 +331,7 @@ class _Run:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devise-decode")
 
         def submit_ahead() -> None:
-            while len(pending) < 2 * self.batch_size:
+            while len(pending) < 2 * batch_size:
                 item = next(todo, None)
                 if item is None:
                     return
@@ -337,7 +340,7 @@ class _Run:
         try:
             submit_ahead()
             while pending and not self.cancel.is_set():
-                batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+                batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
                 submit_ahead()  # the next batch decodes while this one is embedded
                 loaded = [(found, row, future.result()) for found, row, future in batch]
                 self.store_batch(loaded)
@@ -362,13 +365,14 @@ def index_folders(
 ) -> Iterator[IndexProgress]:
     """Bring the catalog up to date with ``folders``, yielding progress.
 
-    ``get_encoder`` is called only once something needs embedding, so a run that
-    finds nothing new never loads the model. ``model_id`` names the model the
+    ``get_encoder`` is called only once there are files to load, so a run that
+    finds nothing new never loads the model; ``batch_size`` defaults to the
+    encoder's suggestion. ``model_id`` names the model the
     vectors come from; when it differs from the catalog's, every photo is
     re-embedded. The last item yielded has ``finished`` True and the summary.
     """
     roots = check_folders(folders)
-    run = _Run(catalog, get_encoder, batch_size or DEFAULT_BATCH_SIZE, cancel or threading.Event())
+    run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event())
     workers = workers or max(1, os.cpu_count() or 1)
     catalog.use_model(model_id)
 

@@ -189,9 +189,8 @@ class Library:
                 self._runs += 1
             try:
                 for progress in index_folders(
-                    catalog, roots, lambda: self.encoder, model_id, cancel,
-                    batch_size or getattr(self._encoder, "batch_size", None),
-                ):  # fmt: skip
+                    catalog, roots, lambda: self.encoder, model_id, cancel, batch_size
+                ):
                     if progress.finished:
                         self._vector_index().ensure_current()
                     yield progress

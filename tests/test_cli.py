@@ -262,3 +262,36 @@ def test_module_entry_point_and_fast_help() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_interrupted_index_run_is_kept(
+    tmp_path: Path,
+    photo_dir: Path,
+    encoder: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from devise_app.indexer import _Run
+
+    store_batch = _Run.store_batch
+    calls = []
+
+    def interrupt_second_batch(self: Any, batch: Any) -> None:
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        store_batch(self, batch)
+
+    monkeypatch.setattr(_Run, "store_batch", interrupt_second_batch)
+    monkeypatch.setattr(encoder, "batch_size", 2)  # the batch size comes from the encoder
+    code, out, err = run(capsys, "index", photo_dir, "--library", tmp_path / "lib")
+    assert code == 130
+    assert out == ""
+    assert err.strip() == "devise-app: interrupted; what was indexed is kept, run again to finish"
+    assert calls == [2, 2]
+
+    monkeypatch.setattr(_Run, "store_batch", store_batch)
+    code, out, _ = run(capsys, "index", photo_dir, "--library", tmp_path / "lib")
+    assert code == 0
+    assert "unchanged        2" in out
+    assert "indexed          3" in out

@@ -339,11 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_output() -> None:
+    """Let stdout and stderr show any file name. A name that is not valid UTF-8
+    reaches Python with surrogate escapes, and a stream with ``errors="strict"``
+    (a UTF-8 locale other than C.UTF-8, PYTHONIOENCODING, Windows) raised on it."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if not args_list:
             return open_gui()
+        _tolerant_output()
         parser = build_parser()
         args = parser.parse_args(args_list)
         if not hasattr(args, "func"):

@@ -22,7 +22,9 @@ A run goes like this:
    photo go first, so once they are done the remaining missing photos are known
    to be deleted, and are removed before the long part of the run.
 4. Files that cannot be read are recorded with the reason and counted; they
-   never stop the run.
+   never stop the run. A file that vanishes or changes while it is being read
+   is reported but not recorded, so the next run looks at it afresh; a name
+   that is not valid UTF-8 is reported and left alone (the catalog cannot hold it).
 """
 
 from __future__ import annotations
@@ -51,6 +53,18 @@ DEFAULT_BATCH_SIZE = 16  # for an encoder that suggests none
 HASH_CHUNK = 1 << 20
 SCAN_PROGRESS_EVERY = 500  # files
 VANISHED = "file vanished"
+CHANGED = "file changed while being indexed; the next run indexes it"
+NOT_UTF8 = "name is not valid UTF-8 (cannot be stored in the catalog)"
+# Files that were not there, or not whole, when read: reported, but not recorded in
+# the catalog, so that the next run looks at them afresh.
+NOT_RECORDED = frozenset({VANISHED, CHANGED})
+
+# Memory for model input: every photo becomes a (3, INPUT_SIZE, INPUT_SIZE) float32
+# array, and a run holds at most four batches of them at once (the batch being
+# embedded, its stacked copy for the model and two batches decoding ahead). A batch
+# is capped at MAX_BATCH_BYTES, whatever batch size the caller or the encoder asks.
+IMAGE_INPUT_BYTES = 3 * imaging.INPUT_SIZE * imaging.INPUT_SIZE * np.dtype(np.float32).itemsize
+MAX_BATCH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -129,14 +143,34 @@ def _os_error_reason(exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
 
 
+def max_batch_size() -> int:
+    """The most photos one batch may hold (see MAX_BATCH_BYTES)."""
+    return max(1, MAX_BATCH_BYTES // IMAGE_INPUT_BYTES)
+
+
+def _storable(name: str) -> bool:
+    """Whether a name can go into the catalog: SQLite text is UTF-8, and a name
+    that is not valid UTF-8 comes from the OS with surrogate escapes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def scan(roots: Sequence[Path], skipped: list[SkippedFile], unreadable: list[str]) -> Iterator[FoundFile]:
     """Every image file under ``roots``, each directory visited once.
 
     Problems are appended to ``skipped``; folders that could not be listed also
     go to ``unreadable`` (their catalogued photos must not count as deleted).
+    Files and folders whose names are not valid UTF-8 are skipped: the catalog
+    cannot hold them, and one such name used to stop the whole run.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for root in roots:
+        if not _storable(os.fspath(root)):
+            skipped.append(SkippedFile(root, f"folder {NOT_UTF8}"))
+            continue
         stack = [os.fspath(root)]
         while stack:
             folder = stack.pop()
@@ -157,9 +191,14 @@ def scan(roots: Sequence[Path], skipped: list[SkippedFile], unreadable: list[str
                     continue
                 try:
                     if entry.is_dir():
-                        subfolders.append(entry.path)
+                        if _storable(entry.name):
+                            subfolders.append(entry.path)
+                        else:
+                            skipped.append(SkippedFile(Path(entry.path), f"folder {NOT_UTF8}"))
                     elif imaging.is_image_path(entry.name):
-                        if entry.is_file():
+                        if not _storable(entry.name):
+                            skipped.append(SkippedFile(Path(entry.path), f"file {NOT_UTF8}"))
+                        elif entry.is_file():
                             st = entry.stat()
                             yield FoundFile(entry.path, st.st_size, st.st_mtime_ns)
                         elif entry.is_symlink():
@@ -188,15 +227,28 @@ class _Loaded:
     features: np.ndarray | None = None
 
 
-def _load(path: str, reusable: frozenset[bytes]) -> _Loaded:
+def _load(found: FoundFile, reusable: frozenset[bytes]) -> _Loaded:
     """Hash a file and, unless its bytes are already embedded, decode it. Never raises."""
     try:
-        content_hash = hash_file(path)
+        content_hash = hash_file(found.path)
     except OSError as exc:
         return _Loaded(error=_os_error_reason(exc))
     if content_hash in reusable:
-        return _Loaded(hash=content_hash)
-    return _decode(path, content_hash)
+        return _unless_changed(found, _Loaded(hash=content_hash))
+    return _unless_changed(found, _decode(found.path, content_hash))
+
+
+def _unless_changed(found: FoundFile, loaded: _Loaded) -> _Loaded:
+    """``loaded``, unless the file changed since the scan saw it: its hash and its
+    pixels may then come from different bytes, and the vector stored under that
+    hash would be handed on to any other file with those bytes."""
+    try:
+        st = os.stat(found.path)
+    except OSError as exc:
+        return _Loaded(error=_os_error_reason(exc))
+    if (st.st_size, st.st_mtime_ns) != (found.size, found.mtime_ns):
+        return _Loaded(error=CHANGED)
+    return loaded
 
 
 def _decode(path: str, content_hash: bytes | None) -> _Loaded:
@@ -259,7 +311,7 @@ class _Run:
             assert loaded.hash is not None
             reused = self.catalog.embedding_with_hash(loaded.hash)
             if reused is None:  # that photo changed since the run began: decode after all
-                batch[i] = (found, row, _decode(found.path, loaded.hash))
+                batch[i] = (found, row, _unless_changed(found, _decode(found.path, loaded.hash)))
             else:
                 loaded.vector, loaded.features = reused
         embeddable = [loaded for _, _, loaded in batch if loaded.pixels is not None]
@@ -304,7 +356,7 @@ class _Run:
     def store_error(self, found: FoundFile, row: PhotoRecord | None, loaded: _Loaded) -> None:
         assert loaded.error is not None
         self.skipped.append(SkippedFile(Path(found.path), loaded.error))
-        if loaded.error != VANISHED:
+        if loaded.error not in NOT_RECORDED:
             self.catalog.put_error(
                 row.id if row else None, found.path, found.size, found.mtime_ns, loaded.hash, loaded.error
             )
@@ -322,7 +374,7 @@ class _Run:
             return
         if self.batch_size is None:
             self.batch_size = int(getattr(self.get_encoder(), "batch_size", DEFAULT_BATCH_SIZE))
-        batch_size = self.batch_size
+        batch_size = max(1, min(self.batch_size, max_batch_size()))
         if self.work_started is None:
             self.work_started = time.monotonic()
         reusable = self.catalog.indexed_hashes()
@@ -335,7 +387,7 @@ class _Run:
                 item = next(todo, None)
                 if item is None:
                     return
-                pending.append((item[0], item[1], pool.submit(_load, item[0].path, reusable)))
+                pending.append((item[0], item[1], pool.submit(_load, item[0], reusable)))
 
         try:
             submit_ahead()

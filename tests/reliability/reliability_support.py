@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +87,27 @@ def catalog_rows(library_dir: Path, sql: str, params: Sequence[object] = ()) -> 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png(width: int, height: int, bit_depth: int, colour_type: int, rows: Iterator[bytes]) -> bytes:
+    """A PNG written by hand (Pillow cannot write 48-bit RGB or claim any size)."""
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(b"\x00" + row) for row in rows) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", data)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def decompression_bomb(side: int) -> bytes:
+    """A real 1-bit PNG of side x side black pixels: about 110 kB on disk for
+    30000 x 30000 (900 megapixels, 2.7 GB as RGB)."""
+    row = bytes((side + 7) // 8)
+    return png(side, side, 1, 0, (row for _ in range(side)))

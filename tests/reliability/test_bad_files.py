@@ -17,15 +17,23 @@ import shutil
 import struct
 import subprocess
 import sys
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from reliability_support import SKIMAGE_PHOTOS, cli_command, cosine, distinct_photos, run_cli, source_photo
+from reliability_support import (
+    SKIMAGE_PHOTOS,
+    cli_command,
+    cosine,
+    decompression_bomb,
+    distinct_photos,
+    png,
+    run_cli,
+    source_photo,
+)
 
 from devise_app import imaging
 from devise_app.cli import main
@@ -36,30 +44,6 @@ GOOD = 2  # good photos beside each bad file
 
 
 # -- making bad files ------------------------------------------------------------------
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png(width: int, height: int, bit_depth: int, colour_type: int, rows: Iterator[bytes]) -> bytes:
-    """A PNG written by hand (Pillow cannot write 48-bit RGB or claim any size)."""
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(b"\x00" + row) for row in rows) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", data)
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def decompression_bomb(side: int) -> bytes:
-    """A real 1-bit PNG of side x side black pixels: about 110 kB on disk for
-    30000 x 30000 (900 megapixels, 2.7 GB as RGB)."""
-    row = bytes((side + 7) // 8)
-    return _png(side, side, 1, 0, (row for _ in range(side)))
 
 
 def _exif_ifd(entries: list[tuple[int, int, int, bytes]]) -> bytes:
@@ -176,7 +160,7 @@ def _embed(encoder: Any, img: Image.Image) -> np.ndarray:
 
 def _rgb16_png(img: Image.Image) -> bytes:
     pixels = np.asarray(img, dtype=np.uint16) * 257
-    return _png(img.width, img.height, 16, 2, (row.astype(">u2").tobytes() for row in pixels))
+    return png(img.width, img.height, 16, 2, (row.astype(">u2").tobytes() for row in pixels))
 
 
 def _on_white(img: Image.Image) -> Image.Image:

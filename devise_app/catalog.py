@@ -12,6 +12,16 @@ Design notes:
   lock; every public method takes the lock, and ``transaction()`` holds it for
   the whole block. Writes are grouped per batch, so a run killed at any moment
   leaves a consistent catalog that the next run resumes from.
+- Locking between processes (the GUI and ``devise-app index`` on one library, or
+  two index runs): SQLite's own file locks serialise the writers. Every write
+  transaction starts with ``BEGIN IMMEDIATE``, taking the single write lock up
+  front (never upgrading a read, which could fail instead of waiting), and a
+  connection that finds it taken waits up to ``BUSY_TIMEOUT_S`` instead of
+  failing. In WAL mode readers never wait for a writer and see only committed
+  transactions. A photo is stored by path with an upsert, so two runs indexing
+  the same folder keep one row per file (labels merged, none lost), and a
+  migration re-reads the schema version under the write lock, so two processes
+  opening a new library at once migrate it once.
 - The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]`` brings
   a catalog from version ``i`` to ``i + 1``. Never edit a shipped migration:
   append a new one.
@@ -76,6 +86,24 @@ MIGRATIONS: list[str] = [
 VECTOR_DTYPE = np.float32
 # Features are kept as float16: half the space, and ample precision for re-projecting.
 FEATURE_DTYPE = np.float16
+# How long a connection waits for another process's write transaction to end.
+BUSY_TIMEOUT_S = 30.0
+PHOTO_COLUMNS = ("path", "size", "mtime_ns", "hash", "state", "error", "vector", "features", "indexed_at")
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one (``executescript``
+    would commit the transaction holding the write lock first)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()!r}")
+    return statements
 
 
 class LibraryError(Exception):
@@ -103,7 +131,9 @@ class Catalog:
         self._lock = threading.RLock()
         self._changed = False
         try:
-            self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise LibraryError(f"cannot open the photo catalog {path}: {exc}") from exc
         try:
@@ -136,26 +166,32 @@ class Catalog:
 
     # -- schema ---------------------------------------------------------------
 
+    def _user_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
     def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        version = self._user_version()
         if version > len(MIGRATIONS):
             raise LibraryError(
                 f"the photo catalog {self.path} was made by a newer devise-app (schema {version})"
             )
         for target in range(version + 1, len(MIGRATIONS) + 1):
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{MIGRATIONS[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;"
-                )
-            except sqlite3.Error:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                # Another process may have migrated while this one waited for the lock.
+                if self._user_version() < target:
+                    for statement in _statements(MIGRATIONS[target - 1]):
+                        self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version = {target}")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
                 raise
 
     @property
     def schema_version(self) -> int:
         with self._lock:
-            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+            return self._user_version()
 
     # -- transactions and meta ------------------------------------------------
 
@@ -277,6 +313,17 @@ class Catalog:
             return ids, np.zeros((0, 0), dtype=VECTOR_DTYPE)
         return ids, np.frombuffer(b"".join(row[1] for row in rows), VECTOR_DTYPE).reshape(len(rows), -1)
 
+    def vectors_of(self, ids: Iterable[int]) -> np.ndarray:
+        """Vectors of the given indexed photos, (N, dim); ids not indexed are left out."""
+        id_list = [int(i) for i in ids]
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT vector FROM photos WHERE state = '{INDEXED}' AND id IN "
+                f"({', '.join('?' * len(id_list))})",
+                id_list,
+            ).fetchall() if id_list else []
+        return np.array([np.frombuffer(row[0], VECTOR_DTYPE) for row in rows], dtype=VECTOR_DTYPE)
+
     def paths_of(self, ids: Iterable[int]) -> dict[int, str]:
         """Paths of the given indexed photos; ids no longer indexed are left out."""
         id_list = [int(i) for i in ids]
@@ -353,14 +400,37 @@ class Catalog:
         )
 
     def _put(self, photo_id: int | None, values: tuple[object, ...]) -> int:
-        columns = "path, size, mtime_ns, hash, state, error, vector, features, indexed_at"
-        if photo_id is None:
-            cursor = self._write(f"INSERT INTO photos ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-            assert cursor.lastrowid is not None
-            return int(cursor.lastrowid)
-        assignments = ", ".join(f"{column} = ?" for column in columns.split(", "))
-        self._write(f"UPDATE photos SET {assignments} WHERE id = ?", (*values, photo_id))
-        return photo_id
+        """Store row ``photo_id`` (a changed or moved photo), or a new row by path.
+
+        Another process may have written the same path meanwhile (two index runs
+        at once): the path then keeps one row, the labels of both, and the id
+        asked for; a row that another process removed meanwhile is stored anew.
+        """
+        path = str(values[0])
+        with self.transaction():
+            if photo_id is not None:
+                other = self.photo_id(path)
+                if other is not None and other != photo_id:
+                    self._conn.execute(
+                        "INSERT OR IGNORE INTO photo_labels (photo_id, label_id) "
+                        "SELECT ?, label_id FROM photo_labels WHERE photo_id = ?",
+                        (photo_id, other),
+                    )
+                    self._write("DELETE FROM photos WHERE id = ?", (other,))
+                assignments = ", ".join(f"{column} = ?" for column in PHOTO_COLUMNS)
+                if self._write(f"UPDATE photos SET {assignments} WHERE id = ?", (*values, photo_id)).rowcount:
+                    return photo_id
+            columns = ", ".join(PHOTO_COLUMNS)
+            placeholders = ", ".join("?" * len(PHOTO_COLUMNS))
+            updates = ", ".join(f"{column} = excluded.{column}" for column in PHOTO_COLUMNS[1:])
+            self._write(
+                f"INSERT INTO photos ({columns}) VALUES ({placeholders}) "
+                f"ON CONFLICT (path) DO UPDATE SET {updates}",
+                values,
+            )
+            stored = self.photo_id(path)
+            assert stored is not None
+            return stored
 
     def touch(self, photo_id: int, size: int, mtime_ns: int) -> None:
         """A file's size or mtime changed but its bytes did not. The vectors are

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app import config, imaging
+from devise_app import config, imaging, labels
 from devise_app.ann import VectorIndex
 from devise_app.catalog import Catalog, LibraryError
 from devise_app.indexer import IndexProgress, check_folders, index_folders
 
 if TYPE_CHECKING:
+    from devise_app.learning import LearnedHead, LearnProgress
     from devise_app.model import ImageEncoder
     from devise_app.vocabulary import Vocabulary
 
@@ -116,6 +117,7 @@ class Library:
         self._vocabulary = vocabulary
         self._catalog: Catalog | None = None
         self._vectors: VectorIndex | None = None
+        self._learned: LearnedHead | bool | None = False  # False: not loaded yet
         self._runs = 0  # index runs in progress
         self._lock = threading.RLock()  # guards the catalog, the search index and _runs
         self._model_lock = threading.Lock()  # guards loading the model files (slow)
@@ -153,6 +155,20 @@ class Library:
                 self._vocabulary = Vocabulary.load()
             return self._vocabulary
 
+    def _learned_head(self) -> LearnedHead | None:
+        """The library's own head (learned from its labels), if it has one."""
+        from devise_app.learning import LearnedHead
+
+        with self._model_lock:
+            if self._learned is False:
+                self._learned = LearnedHead.load(labels.head_path(self.path))
+            return self._learned if isinstance(self._learned, LearnedHead) else None
+
+    def _photo_encoder(self) -> ImageEncoder:
+        """The encoder for new photos: the shipped CNN with this library's head."""
+        learned = self._learned_head()
+        return labels.with_head(self.encoder, learned) if learned else self.encoder
+
     def _vector_index(self) -> VectorIndex:
         with self._lock:
             if self._vectors is None:
@@ -183,13 +199,14 @@ class Library:
         roots = check_folders(folders)
         catalog = self.catalog
         model_id = self._model_id()
+        labels.reconcile(catalog, self.path, self.encoder)  # after a crash in the middle of learning
 
         def run() -> Generator[IndexProgress, None, None]:
             with self._lock:
                 self._runs += 1
             try:
                 for progress in index_folders(
-                    catalog, roots, lambda: self.encoder, model_id, cancel, batch_size
+                    catalog, roots, self._photo_encoder, model_id, cancel, batch_size
                 ):
                     if progress.finished:
                         self._vector_index().ensure_current()
@@ -219,23 +236,41 @@ class Library:
         cannot be answered (bad syntax, unknown word or label).
 
         A query that is just ``label:NAME`` lists the photos carrying that label
-        (score 1.0); anything else is turned into a vector by the query language.
+        (score 1.0). A query that is exactly a label's name lists them first too,
+        then the photos nearest to the label. Anything else is turned into a
+        vector by the query language, ``label:NAME`` standing for the label's vector.
         """
         from devise_app.query import query_vector
 
         name = _sole_label(query)
+        if name is None and self.catalog.label_id(query.strip()) is not None:
+            name = query.strip()
+            labelled = self._labelled_hits(name, top)
+            exclude = frozenset(hit.photo_id for hit in labelled)
+            return labelled + self._nearest(self._label_vector(name), top - len(labelled), exclude)
         if name is not None:
-            label_id = self._label_id_for_query(name)
-            photos = self.catalog.photos_with_labels([label_id])[:top]
-            return [SearchHit(photo_id, Path(path), _LABEL_SCORE) for photo_id, path in photos]
+            return self._labelled_hits(name, top)
         return self._nearest(query_vector(query, self.vocabulary, self._label_vector), top)
 
+    def _labelled_hits(self, name: str, top: int) -> list[SearchHit]:
+        photos = self.catalog.photos_with_labels([self._label_id_for_query(name)])[:top]
+        return [SearchHit(photo_id, Path(path), _LABEL_SCORE) for photo_id, path in photos]
+
     def _label_vector(self, name: str) -> np.ndarray:
-        """What ``label:NAME`` stands for inside word arithmetic: not defined yet."""
+        """What ``label:NAME`` stands for: the vector learned for it, else the mean of its photos."""
         from devise_app.query import QueryError
 
-        self._label_id_for_query(name)
-        raise QueryError(f"label:{name} cannot be combined with words yet; search it on its own.")
+        label_id = self._label_id_for_query(name)
+        learned = self._learned_head()
+        vector = learned.label_vector(name) if learned else None
+        if vector is not None:
+            return vector
+        ids = [photo_id for photo_id, _ in self.catalog.photos_with_labels([label_id])]
+        vectors = self.catalog.vectors_of(ids)
+        if not len(vectors):
+            raise QueryError(f"label:{name} has no indexed photos yet.")
+        mean = vectors.mean(axis=0)
+        return np.asarray(mean / max(float(np.linalg.norm(mean)), 1e-12), dtype=np.float32)
 
     def _label_id_for_query(self, name: str) -> int:
         from devise_app.query import QueryError
@@ -267,7 +302,7 @@ class Library:
         if stored is not None:
             photo_id, vector = stored
             return self._nearest(vector, top, frozenset({photo_id}))
-        return self._nearest(_embed_photo(self.encoder, Path(photo)), top)
+        return self._nearest(_embed_photo(self._photo_encoder(), Path(photo)), top)
 
     def _stored_vector(self, photo: Path) -> tuple[int, np.ndarray] | None:
         for path in _catalog_paths(photo):
@@ -277,9 +312,71 @@ class Library:
         return None
 
     def describe(self, photo: Path, top: int = 10) -> list[tuple[str, float]]:
-        """The vocabulary words nearest to the photo: suggested labels."""
-        vector = _embed_photo(self.encoder, Path(photo))
-        return self.vocabulary.nearest(vector, k=top)
+        """Suggested labels for a photo: in an existing library, its own labels that fit
+        the photo about as well as they fit their own photos (as ``label:NAME``), then
+        the nearest vocabulary words."""
+        stored = self._stored_vector(photo) if self._library_exists() else None
+        vector = stored[1] if stored else _embed_photo(self._photo_encoder(), Path(photo))
+        fitting = self._fitting_labels(vector) if self._library_exists() else []
+        return (fitting + self.vocabulary.nearest(vector, k=top))[:top]
+
+    def _fitting_labels(self, vector: np.ndarray) -> list[tuple[str, float]]:
+        fitting = []
+        for name, count in self.catalog.labels():
+            if not count:
+                continue
+            label_vector = self._label_vector(name)
+            label_id = self.catalog.label_id(name)
+            own = self.catalog.vectors_of(i for i, _ in self.catalog.photos_with_labels([label_id or 0]))
+            score = float(label_vector @ vector)
+            if len(own) and score >= 0.9 * float((own @ label_vector).min()):
+                fitting.append((f"label:{name}", score))
+        return sorted(fitting, key=lambda pair: -pair[1])
+
+    def _library_exists(self) -> bool:
+        return self._catalog is not None or (self.path / "catalog.sqlite").exists()
+
+    # -- learning from labels -----------------------------------------------------
+
+    def learn(self, cancel: threading.Event | None = None) -> Generator[LearnProgress, None, None]:
+        """Teach the library's own head from its labels (devise_app.learning), then
+        re-project every photo and rebuild the search index. A generator of
+        progress; cancelling (the event, or closing it) leaves the library as it was.
+        Raises LibraryError when no photo carries a label.
+        """
+        labelled = labels.labelled_features(self.catalog)
+        if not labelled:
+            raise LibraryError("no labelled photos to learn from: label some photos first")
+        return self._learn(labelled, cancel)
+
+    def _learn(
+        self, labelled: dict[str, np.ndarray], cancel: threading.Event | None
+    ) -> Generator[LearnProgress, None, None]:
+        steps = labels.learn_library(self.catalog, self.path, self.encoder, self.vocabulary, labelled, cancel)
+        for progress in steps:
+            if progress.finished:
+                with self._model_lock:
+                    self._learned = progress.result
+                self._vector_index().ensure_current()
+            yield progress
+
+    def export_labels(self) -> dict[str, object]:
+        """Every label and the paths of its photos, ready for JSON."""
+        return labels.export_labels(self.catalog)
+
+    def import_labels(self, text: str) -> tuple[int, list[str]]:
+        """Apply an exported labels document: (labels applied, paths not in this library)."""
+        try:
+            document = labels.parse_labels(text)
+        except ValueError as exc:
+            raise LibraryError(str(exc)) from None
+        missing = []
+        for name, paths in document.items():
+            known = [p for p in paths if self.catalog.photo_id(p) is not None]
+            missing += [p for p in paths if p not in known]
+            self.catalog.add_label(self.catalog.create_label(_check_label_name(name)),
+                                   [self.catalog.photo_id(p) or 0 for p in known])
+        return len(document), missing
 
     # -- labels -------------------------------------------------------------------
 

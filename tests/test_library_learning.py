@@ -1,0 +1,179 @@
+"""Labels that teach, through the Library facade and the CLI (real model, SQLite, Annoy)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import skimage
+from PIL import Image, ImageOps
+
+from devise_app import labels
+from devise_app.catalog import LibraryError
+from devise_app.imaging import load_model_input
+from devise_app.learning import LearnedHead, learn
+
+SKIMAGE = Path(skimage.__file__).parent / "data"
+CAT_VIEWS = ["cat-a.png", "cat-b.png", "cat-c.png", "cat-d.png"]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Four views of the cat photo and five other photos."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cat = Image.open(SKIMAGE / "chelsea.png").convert("RGB")
+    w, h = cat.size
+    views = [cat, cat.crop((0, 0, w * 3 // 4, h)), ImageOps.mirror(cat), cat.crop((w // 4, 0, w, h))]
+    for name, view in zip(CAT_VIEWS, views, strict=True):
+        view.save(folder / name)
+    for name in ["coffee.png", "rocket.jpg", "motorcycle_left.png", "astronaut.png", "camera.png"]:
+        Image.open(SKIMAGE / name).convert("RGB").save(folder / (Path(name).stem + ".png"))
+    return folder
+
+
+@pytest.fixture
+def indexed(library: Any, folder: Path, run_index: Callable[..., Any]) -> Any:
+    run_index(library, [folder])
+    return library
+
+
+def learn_all(library: Any) -> Any:
+    last = deque(library.learn(), maxlen=1)[0]
+    assert last.finished
+    return last.result
+
+
+def stored_vectors(library: Any) -> dict[str, np.ndarray]:
+    ids, vectors = library.catalog.vectors()
+    paths = library.catalog.paths_of(ids.tolist())
+    return {Path(paths[int(i)]).name: v for i, v in zip(ids, vectors, strict=True)}
+
+
+def test_an_invented_label_finds_unlabelled_photos_of_its_kind(indexed: Any, folder: Path) -> None:
+    indexed.add_label("Zorblax", [folder / "cat-a.png", folder / "cat-b.png"])
+    learn_all(indexed)
+    hits = indexed.search("zorblax", top=4)
+    assert {h.path.name for h in hits[:2]} == {"cat-a.png", "cat-b.png"}
+    assert all(h.score == 1.0 for h in hits[:2])
+    assert {h.path.name for h in hits[2:4]} == {"cat-c.png", "cat-d.png"}
+
+
+def test_labels_mix_into_word_arithmetic(indexed: Any, folder: Path) -> None:
+    indexed.add_label("Grandma", [folder / "coffee.png"])
+    before = indexed.search("label:Grandma + cup", top=1)  # the mean of its photos, before learning
+    assert before[0].path.name == "coffee.png"
+    learn_all(indexed)
+    after = indexed.search("label:Grandma + cup", top=1)
+    assert after[0].path.name == "coffee.png"
+    assert [h.path.name for h in indexed.search("label:Grandma")] == ["coffee.png"]
+
+
+def test_reprojection_matches_a_full_reembedding(indexed: Any, folder: Path, encoder: Any) -> None:
+    indexed.add_label("pet", [folder / "cat-a.png"])
+    result = learn_all(indexed)
+    stored = stored_vectors(indexed)
+    names = sorted(stored)
+    fresh = encoder.embed(np.stack([load_model_input(folder / n) for n in names]))
+    np.testing.assert_allclose(np.stack([stored[n] for n in names]),
+                               result.head.project(fresh.features), atol=2e-3)  # features are float16
+
+
+def test_photos_indexed_after_learning_use_the_library_head(
+    indexed: Any, folder: Path, tmp_path: Path, run_index: Callable[..., Any], encoder: Any
+) -> None:
+    indexed.add_label("pet", [folder / "cat-a.png"])
+    result = learn_all(indexed)
+    later = tmp_path / "later"
+    later.mkdir()
+    Image.open(SKIMAGE / "horse.png").convert("RGB").save(later / "horse.png")
+    run_index(indexed, [later])
+    expected = result.head.project(encoder.embed(load_model_input(later / "horse.png")[None]).features)
+    np.testing.assert_allclose(stored_vectors(indexed)["horse.png"], expected[0], atol=1e-5)
+
+
+def test_cancelled_learning_leaves_the_library_as_it_was(indexed: Any, folder: Path) -> None:
+    indexed.add_label("pet", [folder / "cat-a.png"])
+    before = stored_vectors(indexed)
+    generation = indexed.catalog.generation()
+    cancel = threading.Event()
+    steps = indexed.learn(cancel)
+    next(steps)
+    cancel.set()
+    assert list(steps) == []
+    assert not labels.head_path(indexed.path).exists()
+    assert indexed.catalog.generation() == generation
+    after = stored_vectors(indexed)
+    assert all(np.array_equal(before[n], after[n]) for n in before)
+
+
+def test_a_crash_between_saving_the_head_and_reprojecting_is_repaired(
+    indexed: Any, folder: Path, encoder: Any, vocabulary: Any, run_index: Callable[..., Any]
+) -> None:
+    # the state a kill leaves behind: a new head on disk, the vectors of the old one
+    _, features = indexed.catalog.features()
+    last = deque(learn(encoder.head, {"pet": features[:1]}, vocabulary, steps=30), maxlen=1)[0]
+    last.result.save(labels.head_path(indexed.path))
+    reopened = type(indexed)(indexed.path, encoder=encoder, vocabulary=vocabulary)
+    run_index(reopened, [folder])
+    expected = last.result.head.project(reopened.catalog.features()[1])
+    np.testing.assert_allclose(reopened.catalog.vectors()[1], expected, atol=1e-5)
+    reopened.close()
+
+
+def test_learning_needs_labelled_photos(indexed: Any) -> None:
+    with pytest.raises(LibraryError, match="label some photos first"):
+        indexed.learn()
+
+
+def test_describe_suggests_the_library_labels(indexed: Any, folder: Path) -> None:
+    indexed.add_label("Grandma", [folder / "cat-a.png", folder / "cat-b.png"])
+    learn_all(indexed)
+    suggestions = [word for word, _ in indexed.describe(folder / "cat-c.png", top=5)]
+    assert "label:Grandma" in suggestions
+
+
+def test_saved_head_is_reloaded_by_a_new_library_object(indexed: Any, folder: Path, encoder: Any,
+                                                        vocabulary: Any) -> None:
+    indexed.add_label("Zorblax", [folder / "cat-a.png"])
+    learn_all(indexed)
+    reopened = type(indexed)(indexed.path, encoder=encoder, vocabulary=vocabulary)
+    assert reopened.search("zorblax", top=1)[0].path.name == "cat-a.png"
+    assert isinstance(LearnedHead.load(labels.head_path(indexed.path)), LearnedHead)
+    reopened.close()
+
+
+def test_cli_learn_and_label_export_import(
+    indexed: Any, folder: Path, tmp_path: Path, shared_model: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devise_app.cli import main
+
+    library = str(indexed.path)
+    indexed.close()
+    assert main(["label", "add", "Zorblax", str(folder / "cat-a.png"), "--library", library]) == 0
+    assert main(["learn", "--library", library, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"] == ["Zorblax"]
+    export = tmp_path / "labels.json"
+    assert main(["label", "export", str(export), "--library", library]) == 0
+    document = json.loads(export.read_text())
+    assert document["labels"] == {"Zorblax": [str(folder / "cat-a.png")]}
+    assert main(["label", "remove", "Zorblax", str(folder / "cat-a.png"), "--library", library]) == 0
+    assert main(["label", "import", str(export), "--library", library]) == 0
+    assert "imported 1 labels" in capsys.readouterr().out
+    assert main(["label", "list", "--json", "--library", library]) == 0
+    assert json.loads(capsys.readouterr().out) == {"labels": [{"name": "Zorblax", "photos": 1}]}
+    export.write_text("{not json")
+    assert main(["label", "import", str(export), "--library", library]) == 1
+    assert "not a labels file" in capsys.readouterr().err
+
+
+def test_describe_leaves_out_labels_that_do_not_fit(indexed: Any, folder: Path) -> None:
+    indexed.add_label("Grandma", [folder / "cat-a.png", folder / "cat-b.png"])
+    learn_all(indexed)
+    assert not any(word.startswith("label:") for word, _ in indexed.describe(folder / "coffee.png", top=10))

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from devise_app import config
 from devise_app.gui.icons import app_icon, style_sheet
 
 SETTINGS_FILE = "devise-app.ini"
+# Set by ``devise-app bench speed``: print when the window is first painted, then quit.
+FIRST_PAINT_ENV = "DEVISE_APP_EXIT_AFTER_FIRST_PAINT"
+FIRST_PAINT_MARK = "devise-app first paint at"
 
 
 def open_settings() -> QSettings:
@@ -79,6 +84,22 @@ def make_library(path: Path) -> Any:
     return Library(path)
 
 
+def _exit_after_first_paint(app: QApplication, window: QWidget) -> None:
+    """For ``devise-app bench speed``: print the wall-clock time of the window's first
+    paint event and quit."""
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt names it
+            if event.type() == QEvent.Type.Paint:
+                window.removeEventFilter(self)
+                print(f"{FIRST_PAINT_MARK} {time.time():.6f}", flush=True)
+                QTimer.singleShot(0, app.quit)
+            return False
+
+    watcher = FirstPaint(window)
+    window.installEventFilter(watcher)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window on the last used library; returns the exit code."""
     app = create_application(argv)
@@ -93,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devise_app.gui.main_window import MainWindow
 
     window = MainWindow(library, settings)
+    if os.environ.get(FIRST_PAINT_ENV):
+        _exit_after_first_paint(app, window)
     window.show()
     code = app.exec()
     window.shutdown()

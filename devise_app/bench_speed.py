@@ -1,0 +1,576 @@
+"""``devise-app bench speed``: indexing near the hardware's limit, and search that
+stays instant at a million photos. One run prints one table, each target beside
+its number:
+
+1. **Indexing**, on the sample photos (``../shared/datasets/imagenet-sample``,
+   ``--images DIR``, or generated photos when absent: the output says which) and
+   on generated 12-megapixel JPEGs:
+
+   - *end-to-end*: the real ``Library.index`` run into a temporary library (scan,
+     hash, decode and preprocess in the thread pool, the model, catalog writes,
+     the Annoy build);
+   - *model-only ceiling*: the same encoder on the same batches, preprocessed in
+     advance, so no decoding at all;
+   - *naive*: the obvious program: one photo at a time, decoded in full (no JPEG
+     draft), resized whole and cropped, then a plain ONNX Runtime session (default
+     options) at batch 1.
+
+   Files are read once before timing (the numbers are CPU work, not disk speed).
+   End-to-end and ceiling runs alternate and the best of each counts, so other
+   work on the machine disturbs their ratio less.
+2. **Annoy** on clustered synthetic unit vectors of the model's dimension (a
+   centre per 50 vectors plus Gaussian noise, so that neighbours are not
+   trivially far apart): build time, query latency p50/p99 and recall@10 against
+   exact search, with the app's own query settings (``devise_app.ann``).
+3. **Rescan of an unchanged tree** of many tiny files: a few real photos are
+   indexed, then catalog rows are inserted through the catalog API for the tiny
+   files with their real size and mtime (embedding them all would take hours and
+   measure nothing new); a first index run brings the search index up to date,
+   the second is timed.
+4. **First window paint**: ``python -m devise_app`` in a child process
+   (``QT_QPA_PLATFORM=offscreen``, ``DEVISE_APP_EXIT_AFTER_FIRST_PAINT=1``: the
+   window prints the time of its first paint event and quits), against the time
+   just before the process was started.
+5. **Peak memory** of a search process: a child process loads the vocabulary and
+   the Annoy index (memory-mapped) of N vectors and runs queries; its RSS
+   high-water mark (``resource.getrusage``).
+
+``Sizes`` holds every size, so a test can run the whole thing in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from devise_app import config, imaging
+from devise_app.bench_index import Row, _images_in, _make_photos, _print_table, _warm_cache
+
+if TYPE_CHECKING:
+    from devise_app.model import ImageEncoder
+
+SAMPLE_DIR = config.PROJECT_ROOT.parent / "shared" / "datasets" / "imagenet-sample"
+FIRST_PAINT_ENV = "DEVISE_APP_EXIT_AFTER_FIRST_PAINT"
+FIRST_PAINT_MARK = "devise-app first paint at"
+
+TARGET_CEILING_RATIO = 0.85
+TARGET_NAIVE_RATIO = 5.0
+TARGET_QUERY_P50_MS = 2.0
+TARGET_RECALL = 0.95
+TARGET_RESCAN_S = 10.0
+TARGET_FIRST_PAINT_S = 1.0
+TARGET_PEAK_MB = 600.0
+TARGET_GPU_RATE = 1500.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each part does. ``FULL`` is the real benchmark."""
+
+    sample_limit: int | None = None  # photos of the sample set (None: all)
+    generated_sample: int = 200  # photos made when the sample set is absent
+    generated_sample_size: tuple[int, int] = (500, 375)
+    large_count: int = 48
+    large_size: tuple[int, int] = (4000, 3000)
+    naive_limit: int = 32  # photos run through the naive pipeline (it is slow)
+    repeats: int = 2
+    ann_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    ann_queries: int = 300
+    rescan_files: int = 100_000
+    memory_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    first_paint_runs: int = 3
+    gui: bool = True
+
+
+FULL = Sizes()
+TINY = Sizes(
+    sample_limit=8, generated_sample=8, generated_sample_size=(320, 240), large_count=4,
+    large_size=(1200, 900), naive_limit=2, repeats=1, ann_sizes=(500,), ann_queries=20,
+    rescan_files=300, memory_sizes=(500,), first_paint_runs=1, gui=False,
+)  # fmt: skip
+
+
+# -- 1. indexing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    photos: int
+    megabytes: float  # mean file size
+    end_to_end: float  # photos/s
+    ceiling: float  # photos/s, model only
+    naive: float  # photos/s
+
+    @property
+    def ceiling_ratio(self) -> float:
+        return self.end_to_end / self.ceiling
+
+    @property
+    def naive_ratio(self) -> float:
+        return self.end_to_end / self.naive
+
+
+def naive_model_input(path: Path) -> np.ndarray:
+    """Preprocessing as a first program would do it: full decode, whole-photo
+    resize, crop (the same arithmetic as ``devise_app.imaging``, none of its savings)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as opened:
+        img = (ImageOps.exif_transpose(opened) or opened).convert("RGB")
+    width, height = img.size
+    scale = imaging.RESIZE_SHORT_SIDE / min(width, height)
+    size = (max(imaging.INPUT_SIZE, round(width * scale)), max(imaging.INPUT_SIZE, round(height * scale)))
+    img = img.resize(size, Image.Resampling.BILINEAR)
+    left, top = (size[0] - imaging.INPUT_SIZE) // 2, (size[1] - imaging.INPUT_SIZE) // 2
+    img = img.crop((left, top, left + imaging.INPUT_SIZE, top + imaging.INPUT_SIZE))
+    pixels = np.asarray(img, dtype=np.float32)
+    return ((pixels - imaging.PIXEL_MEAN) / imaging.PIXEL_SCALE).transpose(2, 0, 1).copy()
+
+
+def measure_naive(paths: Sequence[Path], encoder: ImageEncoder) -> float:
+    """Photos/s of the naive pipeline: sequential full decode, batch 1, a plain session."""
+    import onnxruntime
+
+    from devise_app.model import ONNX_FILE
+
+    session = onnxruntime.InferenceSession(
+        str(encoder.model_dir / ONNX_FILE), providers=encoder.session.get_providers()
+    )
+    session.run(None, {"images": naive_model_input(paths[0])[None]})  # warm-up
+    started = time.perf_counter()
+    for path in paths:
+        session.run(None, {"images": naive_model_input(path)[None]})
+    return len(paths) / (time.perf_counter() - started)
+
+
+def measure_pipeline(
+    paths: Sequence[Path], encoder: ImageEncoder, workdir: Path, sizes: Sizes
+) -> PipelineResult:
+    """End-to-end, model-only ceiling and naive photos/s on ``paths``."""
+    from devise_app.search import Library
+
+    folder = workdir / "photos"
+    folder.mkdir(parents=True)
+    for path in paths:  # a folder holding exactly these photos, without copying them
+        (folder / path.name).symlink_to(path.resolve())
+    _warm_cache(paths)
+    megabytes = sum(path.stat().st_size for path in paths) / len(paths) / 1e6
+
+    inputs = np.stack([imaging.load_model_input(path) for path in paths])
+    batches = [inputs[i : i + encoder.batch_size] for i in range(0, len(inputs), encoder.batch_size)]
+    encoder.embed(batches[0])  # warm-up
+
+    ceiling = end_to_end = 0.0
+    indexed = 0
+    for attempt in range(sizes.repeats):
+        started = time.perf_counter()
+        for batch in batches:
+            encoder.embed(batch)
+        ceiling = max(ceiling, len(inputs) / (time.perf_counter() - started))
+
+        with Library(workdir / f"library-{attempt}", encoder=encoder) as library:
+            started = time.perf_counter()
+            summary = None
+            for progress in library.index([folder]):
+                summary = progress.summary
+            elapsed = time.perf_counter() - started
+        assert summary is not None
+        indexed = summary.indexed
+        end_to_end = max(end_to_end, indexed / elapsed)
+    del inputs, batches
+    naive = measure_naive(list(paths[: sizes.naive_limit]), encoder)
+    return PipelineResult(indexed, megabytes, end_to_end, ceiling, naive)
+
+
+def pipeline_rows(name: str, result: PipelineResult, targets: bool) -> list[Row]:
+    """Rows for one photo set; ``targets``: show the ratio targets (12 MP set) or not."""
+    ceiling_met = result.ceiling_ratio >= TARGET_CEILING_RATIO
+    naive_met = result.naive_ratio >= TARGET_NAIVE_RATIO
+    return [
+        Row(
+            f"{name}: end-to-end ({result.photos} photos, {result.megabytes:.2f} MB each)",
+            f"{result.end_to_end:.1f} photos/s",
+        ),
+        Row(f"{name}: model-only ceiling (preprocessed)", f"{result.ceiling:.1f} photos/s"),
+        Row(f"{name}: naive (full decode, batch 1)", f"{result.naive:.1f} photos/s"),
+        Row(
+            f"{name}: end-to-end / ceiling",
+            f"{result.ceiling_ratio:.2f}",
+            f">= {TARGET_CEILING_RATIO}" if targets else "",
+            ceiling_met if targets else None,
+        ),
+        Row(
+            f"{name}: end-to-end / naive",
+            f"{result.naive_ratio:.1f} x",
+            f">= {TARGET_NAIVE_RATIO:.0f} x" if targets else "",
+            naive_met if targets else None,
+        ),
+    ]
+
+
+# -- 2. Annoy -------------------------------------------------------------------------
+
+
+def clustered_vectors(count: int, dim: int, seed: int, centres: np.ndarray | None = None) -> np.ndarray:
+    """``count`` float32 unit vectors around random centres (one per 50 vectors)."""
+    rng = np.random.default_rng(seed)
+    if centres is None:
+        centres = np.random.default_rng(0).standard_normal((max(1, count // 50), dim)).astype(np.float32)
+    out = np.empty((count, dim), np.float32)
+    for start in range(0, count, 100_000):  # in slices: no float64 copy of a million rows
+        n = min(100_000, count - start)
+        chunk = centres[rng.integers(0, len(centres), n)]
+        chunk += 0.5 * rng.standard_normal((n, dim), dtype=np.float32)
+        out[start : start + n] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+    return out
+
+
+def _centres(count: int, dim: int) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((max(1, count // 50), dim)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AnnResult:
+    items: int
+    build_s: float
+    file_mb: float
+    p50_ms: float
+    p99_ms: float
+    recall: float
+
+
+def build_ann(path: Path, count: int, dim: int) -> float:
+    """Build the app's Annoy index of ``count`` clustered vectors at ``path``; seconds taken."""
+    from devise_app.ann import AnnIndex
+
+    vectors = clustered_vectors(count, dim, seed=1, centres=_centres(count, dim))
+    started = time.perf_counter()
+    AnnIndex.build(path, np.arange(count, dtype=np.int64), vectors).close()
+    return time.perf_counter() - started
+
+
+def measure_ann(path: Path, count: int, dim: int, queries: int, build_s: float) -> AnnResult:
+    """Latency and recall@10 of the app's queries on the index at ``path``."""
+    from devise_app.ann import AnnIndex, exact_search
+
+    vectors = clustered_vectors(count, dim, seed=1, centres=_centres(count, dim))  # the same as built
+    probes = clustered_vectors(queries, dim, seed=2, centres=_centres(count, dim))
+    ids = np.arange(count, dtype=np.int64)
+    index = AnnIndex(path, dim)
+    for probe in probes[:10]:  # page in what a first query touches, as a warm app would have
+        index.query(probe, 10)
+    latencies, recalls = [], []
+    for probe in probes:
+        started = time.perf_counter()
+        found = index.query(probe, 10)
+        latencies.append(time.perf_counter() - started)
+        exact = {item for item, _ in exact_search(ids, vectors, probe, 10)}
+        recalls.append(len(exact & {item for item, _ in found}) / len(exact))
+    index.close()
+    p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
+    megabytes = path.stat().st_size / 1e6
+    return AnnResult(count, build_s, megabytes, float(p50), float(p99), float(np.mean(recalls)))
+
+
+def ann_rows(result: AnnResult, largest: bool) -> list[Row]:
+    name = f"Annoy {_count(result.items)}"
+    return [
+        Row(f"{name}: build ({result.file_mb:.0f} MB file)", f"{result.build_s:.1f} s"),
+        Row(
+            f"{name}: query top 10 p50 / p99",
+            f"{result.p50_ms:.2f} / {result.p99_ms:.2f} ms",
+            f"p50 <= {TARGET_QUERY_P50_MS:.0f} ms" if largest else "",
+            result.p50_ms <= TARGET_QUERY_P50_MS if largest else None,
+        ),
+        Row(
+            f"{name}: recall@10 vs exact",
+            f"{result.recall:.3f}",
+            f">= {TARGET_RECALL}" if largest else "",
+            result.recall >= TARGET_RECALL if largest else None,
+        ),
+    ]
+
+
+def _count(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+# -- 3. unchanged rescan ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RescanResult:
+    files: int
+    setup_s: float
+    first_s: float  # the untimed-for-the-target first run (brings the search index up to date)
+    rescan_s: float
+    unchanged: int
+
+
+def _tiny_tree(root: Path, files: int, per_folder: int = 1000) -> list[Path]:
+    """``files`` tiny files named *.jpg, ``per_folder`` to a folder."""
+    paths = []
+    for i in range(files):
+        folder = root / f"folder-{i // per_folder:04d}"
+        if i % per_folder == 0:
+            folder.mkdir(parents=True)
+        path = folder / f"photo-{i:06d}.jpg"
+        path.write_bytes(b"\xff\xd8tiny")
+        paths.append(path)
+    return paths
+
+
+def measure_rescan(workdir: Path, encoder: ImageEncoder, files: int) -> RescanResult:
+    """Time an index run over ``files`` unchanged catalogued files (see the module doc)."""
+    from PIL import Image
+
+    from devise_app.search import Library
+
+    started = time.perf_counter()
+    root = workdir / "tree"
+    real = root / "real"
+    real.mkdir(parents=True)
+    for i, source in enumerate(_source_paths()[:3]):
+        Image.open(source).convert("RGB").save(real / f"real-{i}.jpg", quality=90)
+    tiny = _tiny_tree(root / "tiny", files)
+    with Library(workdir / "rescan-library", encoder=encoder) as library:
+        for _ in library.index([root / "real"]):  # real photos, really embedded
+            pass
+        catalog = library.catalog
+        _, vectors = catalog.vectors()
+        features = np.zeros(encoder.feature_dim, np.float16)
+        rng = np.random.default_rng(3)
+        with catalog.transaction():
+            for i, path in enumerate(tiny):
+                st = path.stat()
+                vector = vectors[i % len(vectors)] + 0.01 * rng.standard_normal(vectors.shape[1])
+                catalog.put_photo(
+                    None, os.fspath(path), st.st_size, st.st_mtime_ns, i.to_bytes(16, "little"),
+                    (vector / np.linalg.norm(vector)).astype(np.float32), features,
+                )  # fmt: skip
+        setup_s = time.perf_counter() - started
+
+        def run() -> tuple[float, int]:
+            started = time.perf_counter()
+            summary = None
+            for progress in library.index([root]):
+                summary = progress.summary
+            assert summary is not None
+            return time.perf_counter() - started, summary.unchanged
+
+        first_s, _ = run()
+        rescan_s, unchanged = run()
+    return RescanResult(files, setup_s, first_s, rescan_s, unchanged)
+
+
+def _source_paths() -> list[Path]:
+    from skimage import data
+
+    folder = Path(data.__file__).parent
+    names = ("chelsea.png", "coffee.png", "astronaut.png")
+    return [folder / name for name in names if (folder / name).exists()]
+
+
+# -- 4. first paint -----------------------------------------------------------------------
+
+
+def measure_first_paint(workdir: Path, runs: int) -> list[float]:
+    """Seconds from starting ``python -m devise_app`` to its window's first paint."""
+    env = dict(os.environ)
+    env.update({
+        "QT_QPA_PLATFORM": "offscreen",
+        FIRST_PAINT_ENV: "1",
+        "DEVISE_APP_DATA_DIR": str(workdir / "data"),
+        "DEVISE_APP_CONFIG_DIR": str(workdir / "config"),
+        "DEVISE_APP_CACHE_DIR": str(workdir / "cache"),
+    })  # fmt: skip
+    times = []
+    for _ in range(runs):
+        started = time.time()
+        done = subprocess.run(
+            [sys.executable, "-m", "devise_app"], env=env, capture_output=True, text=True, timeout=120
+        )
+        marks = [line for line in done.stdout.splitlines() if line.startswith(FIRST_PAINT_MARK)]
+        if done.returncode != 0 or not marks:
+            raise RuntimeError(f"the app did not report its first paint: {done.stderr.strip()[-500:]}")
+        times.append(float(marks[0].split()[-1]) - started)
+    return times
+
+
+# -- 5. peak memory -------------------------------------------------------------------------
+
+_MEMORY_CHILD = """
+import json, resource, sys
+from pathlib import Path
+import numpy as np
+from devise_app.ann import AnnIndex
+from devise_app.query import query_vector
+from devise_app.vocabulary import Vocabulary
+path, dim = Path(sys.argv[1]), int(sys.argv[2])
+vocabulary = Vocabulary.load()
+index = AnnIndex(path, dim)
+found = 0
+for query in ("dog", "beach + sunset", "king - man + woman", "red car"):
+    vector = query_vector(query, vocabulary)
+    vector = np.pad(vector, (0, max(0, dim - len(vector))))[:dim]
+    found += len(index.query(vector, 20))
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_mb": peak_kb / 1024, "items": index.count, "found": found}))
+"""
+
+
+def measure_memory(path: Path, dim: int) -> float:
+    """Peak RSS (MB) of a child process that loads the vocabulary and the index at
+    ``path`` and runs four queries."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(path), str(dim)],
+        capture_output=True, text=True, timeout=300, cwd=config.PROJECT_ROOT,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"memory probe failed: {done.stderr.strip()[-500:]}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_mb"])
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder) -> Report:
+    report = Report()
+    dim = encoder.dim
+    # 1. indexing
+    if images is not None:
+        sample_paths, sample_name = _images_in(images), f"photos in {images}"
+    elif SAMPLE_DIR.is_dir():
+        sample_paths, sample_name = _images_in(SAMPLE_DIR), f"the ImageNet sample photos in {SAMPLE_DIR}"
+    else:
+        report.notes.append(
+            f"The ImageNet sample photos are not at {SAMPLE_DIR}: "
+            f"{sizes.generated_sample} generated photos stand in for them."
+        )
+        _say(report.notes[-1])
+        sample_paths = _make_photos(
+            workdir / "generated", sizes.generated_sample, sizes.generated_sample_size, seed=1
+        )
+        sample_name = f"{sizes.generated_sample} generated photos"
+    sample_paths = sample_paths[: sizes.sample_limit]
+    if not sample_paths:
+        raise FileNotFoundError(f"no photos in {images}")
+    report.notes.append(f"Sample: {sample_name}.")
+    _say(f"Indexing {len(sample_paths)} sample photos ({sample_name}) …")
+    sample = measure_pipeline(sample_paths, encoder, workdir / "sample", sizes)
+    report.rows += pipeline_rows("sample", sample, targets=True)
+    width, height = sizes.large_size
+    _say(f"Generating {sizes.large_count} JPEGs of {width}x{height} and indexing them …")
+    large_paths = _make_photos(workdir / "large-photos", sizes.large_count, sizes.large_size, seed=2)
+    large = measure_pipeline(large_paths, encoder, workdir / "large", sizes)
+    report.rows += pipeline_rows(f"{width * height / 1e6:.0f} MP JPEG", large, targets=True)
+    report.rows.append(
+        Row("GPU: end-to-end on a 16-core GPU machine", "not measured: no GPU machine was available",
+            f">= {TARGET_GPU_RATE:.0f} photos/s", None)
+    )  # fmt: skip
+
+    # 2. Annoy, and 5. memory on the same index files
+    ann_paths: dict[int, Path] = {}
+    for count in sizes.ann_sizes:
+        _say(f"Annoy: building and querying {count:,} vectors of {dim} dimensions …")
+        path = workdir / f"ann-{count}.annoy"
+        build_s = build_ann(path, count, dim)
+        ann_paths[count] = path
+        result = measure_ann(path, count, dim, sizes.ann_queries, build_s)
+        report.rows += ann_rows(result, largest=count == max(sizes.ann_sizes))
+    for count in sizes.memory_sizes:
+        path = ann_paths.get(count) or workdir / f"ann-{count}.annoy"
+        if count not in ann_paths:
+            build_ann(path, count, dim)
+        _say(f"Peak memory of a search process with {count:,} vectors …")
+        peak = measure_memory(path, dim)
+        largest = count == max(sizes.memory_sizes)
+        report.rows.append(
+            Row(f"peak RSS: vocabulary + Annoy {_count(count)} + 4 queries", f"{peak:.0f} MB",
+                f"<= {TARGET_PEAK_MB:.0f} MB" if largest else "", peak <= TARGET_PEAK_MB if largest else None)
+        )  # fmt: skip
+    for path in ann_paths.values():
+        path.unlink(missing_ok=True)
+
+    # 3. rescan
+    _say(f"Rescan: {sizes.rescan_files:,} tiny files catalogued as unchanged …")
+    rescan = measure_rescan(workdir / "rescan", encoder, sizes.rescan_files)
+    report.rows.append(
+        Row(f"rescan of {_count(rescan.files)} unchanged files ({rescan.unchanged} unchanged)",
+            f"{rescan.rescan_s:.2f} s", f"<= {TARGET_RESCAN_S:.0f} s", rescan.rescan_s <= TARGET_RESCAN_S)
+    )  # fmt: skip
+    report.notes.append(
+        f"Rescan: {rescan.files:,} tiny *.jpg files were catalogued directly through the catalog API "
+        f"(size and mtime as on disk, vectors near those of 3 really indexed photos) in "
+        f"{rescan.setup_s:.1f} s; the first index run over them (which also built the search "
+        f"index) took {rescan.first_s:.1f} s; the second, timed, run found nothing to do."
+    )
+
+    # 4. first paint
+    if sizes.gui:
+        _say("First window paint …")
+        try:
+            paints = measure_first_paint(workdir / "gui", sizes.first_paint_runs)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            report.notes.append(f"First paint not measured: {exc}")
+        else:
+            best = min(paints)
+            report.rows.append(
+                Row(f"launch to first window paint (best of {len(paints)}; "
+                    + ", ".join(f"{p:.2f}" for p in paints) + ")",
+                    f"{best:.2f} s", f"<= {TARGET_FIRST_PAINT_S:.1f} s", best <= TARGET_FIRST_PAINT_S)
+            )  # fmt: skip
+    return report
+
+
+def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
+    from devise_app.model import ImageEncoder
+
+    if images is not None and not images.is_dir():
+        print(f"devise-app: error: no such folder: {images}", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    encoder = ImageEncoder()
+    load = f", load average {os.getloadavg()[0]:.1f} before starting" if hasattr(os, "getloadavg") else ""
+    _say(
+        f"devise-app bench speed: {os.cpu_count()} CPU cores{load}; model on {encoder.provider_note}, "
+        f"batch {encoder.batch_size}, {encoder.parallel} run(s) at once"
+    )
+    with tempfile.TemporaryDirectory(prefix="devise-bench-speed-") as tmp_name:
+        report = run(images, sizes, Path(tmp_name), encoder)
+    encoder.close()
+    _print_table(report.rows)
+    for note in report.notes:
+        print(note)
+    load = f"; load average {os.getloadavg()[0]:.1f} at the end" if hasattr(os, "getloadavg") else ""
+    print(f"Whole run: {time.perf_counter() - started:.0f} s{load}.")
+    return 0
+
+
+def tiny_sizes(**changes: object) -> Sizes:
+    """``TINY`` with some sizes changed: for tests."""
+    return replace(TINY, **changes)  # type: ignore[arg-type]

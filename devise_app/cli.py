@@ -210,9 +210,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from devise_app.search import describe_photo
-
-    words = describe_photo(args.photo, args.top)
+    with _library(args) as library:  # its labels are suggested too, when the library exists
+        words = library.describe(args.photo, args.top)
     if args.json:
         _print_json(
             {
@@ -228,24 +227,76 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    if args.action != "list" and not (args.name and args.photos):
+    if args.action in ("add", "remove") and not (args.name and args.photos):
         _fail(f"label {args.action} needs a NAME and at least one PHOTO")
+        return 2
+    if args.action == "import" and not args.name:
+        _fail("label import needs a FILE (an export of label export)")
         return 2
     with _library(args) as library:
         if args.action == "list":
-            labels = library.labels()
-            for name, count in labels:
-                print(f"{count:>7}  {name}")
-            if not labels:
-                print("(no labels)")
+            _print_labels(library.labels(), args.json)
         elif args.action == "add":
             library.add_label(args.name, args.photos)
-        else:
+        elif args.action == "remove":
             library.remove_label(args.name, args.photos)
+        elif args.action == "export":
+            text = json.dumps(library.export_labels(), indent=2, ensure_ascii=False) + "\n"
+            if args.name:
+                Path(args.name).write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+        else:
+            applied, missing = library.import_labels(Path(args.name).read_text(encoding="utf-8"))
+            print(f"imported {applied} labels; {len(missing)} photos are not in this library")
+            for path in missing[:SHOWN_SKIPPED]:
+                print(f"  not found: {path}")
+    return 0
+
+
+def _print_labels(labels: list[tuple[str, int]], as_json: bool) -> None:
+    if as_json:
+        _print_json({"labels": [{"name": name, "photos": count} for name, count in labels]})
+        return
+    for name, count in labels:
+        print(f"{count:>7}  {name}")
+    if not labels:
+        print("(no labels)")
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    with _library(args) as library:
+        steps = library.learn()
+        try:
+            last = None
+            for last in steps:
+                if sys.stderr.isatty():
+                    print(f"\rlearning: step {last.step}/{last.steps}, loss {last.loss:.4f}",
+                          end="", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            print(f"\n{PROG}: interrupted; the library is unchanged", file=sys.stderr)
+            return 130
+        finally:
+            steps.close()
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        assert last is not None and last.result is not None
+        names, photos = last.result.label_names, library.photo_count()
+    seconds = round(time.perf_counter() - started, 1)
+    if args.json:
+        _print_json({"labels": names, "photos": photos, "seconds": seconds})
+    else:
+        print(f"learned {len(names)} labels ({', '.join(names)}); {photos} photos re-projected "
+              f"and the search index rebuilt in {seconds} s")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "learn":
+        from devise_app.bench_learn import main as bench_learn
+
+        return bench_learn(args.images)
     if args.what == "speed":
         from devise_app.bench_speed import main as bench_speed
 
@@ -326,21 +377,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("photo", type=Path, metavar="PHOTO")
     sub.add_argument("--top", type=_positive, default=20, metavar="K", help="number of photos (default 20)")
 
-    sub = command("describe", cmd_describe, "the words nearest to a photo (needs no library)", [output])
+    sub = command(
+        "describe", cmd_describe,
+        "the words nearest to a photo (needs no library; a library's own labels are suggested too)",
+        [library, output],
+    )
     sub.add_argument("photo", type=Path, metavar="PHOTO")
     sub.add_argument("--top", type=_positive, default=10, metavar="K", help="number of words (default 10)")
 
-    sub = command("label", cmd_label, "put labels on photos, take them off, or list them", [library])
-    sub.add_argument("action", choices=["add", "remove", "list"])
-    sub.add_argument("name", nargs="?", metavar="NAME")
+    sub = command(
+        "label", cmd_label, "put labels on photos, take them off, list, export or import them",
+        [library, output],
+    )
+    sub.add_argument("action", choices=["add", "remove", "list", "export", "import"])
+    sub.add_argument(
+        "name", nargs="?", metavar="NAME", help="the label (add, remove) or FILE (export, import)"
+    )
     sub.add_argument("photos", nargs="*", type=Path, metavar="PHOTO")
+
+    sub = command("learn", cmd_learn, "teach the library's own head from its labels", [library, output])
 
     sub = command(
         "bench", cmd_bench,
-        "measure indexing speed (index), search quality (quality) or speed and scale against targets (speed)",
-        [],
+        "measure indexing speed (index), search quality (quality), learning from labels (learn) "
+        "or speed and scale against targets (speed)", [],
     )
-    sub.add_argument("what", choices=["index", "quality", "speed"])
+    sub.add_argument("what", choices=["index", "quality", "learn", "speed"])
     sub.add_argument(
         "--images", type=Path, metavar="DIR", help="photos to measure on (default: the ImageNet sample)"
     )

@@ -6,4 +6,5 @@ scripts/setup.sh test
 export QT_QPA_PLATFORM=offscreen
 .venv/bin/ruff check devise_app tests
 .venv/bin/mypy devise_app
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"

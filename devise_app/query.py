@@ -25,6 +25,7 @@ from devise_app.vocabulary import Vocabulary
 
 MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
+MAX_NESTING = 20  # brackets inside brackets; deeper ones used to exhaust Python's recursion limit
 
 TOKEN = re.compile(
     r"""\s*(?:
@@ -106,6 +107,7 @@ class _Parser:
     def __init__(self, tokens: list[_Token]):
         self.tokens = tokens
         self.position = 0
+        self.depth = 0  # brackets open
 
     def peek(self) -> _Token | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -166,7 +168,11 @@ class _Parser:
             return Phrase(words)
         if token.text == "(":
             self.take()
+            if self.depth == MAX_NESTING:
+                raise QueryError(f"Too many brackets inside brackets (at most {MAX_NESTING}).")
+            self.depth += 1
             inner = self.query()
+            self.depth -= 1
             closing = self.peek()
             if closing is None or closing.text != ")":
                 raise QueryError("A bracket is not closed: add ')'.")
@@ -178,6 +184,11 @@ class _Parser:
 def parse(text: str) -> Node:
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"The query is too long ({len(text)} characters, at most {MAX_QUERY_LENGTH}).")
+    # A command line with bytes that are not UTF-8 gives lone surrogates; as a label
+    # name they reached SQLite, which raised UnicodeEncodeError.
+    bad = next((i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff"), None)
+    if bad is not None:
+        raise QueryError(f"Unexpected character {text[bad]!r} at position {bad + 1}: not valid text.")
     tokens = tokenize(text)
     if not tokens:
         raise QueryError("The query is empty: type a word, e.g. dog or beach.")
@@ -187,7 +198,10 @@ def parse(text: str) -> Node:
 def phrase_parts(words: list[str], vocabulary: Vocabulary) -> list[str]:
     """Split a phrase into vocabulary entries, longest match first from the left."""
     if len(words) == 1 and words[0] not in vocabulary and " " in words[0]:
-        words = [w for w in re.findall(r"[^\W_](?:[\w'.&]|-(?=\w))*", words[0])]
+        quoted = words[0]
+        words = [w for w in re.findall(r"[^\W_](?:[\w'.&]|-(?=\w))*", quoted)]
+        if not words:
+            raise QueryError(f"No word in {quoted!r}: put words between the quotes.")
     parts = []
     start = 0
     while start < len(words):
@@ -216,9 +230,10 @@ def evaluate(node: Node, vocabulary: Vocabulary, label_vector: LabelResolver = _
         return _unit(np.mean([vocabulary.vector(p) for p in parts], axis=0))
     if isinstance(node, Label):
         return _unit(label_vector(node.name))
+    # float64: weights multiply through nested brackets (up to MAX_WEIGHT ** MAX_NESTING)
     return sum(
-        (weight * evaluate(term, vocabulary, label_vector) for weight, term in node.terms),
-        start=np.zeros(vocabulary.dim, dtype=np.float32),
+        (weight * evaluate(term, vocabulary, label_vector).astype(np.float64) for weight, term in node.terms),
+        start=np.zeros(vocabulary.dim, dtype=np.float64),
     )
 
 

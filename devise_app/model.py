@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +58,17 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
         raise ModelFileError(f"model manifest {path} is missing; " + REBUILD_HINT) from None
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"model manifest {path} is unreadable: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"model manifest {path} is damaged: not a JSON object; " + REBUILD_HINT)
     if manifest.get("format_version") != MODEL_FORMAT_VERSION:
         raise ModelFileError(
             f"model files in {model_dir} have format version {manifest.get('format_version')!r}, "
             f"this app reads version {MODEL_FORMAT_VERSION}"
         )
+    for key in ("dim", "feature_dim"):
+        value = manifest.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ModelFileError(f"model manifest {path} is damaged: {key!r} is {value!r}; " + REBUILD_HINT)
     return manifest
 
 
@@ -91,8 +98,24 @@ class Head:
                 )
         except FileNotFoundError:
             raise ModelFileError(f"model head {path} is missing") from None
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelFileError(f"model head {path} is damaged: {exc}") from None
+
+    def check(self, path: Path, feature_dim: int, dim: int) -> None:
+        """ModelFileError unless the head maps ``feature_dim`` features to ``dim``-d vectors."""
+        classes = self.fc_bias.shape[0] if self.fc_bias.ndim == 1 else -1
+        fits = (
+            self.fc_weight.shape == (classes, feature_dim)
+            and self.word_vectors.ndim == 2
+            and self.codes.ndim == 2
+            and len(self.word_vectors) == len(self.codes) == classes
+            and self.word_vectors.shape[1] + self.codes.shape[1] == dim
+        )
+        if not fits:
+            raise ModelFileError(
+                f"model head {path} does not fit the model (features {feature_dim}, vectors {dim}); "
+                + REBUILD_HINT
+            )
 
     @property
     def label_vectors(self) -> np.ndarray:
@@ -166,6 +189,7 @@ class ImageEncoder:
         self.dim: int = int(self.manifest["dim"])
         self.feature_dim: int = int(self.manifest["feature_dim"])
         self.head = Head.load(self.model_dir / HEAD_FILE)
+        self.head.check(self.model_dir / HEAD_FILE, self.feature_dim, self.dim)
 
         onnx_path = self.model_dir / ONNX_FILE
         if not onnx_path.is_file():

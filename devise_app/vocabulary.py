@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from devise_app import config
-from devise_app.model import REBUILD_HINT, ModelFileError
+from devise_app.model import REBUILD_HINT, ModelFileError, read_manifest
 
 VOCABULARY_FILE = "vocabulary.npz"
 
@@ -51,7 +51,11 @@ class Vocabulary:
 
     @classmethod
     def load(cls, model_dir: Path | None = None) -> Vocabulary:
-        path = (model_dir or config.models_dir()) / VOCABULARY_FILE
+        """The vocabulary of the model in ``model_dir``; ModelFileError if it is
+        missing, damaged or of another model (its dimensions checked against the
+        manifest, which also checks the format version)."""
+        model_dir = model_dir or config.models_dir()
+        path = model_dir / VOCABULARY_FILE
         try:
             with np.load(path) as data:
                 quantised = data["word_vectors"].astype(np.float32)
@@ -70,6 +74,13 @@ class Vocabulary:
             raise ModelFileError(f"vocabulary {path} is damaged: {exc}") from None
         if len(words) != len(word_vectors) or len(class_names) != len(class_vectors):
             raise ModelFileError(f"vocabulary {path} is inconsistent (entry and vector counts differ)")
+        manifest = read_manifest(model_dir)
+        dims = (word_vectors.shape[1], class_vectors.shape[1] if class_vectors.ndim == 2 else -1)
+        if dims != (manifest.get("word_dim", dims[0]), manifest["dim"]):
+            raise ModelFileError(
+                f"vocabulary {path} does not fit the model (words of {dims[0]} and vectors of "
+                f"{dims[1]} dimensions, the model's are {manifest['dim']}); " + REBUILD_HINT
+            )
         return cls(words, word_vectors, class_names, class_vectors, aliases)
 
     def __contains__(self, word: str) -> bool:

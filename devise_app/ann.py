@@ -12,15 +12,25 @@ The index file is written to a temporary file in the library folder and then
 so opening a large library costs almost nothing. A JSON sidecar, written the same
 way after the index, records the catalog generation the index was built from; the
 index is rebuilt only when the catalog's generation differs.
+
+Several processes may search one library (the GUI while ``devise-app index``
+runs). Rebuilds take an exclusive lock on ``vectors.lock`` (``flock``; on Windows
+``msvcrt.locking``) and look at the sidecar again once they hold it: two
+builders interleaving their two renames could otherwise leave one's index under
+the other's newer sidecar, a stale index that nothing would rebuild. Under the
+lock no other build is running, so temporary files found then are leftovers of a
+killed build and are removed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -31,6 +41,7 @@ from devise_app.catalog import Catalog
 
 INDEX_FILENAME = "vectors.annoy"
 SIDECAR_FILENAME = "vectors.json"
+LOCK_FILENAME = "vectors.lock"
 METRIC: Final[Literal["angular"]] = "angular"
 # Chosen with ``devise-app bench speed`` at 1M clustered 114-d vectors (2-core CPU):
 # 10 trees, search_k 5000: recall@10 0.955, p50 1.1 ms; 16 trees, search_k 4000:
@@ -60,6 +71,35 @@ def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data), encoding="utf-8")
     os.replace(tmp, path)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` against other processes, and
+    against other open files of it in this process."""
+    with open(path, "a+b") as file:
+        if sys.platform == "win32":
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(file.fileno(), msvcrt.LK_LOCK, 1)  # gives up after 10 s: retry
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                file.seek(0)
+                msvcrt.locking(file.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def write_index(path: Path, ids: np.ndarray, vectors: np.ndarray, n_trees: int = N_TREES) -> Path:
@@ -137,6 +177,7 @@ class VectorIndex:
     def __init__(self, library_dir: Path, catalog: Catalog) -> None:
         self.index_path = library_dir / INDEX_FILENAME
         self.sidecar_path = library_dir / SIDECAR_FILENAME
+        self.lock_path = library_dir / LOCK_FILENAME
         self._catalog = catalog
         self._index: AnnIndex | None = None
         self._generation: int | None = None  # what self._index (or the empty index) reflects
@@ -159,20 +200,37 @@ class VectorIndex:
         if allow_stale and self._generation is not None:
             return False
         with self._build_lock:
-            generation = self._catalog.generation()
-            if self._generation == generation:
+            if self._load_current(self._catalog.generation()):
                 return False
-            info = self._read_sidecar()
-            if info is not None and info.generation == generation:
-                try:
-                    self._swap(
-                        generation, lambda: AnnIndex(self.index_path, info.dim) if info.count else None
-                    )
+            with _exclusive(self.lock_path):
+                # Another process may have built it while this one waited for the lock.
+                generation = self._catalog.generation()
+                if self._load_current(generation):
                     return False
-                except OSError:
-                    pass  # missing or damaged: rebuild below
-            self._rebuild(generation)
+                self._remove_leftovers()
+                self._rebuild(generation)
+                return True
+
+    def _load_current(self, generation: int) -> bool:
+        """Whether the index of ``generation`` is loaded now (loading it from its
+        file if the sidecar says that file is of that generation)."""
+        if self._generation == generation:
             return True
+        info = self._read_sidecar()
+        if info is None or info.generation != generation:
+            return False
+        try:
+            self._swap(generation, lambda: AnnIndex(self.index_path, info.dim) if info.count else None)
+        except OSError:
+            return False  # missing or damaged: rebuild
+        return True
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of builds that were killed; call with the lock held."""
+        for name in (INDEX_FILENAME, SIDECAR_FILENAME):
+            for leftover in self.index_path.parent.glob(f"{name}.tmp-*"):
+                with suppress(OSError):  # gone already, or in use (Windows): the next build tries
+                    leftover.unlink()
 
     def _swap(self, generation: int, make: Callable[[], AnnIndex | None]) -> None:
         """Unload the current index, then put what ``make`` returns in its place."""

@@ -138,12 +138,26 @@ class Catalog:
             raise LibraryError(f"cannot open the photo catalog {path}: {exc}") from exc
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._use_wal()
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.Error as exc:
             self._conn.close()
             raise LibraryError(f"cannot read the photo catalog {path}: {exc}") from exc
+
+    def _use_wal(self) -> None:
+        """Switch to WAL. Connections doing this at once on a new file can get
+        SQLITE_BUSY at once, without the busy timeout (SQLite's way of avoiding a
+        deadlock between them): retry until BUSY_TIMEOUT_S."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @classmethod
     def open(cls, library_dir: Path, create: bool = True) -> Catalog:

@@ -3,6 +3,7 @@ subprocess, and direct looks at a library's files."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import struct
@@ -37,23 +38,30 @@ def source_photo(name: str) -> Image.Image:
         return img.convert("RGB")
 
 
+@functools.cache
+def _sources() -> tuple[Image.Image, ...]:
+    return tuple(source_photo(name) for name in SOURCES)
+
+
+def write_distinct_photo(path: Path, index: int, side: int = 256) -> Path:
+    """Write photo number ``index`` to ``path`` (as JPEG): a crop of a
+    scikit-image photo that differs from every other index, so every file has
+    its own bytes and its own vector."""
+    sources = _sources()
+    img = sources[index % len(sources)]
+    k = index // len(sources) + 1
+    width, height = img.size
+    left, top = (k * 13) % (width // 3), (k * 7) % (height // 3)
+    crop = img.crop((left, top, left + 2 * width // 3, top + 2 * height // 3))
+    crop.thumbnail((side, side))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    crop.save(path, format="JPEG", quality=90)
+    return path
+
+
 def distinct_photos(folder: Path, count: int, side: int = 256, start: int = 0) -> list[Path]:
-    """``count`` small JPEGs in ``folder``, each a different crop of a scikit-image
-    photo (so every file has its own bytes and its own vector)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = [source_photo(name) for name in SOURCES]
-    paths = []
-    for i in range(start, start + count):
-        img = sources[i % len(sources)]
-        k = i // len(sources) + 1
-        width, height = img.size
-        left, top = (k * 13) % (width // 3), (k * 7) % (height // 3)
-        crop = img.crop((left, top, left + 2 * width // 3, top + 2 * height // 3))
-        crop.thumbnail((side, side))
-        path = folder / f"photo{i:03d}.jpg"
-        crop.save(path, quality=90)
-        paths.append(path)
-    return paths
+    """``count`` small JPEGs ``photoNNN.jpg`` in ``folder``, numbers ``start`` on."""
+    return [write_distinct_photo(folder / f"photo{i:03d}.jpg", i, side) for i in range(start, start + count)]
 
 
 def cli_command(*args: object) -> list[str]:

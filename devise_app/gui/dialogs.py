@@ -11,6 +11,7 @@ from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -146,10 +147,23 @@ class PreviewDialog(QDialog):
             super().keyPressEvent(event)
 
 
-class WordsDialog(QDialog):
-    """The words nearest to a photo, each with a one-click "label" button."""
+LABEL_PREFIX = "label:"
 
-    labelRequested = Signal(str)
+
+def label_suggestion(entry: str) -> str | None:
+    """The label NAME of a ``label:NAME`` entry of ``Library.describe``, else None."""
+    return entry[len(LABEL_PREFIX) :] if entry.startswith(LABEL_PREFIX) else None
+
+
+class WordsDialog(QDialog):
+    """What fits a photo: the user's own labels first, then the model's nearest words;
+    each with a one-click button that puts it on the photo as a label.
+
+    ``Library.describe`` gives the library's labels that fit as ``label:NAME`` entries;
+    they are shown as label chips, and their button applies NAME itself.
+    """
+
+    labelRequested = Signal(str)  # the label name to put on the photo
     searchRequested = Signal(str)
 
     def __init__(self, photo: Path, parent: QWidget | None = None) -> None:
@@ -157,12 +171,17 @@ class WordsDialog(QDialog):
         self.setObjectName("wordsDialog")
         self.setWindowTitle(f"Words for {photo.name}")
         self._photo = photo
+        self._entries: list[str] = []
         self._buttons: dict[str, QPushButton] = {}
+        self._names: dict[str, str] = {}  # entry -> the label its button applies
 
         self._thumbnail = QLabel()
         self._thumbnail.setFixedSize(QSize(160, 160))
         self._thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        heading = QLabel(f"<b>{photo.name}</b><br>What the model sees. Click <i>Label</i> to tag the photo.")
+        heading = QLabel(
+            f"<b>{_html(photo.name)}</b><br>Your labels that fit it, and what the model sees. "
+            "One click puts one on the photo."
+        )
         heading.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self._thumbnail)
@@ -198,45 +217,112 @@ class WordsDialog(QDialog):
             )
 
     def set_words(self, words: list[tuple[str, float]], applied: set[str] | None = None) -> None:
+        """Show ``describe``'s entries: ``label:NAME`` ones first, as label chips."""
         applied = applied or set()
+        mine = [(entry, score) for entry, score in words if label_suggestion(entry)]
+        model = [(entry, score) for entry, score in words if not label_suggestion(entry)]
         self._status.setText("" if words else "The model found no words for this photo.")
         self._status.setVisible(not words)
         top_score = max((score for _, score in words), default=1.0) or 1.0
-        for row, (word, score) in enumerate(words):
-            link = QLabel(f"<a href='{word}'>{word}</a>")
-            link.setToolTip(f"Search for “{word}”")
-            link.linkActivated.connect(lambda word: self.searchRequested.emit(word))
+        row = 0
+        for title, entries in (("Your labels", mine), ("Words the model sees", model)):
+            if not entries or not mine:  # a heading only where both kinds are shown
+                row = self._add_rows(entries, row, top_score)
+                continue
+            heading = QLabel(f"<b>{title}</b>")
+            heading.setObjectName("wordsHeading")
+            self._grid.addWidget(heading, row, 0, 1, 3)
+            row = self._add_rows(entries, row + 1, top_score)
+        for entry in self._entries:
+            if self._names[entry] in applied:
+                self.mark_applied(self._names[entry])
+
+    def _add_rows(self, entries: list[tuple[str, float]], row: int, top_score: float) -> int:
+        for entry, score in entries:
+            name = label_suggestion(entry)
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setValue(int(1000 * max(0.0, score) / top_score))
             bar.setTextVisible(False)
             bar.setFixedHeight(8)
             bar.setToolTip(f"similarity {score:.3f}")
-            button = QPushButton(icon("label"), "Label")
-            button.setToolTip(f"Put the label “{word}” on this photo")
-            button.clicked.connect(lambda _checked=False, w=word: self._apply(w))
-            self._buttons[word] = button
-            self._grid.addWidget(link, row, 0)
+            title: QWidget
+            if name is None:
+                target = entry
+                link = QLabel(f"<a href='{_attr(entry)}'>{_html(entry)}</a>")
+                link.setToolTip(f"Search for “{entry}”")
+                link.linkActivated.connect(self.searchRequested)
+                title = link
+                button = QPushButton(icon("label"), "Label")
+                button.setToolTip(f"Put the label “{entry}” on this photo")
+            else:
+                target = name
+                title = self._label_chip(name, score)
+                button = QPushButton(icon("label"), "Apply")
+                button.setObjectName("applyLabelButton")
+                button.setToolTip(f"Put your label “{name}” on this photo")
+            button.clicked.connect(lambda _checked=False, n=target: self._apply(n))
+            self._entries.append(entry)
+            self._buttons[entry] = button
+            self._names[entry] = target
+            self._grid.addWidget(title, row, 0)
             self._grid.addWidget(bar, row, 1)
             self._grid.addWidget(button, row, 2)
-            if word in applied:
-                self.mark_applied(word)
+            row += 1
+        return row
+
+    def _label_chip(self, name: str, score: float) -> QFrame:
+        """One of the user's own labels, drawn apart from the words: tag glyph, name, "your label"."""
+        chip = QFrame()
+        chip.setObjectName("labelChip")
+        chip.setToolTip(f"Your label “{name}” fits this photo (similarity {score:.3f})")
+        glyph = QLabel()
+        glyph.setPixmap(icon("label").pixmap(QSize(14, 14)))
+        link = QLabel(f"<a href='{_attr(name)}'><b>{_html(name)}</b></a>")
+        link.setToolTip(f"Show the photos labelled “{name}”, then the ones most like them")
+        link.linkActivated.connect(self.searchRequested)
+        hint = QLabel("your label")
+        hint.setObjectName("hintLabel")
+        layout = QHBoxLayout(chip)
+        layout.setContentsMargins(8, 3, 12, 3)
+        layout.setSpacing(4)
+        layout.addWidget(glyph)
+        layout.addWidget(link)
+        layout.addWidget(hint)
+        layout.addStretch(1)
+        return chip
 
     def set_error(self, message: str) -> None:
         self._status.setText(message)
         self._status.setVisible(True)
 
     def words(self) -> list[str]:
-        return list(self._buttons)
+        """The entries in the order shown: ``label:NAME`` for the user's labels, then words."""
+        return list(self._entries)
 
-    def button_for(self, word: str) -> QPushButton:
-        return self._buttons[word]
+    def label_suggestions(self) -> list[str]:
+        """The names of the user's labels that fit the photo, best first."""
+        return [name for entry in self._entries if (name := label_suggestion(entry)) is not None]
 
-    def mark_applied(self, word: str) -> None:
-        button = self._buttons.get(word)
-        if button is not None:
-            button.setText("Labeled ✓")
-            button.setEnabled(False)
+    def button_for(self, entry: str) -> QPushButton:
+        """The apply button of an entry (a word, or ``label:NAME``)."""
+        return self._buttons[entry]
 
-    def _apply(self, word: str) -> None:
-        self.labelRequested.emit(word)
+    def mark_applied(self, name: str) -> None:
+        """Label ``name`` is on the photo now: disable every button that applies it."""
+        for entry, target in self._names.items():
+            if target == name:
+                button = self._buttons[entry]
+                button.setText("Labeled ✓")
+                button.setEnabled(False)
+
+    def _apply(self, name: str) -> None:
+        self.labelRequested.emit(name)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr(text: str) -> str:
+    return _html(text).replace("'", "&#39;")

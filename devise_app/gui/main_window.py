@@ -10,6 +10,9 @@ meanwhile (``ResultsModel.generation``).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import shutil
 import sys
@@ -44,6 +47,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QStackedWidget,
     QStyle,
@@ -133,6 +137,8 @@ class MainWindow(QMainWindow):
     vocabularyReady = Signal()
     modelReady = Signal()
     labelApplied = Signal(str)
+    learnFinished = Signal(object)  # the core's LearnedHead, or None if cancelled or failed
+    labelsTransferred = Signal(str)  # the result message of an export or an import
 
     def __init__(
         self, library: Any, settings: QSettings | None = None, parent: QWidget | None = None
@@ -152,6 +158,12 @@ class MainWindow(QMainWindow):
         self._index_queue: list[list[Path]] = []
         self._index_started = 0.0
         self._last_summary: Any = None
+        self._learn_worker: Worker | None = None
+        self._learn_started = 0.0
+        self._learn_result: Any = None
+        self._learn_failed = False
+        self._learned_at: float | None = None  # when the library's head was written (its mtime)
+        self._learn_fingerprint = ""  # the labels a learn run started from
         self._last_search: tuple[str, str | Path] | None = None  # ("query", text) or ("similar", path)
         self._photo_count: int | None = None
         self._label_map: dict[str, list[str]] = {}
@@ -170,6 +182,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self._update_actions()
+        self._update_learn_action()
         self._update_page()
 
         self.refresh_library()
@@ -241,7 +254,8 @@ class MainWindow(QMainWindow):
             "words",
             self.words_for_current,
             ["Ctrl+D"],
-            "The words the model associates with this photo; apply one as a label (Ctrl+D)",
+            "Your labels that fit this photo and the words the model sees in it; "
+            "one click applies one (Ctrl+D)",
         )
         self.zoom_in_action = action(
             "Larger thumbnails", "zoom-in", lambda: self.zoom(+1), [QKeySequence.StandardKey.ZoomIn, "Ctrl+="]
@@ -255,6 +269,28 @@ class MainWindow(QMainWindow):
         )
         self.copy_path_action = action(
             "Copy path", None, self.copy_selected_paths, [QKeySequence.StandardKey.Copy]
+        )
+        self.learn_action = action(
+            "Learn from labels",
+            "learn",
+            self.learn_from_labels,
+            ["Ctrl+Shift+L"],
+            "Teach the model your labels, so searches for them (and for similar photos) "
+            "find the unlabelled photos too (Ctrl+Shift+L)",
+        )
+        self.export_labels_action = action(
+            "Export labels…",
+            None,
+            self.choose_export_file,
+            [],
+            "Save every label and the paths of its photos to a JSON file",
+        )
+        self.import_labels_action = action(
+            "Import labels…",
+            None,
+            self.choose_import_file,
+            [],
+            "Put the labels of an exported JSON file on this library's photos",
         )
         self.quit_action = action("Quit", None, self.close, [QKeySequence.StandardKey.Quit])
         self.cancel_action.setEnabled(False)
@@ -309,7 +345,7 @@ class MainWindow(QMainWindow):
         self.index_detail.setObjectName("hintLabel")
         self.index_cancel = QPushButton(icon("stop"), "Cancel")
         self.index_cancel.setObjectName("cancelButton")
-        self.index_cancel.clicked.connect(self.cancel_indexing)
+        self.index_cancel.clicked.connect(self.cancel_running_job)
         progress_text = QVBoxLayout()
         progress_text.setSpacing(2)
         progress_text.addWidget(self.index_label)
@@ -401,9 +437,19 @@ class MainWindow(QMainWindow):
         labels_panel = QWidget()
         labels_layout = QVBoxLayout(labels_panel)
         labels_layout.setContentsMargins(8, 4, 8, 8)
+        self.learn_button = QToolButton()
+        self.learn_button.setObjectName("learnButton")
+        self.learn_button.setDefaultAction(self.learn_action)
+        self.learn_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.learn_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.learn_status = QLabel("")
+        self.learn_status.setObjectName("hintLabel")
+        self.learn_status.setWordWrap(True)
         labels_layout.addLayout(new_row)
         labels_layout.addWidget(self.labels_view, 1)
         labels_layout.addWidget(labels_hint)
+        labels_layout.addWidget(self.learn_button)
+        labels_layout.addWidget(self.learn_status)
         self.labels_dock = QDockWidget("Labels", self)
         self.labels_dock.setObjectName("labelsDock")
         self.labels_dock.setFeatures(
@@ -428,6 +474,10 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&Library")
         file_menu.addAction(self.add_folder_action)
         file_menu.addAction(self.cancel_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.learn_action)
+        file_menu.addAction(self.export_labels_action)
+        file_menu.addAction(self.import_labels_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         photo_menu = menu.addMenu("&Photo")
@@ -569,6 +619,7 @@ class MainWindow(QMainWindow):
         )
         self._apply_label_state(labels, mapping)
         self._update_page()
+        self._refresh_learn_status()
         self.libraryRefreshed.emit()
 
     def refresh_labels(self) -> None:
@@ -583,6 +634,7 @@ class MainWindow(QMainWindow):
                 self.labels_view.setCurrentIndex(self.labels_model.index(row, 0))
         self._label_map = mapping
         self.results_model.set_label_map(mapping)
+        self._update_learn_status()
         self.labelsUpdated.emit()
 
     # ---------------------------------------------------------------- errors
@@ -767,10 +819,11 @@ class MainWindow(QMainWindow):
     def start_index(self, folders: Sequence[Path]) -> Worker | None:
         """Index ``folders`` on the indexing thread (queued if a run is going on)."""
         folders = [Path(folder) for folder in folders]
-        if self._index_worker is not None:
+        if self._index_worker is not None or self._learn_worker is not None:
             self._index_queue.append(folders)
+            after = " (after learning)" if self._learn_worker is not None else ""
             self.statusBar().showMessage(
-                f"Queued {', '.join(f.name or str(f) for f in folders)} for indexing", 5000
+                f"Queued {', '.join(f.name or str(f) for f in folders)} for indexing{after}", 5000
             )
             return None
         cancel = threading.Event()
@@ -791,6 +844,7 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(True)
         self.index_panel.show()
         self._update_page(force_results=True)
+        self._update_learn_action()
         self._index_pool.start(worker)
         return worker
 
@@ -849,12 +903,20 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         if summary is not None:
             self.statusBar().showMessage(describe_summary(summary), 15000)
+        self._update_learn_action()
         self.refresh_library()
         if self._last_search is not None:
             self._rerun_last_search()
         self.indexFinished.emit(summary)
         if self._index_queue:
             self.start_index(self._index_queue.pop(0))
+
+    def cancel_running_job(self) -> None:
+        """The progress panel's Cancel button: stop learning or indexing, whichever runs."""
+        if self._learn_worker is not None:
+            self.cancel_learning()
+        else:
+            self.cancel_indexing()
 
     def _rerun_last_search(self) -> None:
         if self._last_search is None:
@@ -1015,11 +1077,11 @@ class MainWindow(QMainWindow):
 
     def _after_label_change(self) -> None:
         self.refresh_labels()
-        if (
-            self._last_search is not None
-            and self._last_search[0] == "query"
-            and "label:" in str(self._last_search[1])
-        ):
+        if self._last_search is None or self._last_search[0] != "query":
+            return
+        query = str(self._last_search[1])
+        names = {name.lower() for name in self.labels_model.names()}
+        if "label:" in query or query.strip().lower() in names:  # a label's name lists its photos first
             self._rerun_last_search()
 
     def _on_label_dropped_on_photo(self, name: str, row: int) -> None:
@@ -1033,6 +1095,236 @@ class MainWindow(QMainWindow):
         name = self.labels_model.data(index)
         if name:
             self.search(label_query(name))
+
+    # ---------------------------------------------------------------- learning from labels
+    @property
+    def learning(self) -> bool:
+        return self._learn_worker is not None
+
+    def learn_from_labels(self) -> Worker | None:
+        """Teach the library's own head from its labels (``Library.learn``) on the
+        indexing thread, so it never runs alongside an index run; searches go on."""
+        if self._learn_worker is not None:
+            return None
+        if self._index_worker is not None:
+            self.statusBar().showMessage("Indexing is going on: learn when it is done.", 6000)
+            return None
+        cancel = threading.Event()
+        worker = Worker(lambda: self.library.learn(cancel=cancel), cancel=cancel, name="learn")
+        worker.signals.yielded.connect(self._on_learn_progress)
+        worker.signals.errored.connect(self._on_learn_error)
+        worker.signals.finished.connect(self._on_learn_finished)
+        self._learn_worker = worker
+        self._learn_result = None
+        self._learn_failed = False
+        self._learn_started = time.monotonic()
+        self._learn_fingerprint = self._labels_fingerprint()
+        self.index_label.setText("Getting ready to learn from your labels…")
+        self.index_detail.setText("Searching keeps working meanwhile.")
+        self.index_progress.setRange(0, 0)
+        self.index_cancel.setEnabled(True)
+        self.index_panel.show()
+        self._update_learn_action()
+        self._index_pool.start(worker)
+        return worker
+
+    def cancel_learning(self) -> None:
+        if self._learn_worker is not None:
+            self._learn_worker.cancel()
+            self.index_label.setText("Cancelling… the library stays as it was")
+            self.index_cancel.setEnabled(False)
+
+    def _on_learn_progress(self, progress: Any) -> None:
+        if getattr(progress, "finished", False):
+            self._learn_result = getattr(progress, "result", None)
+            self.index_progress.setRange(0, 1)
+            self.index_progress.setValue(1)
+            return
+        if self._learn_worker is None or self._learn_worker.cancelled:
+            return
+        step = int(getattr(progress, "step", 0) or 0)
+        steps = int(getattr(progress, "steps", 0) or 0)
+        if steps and step >= steps:
+            self.index_label.setText("Updating every photo's vector and the search index…")
+            self.index_progress.setRange(0, 0)
+            return
+        self.index_label.setText(f"Learning from your labels: step {step} of {steps}")
+        self.index_progress.setRange(0, max(steps, 1))
+        self.index_progress.setValue(step)
+        loss = getattr(progress, "loss", None)
+        self.index_detail.setText(
+            (f"loss {loss:.3f} · " if isinstance(loss, float) else "") + "searching keeps working meanwhile"
+        )
+
+    def _on_learn_error(self, exc: BaseException) -> None:
+        self._learn_failed = True
+        self.show_error(exc)
+
+    def _on_learn_finished(self) -> None:
+        result = self._learn_result
+        self._learn_worker = None
+        self._learn_result = None
+        self.index_panel.hide()
+        self._update_learn_action()
+        if result is not None:
+            names = list(getattr(result, "label_names", []) or [])
+            noun = "label" if len(names) == 1 else "labels"
+            took = format_duration(time.monotonic() - self._learn_started)
+            self.statusBar().showMessage(
+                f"Learned {len(names)} {noun} in {took}: searches now use what the model learned.", 15000
+            )
+            self._refresh_learn_status(record=self._learn_fingerprint)
+            self._rerun_last_search()
+        elif not self._learn_failed:
+            self.statusBar().showMessage("Learning cancelled: the library is as it was.", 8000)
+        self.learnFinished.emit(result)
+        if self._index_queue:
+            self.start_index(self._index_queue.pop(0))
+
+    def _update_learn_action(self) -> None:
+        def supports(method: str) -> bool:  # a library without learning (an older core, a test fake)
+            return callable(getattr(self.library, method, None))
+
+        idle = self._learn_worker is None and self._index_worker is None
+        self.learn_action.setEnabled(supports("learn") and idle)
+        self.export_labels_action.setEnabled(supports("export_labels"))
+        self.import_labels_action.setEnabled(supports("import_labels"))
+
+    # The panel says when the library last learned, and whether its labels changed since. The
+    # head's time comes from the library; what the labels were then is remembered in the settings.
+    def _learned_at_now(self) -> float | None:
+        """Runs on the query thread: when the library's own head was last written, if ever."""
+        last_learned_at = getattr(self.library, "last_learned_at", None)
+        if callable(last_learned_at):
+            value = last_learned_at()
+            return None if value is None else float(value)
+        from devise_app.labels import head_path
+
+        try:
+            return head_path(Path(self.library.path)).stat().st_mtime
+        except OSError:
+            return None
+
+    def _refresh_learn_status(self, record: str | None = None) -> None:
+        def done(learned_at: float | None) -> None:
+            self._learned_at = learned_at
+            if record is not None and learned_at is not None and self.settings is not None:
+                self.settings.setValue(self._learn_settings_key(), f"{learned_at:.3f} {record}")
+            self._update_learn_status()
+
+        self.call(self._learned_at_now, done)
+
+    def _learn_settings_key(self) -> str:
+        digest = hashlib.sha1(str(Path(self.library.path).resolve()).encode()).hexdigest()[:12]
+        return f"learned/{digest}"
+
+    def _labels_fingerprint(self) -> str:
+        items = sorted((path, sorted(names)) for path, names in self._label_map.items())
+        return hashlib.sha1(repr(items).encode()).hexdigest()[:16]
+
+    def labels_changed_since_learning(self) -> bool | None:
+        """Whether the labels differ from those the head learned; None if unknown."""
+        if self._learned_at is None or self.settings is None:
+            return None
+        recorded = str(self.settings.value(self._learn_settings_key(), "") or "").split()
+        if len(recorded) != 2 or recorded[0] != f"{self._learned_at:.3f}":
+            return None  # learned elsewhere (the command line), or before the app remembered it
+        return recorded[1] != self._labels_fingerprint()
+
+    def _update_learn_status(self) -> None:
+        if self._learned_at is None:
+            text = (
+                "Not learned yet: Learn teaches the model your labels."
+                if self._label_map
+                else "Label some photos, then Learn teaches the model your labels."
+            )
+            tip = ""
+        else:
+            text = f"Learned {format_when(self._learned_at)}"
+            if self.labels_changed_since_learning():
+                text += " · labels changed since: learn again to use them"
+            tip = time.strftime("Learned %Y-%m-%d %H:%M:%S", time.localtime(self._learned_at))
+        self.learn_status.setText(text)
+        self.learn_status.setToolTip(tip)
+
+    # ---------------------------------------------------------------- exporting and importing labels
+    def choose_export_file(self) -> None:
+        start = str(Path.home() / f"{Path(self.library.path).name}-labels.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Export labels", start, "Labels (*.json);;All files (*)")
+        if path:
+            self.export_labels_to(Path(path))
+
+    def choose_import_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import labels", str(Path.home()), "Labels (*.json);;All files (*)"
+        )
+        if path:
+            self.import_labels_from(Path(path))
+
+    def export_labels_to(self, path: Path) -> Worker:
+        """Write every label and the paths of its photos to ``path`` (JSON), on the query thread."""
+        path = Path(path)
+
+        def work() -> tuple[int, int]:
+            document = self.library.export_labels()
+            text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+            temporary = path.with_name(f".{path.name}.tmp")
+            try:
+                temporary.write_text(text, encoding="utf-8")
+                os.replace(temporary, path)
+            finally:
+                temporary.unlink(missing_ok=True)
+            labels = document.get("labels", {})
+            return len(labels), len({photo for photos in labels.values() for photo in photos})
+
+        def done(counts: tuple[int, int]) -> None:
+            labels, photos = counts
+            message = (
+                f"Exported {labels} label{'s' if labels != 1 else ''} "
+                f"({photos} photo{'s' if photos != 1 else ''}) to {path.name}"
+            )
+            self.statusBar().showMessage(message, 10000)
+            self.labelsTransferred.emit(message)
+
+        return self.call(
+            work, done, lambda exc: self._transfer_failed(exc, f"Could not export to {path.name}")
+        )
+
+    def import_labels_from(self, path: Path) -> Worker:
+        """Put the labels of an exported file on this library's photos, on the query thread."""
+        path = Path(path)
+
+        def work() -> tuple[int, list[str]]:
+            applied, missing = self.library.import_labels(path.read_text(encoding="utf-8"))
+            return int(applied), [str(p) for p in missing]
+
+        def done(result: tuple[int, list[str]]) -> None:
+            applied, missing = result
+            message = f"Imported {applied} label{'s' if applied != 1 else ''} from {path.name}"
+            if missing:
+                noun = "photo is" if len(missing) == 1 else "photos are"
+                message += f"; {len(missing)} {noun} not in this library"
+                shown = ", ".join(_html(Path(p).name) for p in missing[:3])
+                more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+                self.show_message(f"{_html(message)} ({shown}{more}).")
+            self.statusBar().showMessage(message, 10000)
+            self._after_label_change()
+            self.labelsTransferred.emit(message)
+
+        return self.call(work, done, lambda exc: self._transfer_failed(exc, f"Could not import {path.name}"))
+
+    def _transfer_failed(self, exc: BaseException, prefix: str) -> None:
+        if isinstance(exc, OSError):
+            message = f"{prefix}: {exc.strerror or exc}"
+        elif isinstance(exc, UnicodeError):
+            message = f"{prefix}: not a labels file (not UTF-8 text)"
+        else:
+            self.show_error(exc)
+            self.labelsTransferred.emit(_user_message(exc))
+            return
+        self.show_message(_html(message), error=True)
+        self.statusBar().showMessage(message, 10000)
+        self.labelsTransferred.emit(message)
 
     # ---------------------------------------------------------------- menus
     def _results_menu(self, position: Any) -> None:

@@ -1409,7 +1409,11 @@ class MainWindow(QMainWindow):
             "labels of any training photo work too, because the model knows which words are related.</p>"
             "<p><b>Arithmetic</b>: <i>king - man + woman</i>, <i>2*dog + beach</i>.</p>"
             "<p><b>Labels</b>: <i>label:holidays</i> finds the photos you labeled, "
-            '<i>label:"two words"</i> for names with spaces.</p>'
+            '<i>label:"two words"</i> for names with spaces. A label’s name alone (<i>Grandma</i>) '
+            "lists its photos first, then the ones most like them; <i>label:Grandma + beach</i> "
+            "mixes a label with words.</p>"
+            "<p><b>Learn from labels</b> (Ctrl+Shift+L) teaches the model your labels, so they also "
+            "find the photos you have not labelled.</p>"
             "<p><b>Similar photos</b>: drop a photo on the search box, "
             "or select one and press Ctrl+Shift+S.</p>",
         )

@@ -16,15 +16,13 @@ was labelled, with the original and with the learned head.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from devise_app.bench_quality import DEFAULT_IMAGES, embed_all, read_manifest, typed_name
+from devise_app.bench_quality import embed_all, load_setup, typed_name
 from devise_app.evaluation import average_precision, text_to_photo
 from devise_app.learning import learn
 from devise_app.model import ImageEncoder
@@ -105,15 +103,10 @@ def run_k(k: int, concepts: dict[str, list[int]], labels: np.ndarray, vectors: n
 
 
 def main(images: Path | None = None) -> int:
-    images = images or DEFAULT_IMAGES
-    if not (images / "manifest.csv").is_file():
-        print(f"no labelled photos at {images} (a folder with manifest.csv: file,class_index); "
-              "pass --images DIR", file=sys.stderr)
+    setup = load_setup(images)
+    if setup is None:
         return 2
-    paths, labels = read_manifest(images)
-    encoder = ImageEncoder()
-    vocabulary = Vocabulary.load()
-    hypernyms = json.loads((encoder.model_dir / "hypernyms.json").read_text())
+    images, paths, labels, encoder, vocabulary, hypernyms = setup
     vectors, _, features = embed_all(encoder, paths)
     concepts = choose_concepts(hypernyms, vocabulary)
     results = {k: run_k(k, concepts, labels, vectors, features, encoder, vocabulary) for k in KS}

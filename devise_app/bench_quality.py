@@ -31,6 +31,23 @@ DEFAULT_IMAGES = config.PROJECT_ROOT.parent / "shared" / "datasets" / "imagenet-
 TARGETS = {"hit@1": 0.88, "hit@5": 0.95, "R@1": 0.90, "hypernym mAP": 0.50}
 
 
+Setup = tuple[Path, list[Path], np.ndarray, ImageEncoder, Vocabulary, dict[str, list[int]]]
+
+
+def load_setup(images: Path | None) -> Setup | None:
+    """The labelled photos, the model, the vocabulary and the hypernym queries of a
+    benchmark; None (with a message) when there are no labelled photos."""
+    images = images or DEFAULT_IMAGES
+    if not (images / "manifest.csv").is_file():
+        print(f"no labelled photos at {images} (a folder with manifest.csv: file,class_index); "
+              "pass --images DIR", file=sys.stderr)
+        return None
+    paths, labels = read_manifest(images)
+    encoder = ImageEncoder()
+    hypernyms = json.loads((encoder.model_dir / "hypernyms.json").read_text())
+    return images, paths, labels, encoder, Vocabulary.load(), hypernyms
+
+
 def read_manifest(images: Path) -> tuple[list[Path], np.ndarray]:
     with (images / "manifest.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -74,15 +91,10 @@ def row(name: str, hits: dict[int, float] | None, names: dict[str, float] | None
 
 
 def main(images: Path | None = None) -> int:
-    images = images or DEFAULT_IMAGES
-    if not (images / "manifest.csv").is_file():
-        print(f"no labelled photos at {images} (a folder with manifest.csv: file,class_index); "
-              "pass --images DIR", file=sys.stderr)
+    setup = load_setup(images)
+    if setup is None:
         return 2
-    paths, labels = read_manifest(images)
-    encoder = ImageEncoder()
-    vocabulary = Vocabulary.load()
-    hypernyms = json.loads((encoder.model_dir / "hypernyms.json").read_text())
+    images, paths, labels, encoder, vocabulary, hypernyms = setup
     started = time.perf_counter()
     photos, logits, _ = embed_all(encoder, paths)
     seconds = time.perf_counter() - started

@@ -38,7 +38,8 @@ MARGIN = 0.1
 REGULARISATION = 0.3
 LEARNING_RATE = 0.01
 STEPS = 300
-NEGATIVE_WORDS = 200
+NEGATIVE_WORDS = 200  # drawn afresh at every step
+NEGATIVE_POOL = 50_000  # from the most frequent words
 HEAD_FILE = "learned_head.npz"
 
 
@@ -187,13 +188,13 @@ def learn(
     rng = np.random.default_rng(seed)
     optimiser = _Adam([words.shape, codes.shape, labels.shape], LEARNING_RATE)
     label_names = [n.lower() for n in names]
-    candidates = np.array([i for i in range(min(50_000, len(vocabulary.words)))
-                           if vocabulary.words[i] not in label_names])
-    candidate_vectors = np.stack([vocabulary.word_vector(vocabulary.words[i]) for i in candidates])
+    frequent_words, frequent_vectors = vocabulary.frequent_words(NEGATIVE_POOL)
+    candidate_vectors = frequent_vectors[[w not in label_names for w in frequent_words]]
 
     loss = 0.0
     for step in range(1, steps + 1):
-        negatives = rng.choice(len(candidates), size=min(NEGATIVE_WORDS, len(candidates)), replace=False)
+        sample_size = min(NEGATIVE_WORDS, len(candidate_vectors))
+        negatives = rng.choice(len(candidate_vectors), sample_size, replace=False)
         word_negatives = np.zeros((len(negatives), labels.shape[1]))
         word_negatives[:, :word_dim] = candidate_vectors[negatives]  # words have no code part
 

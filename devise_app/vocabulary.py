@@ -115,6 +115,10 @@ class Vocabulary:
         """The word's own GloVe vector (word part only), even where a label shadows it."""
         return self._word_vectors[self._word_index[word.lower()]]
 
+    def frequent_words(self, n: int) -> tuple[list[str], np.ndarray]:
+        """The n most frequent GloVe words and their (word part) unit vectors."""
+        return self.words[:n], self._word_vectors[:n]
+
     def pad(self, word_vector: np.ndarray) -> np.ndarray:
         full = np.zeros(self.dim, dtype=np.float32)
         full[: self.word_dim] = word_vector

@@ -33,7 +33,7 @@ CPU = "CPUExecutionProvider"
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("vectors", "features", "logits")
 CPU_BATCH_SIZE = 16
-CUDA_BATCH_SIZE = 128
+CUDA_BATCH_SIZE = 96  # large, and within the indexer's cap of 64 MB of model input per batch
 
 
 REBUILD_HINT = "reinstall the app or rebuild the model with python -m devise_app.training"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -135,14 +135,14 @@ class _Adam:
             p -= self.rate * (m / (1 - 0.9**self.t)) / (np.sqrt(v / (1 - 0.999**self.t)) + 1e-8)
 
 
-def initial_label_vector(
-    name: str, photo_vectors: np.ndarray, vocabulary: Vocabulary,
-    resolve: Callable[[str], np.ndarray] | None = None,
-) -> np.ndarray:
-    try:
-        return query_vector(name, vocabulary, resolve) if resolve else query_vector(name, vocabulary)
-    except QueryError:
-        return _unit_rows(photo_vectors.mean(axis=0))
+def initial_label_vector(name: str, photo_vectors: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
+    """A vocabulary entry or phrase starts from its vector; any other name from its photos."""
+    if name in vocabulary or all(word in vocabulary for word in name.split()):
+        try:
+            return query_vector(name, vocabulary)
+        except QueryError:  # e.g. a name with characters the query language reads as operators
+            pass
+    return _unit_rows(photo_vectors.mean(axis=0))
 
 
 def learn(

@@ -17,7 +17,7 @@ model (88.4, 0.571). Measured on the 2-core AVX2 development CPU (no VNNI):
 | variant | hit@1 | hyp. mAP | model ms/photo, 1 thread |
 | --- | --- | --- | --- |
 | float (shipped) | 88.4 | 0.571 | 12.7 |
-| int8 weights, reduce-range (7 bit), MinMax (the default here) | 87.1 | 0.563 | 9.7 |
+| int8 weights, reduce-range (7 bit), MinMax, 120 images (the default here) | 86.9 | 0.562 | 9.7 |
 | same, Percentile 99.99 | 86.9 | 0.563 | |
 | int8 weights, full range, MinMax | 83.0 | 0.548 | 11.0 |
 | int8 weights, full range, Percentile 99.999 | 82.8 | 0.545 | |
@@ -26,7 +26,7 @@ model (88.4, 0.571). Measured on the 2-core AVX2 development CPU (no VNNI):
 Full-range int8 weights lose 5 points because ONNX Runtime's u8s8 kernels on
 AVX2 without VNNI add pairs of products in 16 bits and saturate (the same model
 run op by op in float, with the quantisation only simulated, agrees far better);
-7-bit weights avoid that but lose 1.3 points; uint8 weights keep the accuracy
+7-bit weights avoid that but lose 1.3-1.5 points; uint8 weights keep the accuracy
 but have no fast kernel (6 times slower than float). On a CPU with VNNI the
 full-range model would be both fast and accurate, but the app cannot ship a
 model that is wrong on the many CPUs without it. ``--ship`` records the file

@@ -15,6 +15,10 @@ its number:
      draft), resized whole and cropped, then a plain ONNX Runtime session (default
      options) at batch 1.
 
+   Targets: end-to-end at least 0.85 of the ceiling (both sets) and 5 times the
+   naive pipeline (12 MP set). Beside them: CPU time per photo of the model and
+   of decoding, and the ratio those allow on a machine whose cores are all busy
+   (model / (model + decoding)): no scheduling can beat that on the CPU.
    Files are read once before timing (the numbers are CPU work, not disk speed).
    End-to-end and ceiling runs alternate and the best of each counts, so other
    work on the machine disturbs their ratio less.
@@ -213,8 +217,9 @@ def measure_pipeline(
     return PipelineResult(indexed, megabytes, end_to_end, ceiling, naive, decode_cpu_ms, model_cpu_ms)
 
 
-def pipeline_rows(name: str, result: PipelineResult, targets: bool) -> list[Row]:
-    """Rows for one photo set; ``targets``: show the ratio targets (12 MP set) or not."""
+def pipeline_rows(name: str, result: PipelineResult, naive_target: bool) -> list[Row]:
+    """Rows for one photo set. The ceiling target shows on every set; the naive one
+    on the 12 MP set only (on small photos there is little decoding to save)."""
     ceiling_met = result.ceiling_ratio >= TARGET_CEILING_RATIO
     naive_met = result.naive_ratio >= TARGET_NAIVE_RATIO
     return [
@@ -227,8 +232,8 @@ def pipeline_rows(name: str, result: PipelineResult, targets: bool) -> list[Row]
         Row(
             f"{name}: end-to-end / ceiling",
             f"{result.ceiling_ratio:.2f}",
-            f">= {TARGET_CEILING_RATIO}" if targets else "",
-            ceiling_met if targets else None,
+            f">= {TARGET_CEILING_RATIO}",
+            ceiling_met,
         ),
         Row(
             f"{name}: CPU per photo: model / decode+preprocess",
@@ -238,8 +243,8 @@ def pipeline_rows(name: str, result: PipelineResult, targets: bool) -> list[Row]
         Row(
             f"{name}: end-to-end / naive",
             f"{result.naive_ratio:.1f} x",
-            f">= {TARGET_NAIVE_RATIO:.0f} x" if targets else "",
-            naive_met if targets else None,
+            f">= {TARGET_NAIVE_RATIO:.0f} x" if naive_target else "",
+            naive_met if naive_target else None,
         ),
     ]
 
@@ -529,12 +534,12 @@ def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder)
     report.notes.append(f"Sample: {sample_name}.")
     _say(f"Indexing {len(sample_paths)} sample photos ({sample_name}) …")
     sample = measure_pipeline(sample_paths, encoder, workdir / "sample", sizes)
-    report.rows += pipeline_rows("sample", sample, targets=True)
+    report.rows += pipeline_rows("sample", sample, naive_target=False)
     width, height = sizes.large_size
     _say(f"Generating {sizes.large_count} JPEGs of {width}x{height} and indexing them …")
     large_paths = _make_photos(workdir / "large-photos", sizes.large_count, sizes.large_size, seed=2)
     large = measure_pipeline(large_paths, encoder, workdir / "large", sizes)
-    report.rows += pipeline_rows(f"{width * height / 1e6:.0f} MP JPEG", large, targets=True)
+    report.rows += pipeline_rows(f"{width * height / 1e6:.0f} MP JPEG", large, naive_target=True)
     report.rows.append(
         Row("GPU: end-to-end on a 16-core GPU machine", "not measured: no GPU machine was available",
             f">= {TARGET_GPU_RATE:.0f} photos/s", None)

@@ -16,7 +16,8 @@ A run goes like this:
    file, hashes it (blake2b of the whole file: exact, and at about 1 GB/s cheap
    next to decoding) and, unless an indexed photo already has those bytes,
    decodes and preprocesses it; Pillow and hashlib release the GIL, so the next
-   batch decodes while the model runs on this one. A file whose bytes match a
+   batches decode while the model runs on this one, in a thread of its own, while
+   the batch before it is written to the catalog. A file whose bytes match a
    missing photo is that photo moved: its row (id, labels, vector) takes the new
    path and nothing is re-embedded. Files of the same size as some missing
    photo go first, so once they are done the remaining missing photos are known
@@ -60,9 +61,10 @@ NOT_UTF8 = "name is not valid UTF-8 (cannot be stored in the catalog)"
 NOT_RECORDED = frozenset({VANISHED, CHANGED})
 
 # Memory for model input: every photo becomes a (3, INPUT_SIZE, INPUT_SIZE) float32
-# array, and a run holds at most four batches of them at once (the batch being
-# embedded, its stacked copy for the model and two batches decoding ahead). A batch
-# is capped at MAX_BATCH_BYTES, whatever batch size the caller or the encoder asks.
+# array, and a run holds at most five batches of them at once: the stacked copies
+# of the batch being embedded and of the next one (a photo's own array is dropped
+# once it is stacked), the batch being stacked and two batches decoding ahead. A
+# batch is capped at MAX_BATCH_BYTES, whatever batch size the caller or the encoder asks.
 IMAGE_INPUT_BYTES = 3 * imaging.INPUT_SIZE * imaging.INPUT_SIZE * np.dtype(np.float32).itemsize
 MAX_BATCH_BYTES = 64 << 20
 
@@ -261,6 +263,14 @@ def _decode(path: str, content_hash: bytes | None) -> _Loaded:
 
 
 @dataclass
+class _Embedding:
+    """A batch on its way through the model: the photos to embed and their stacked pixels."""
+
+    photos: list[_Loaded]
+    pixels: np.ndarray | None
+
+
+@dataclass
 class _Run:
     """The state of one run."""
 
@@ -300,9 +310,10 @@ class _Run:
 
     # -- storing one batch ----------------------------------------------------
 
-    def store_batch(self, batch: list[tuple[FoundFile, PhotoRecord | None, _Loaded]]) -> None:
-        """Embed what needs it, then write the whole batch in one short transaction
-        (so readers never wait for the model)."""
+    def prepare_batch(self, batch: list[tuple[FoundFile, PhotoRecord | None, _Loaded]]) -> _Embedding:
+        """Take the vectors of files whose bytes are already embedded from the
+        catalog, and stack the pixels of the others for the model (dropping each
+        photo's own copy: only the stacked one stays alive while it waits)."""
         for i, (found, row, loaded) in enumerate(batch):
             if loaded.error is not None or loaded.pixels is not None:
                 continue
@@ -315,14 +326,25 @@ class _Run:
             else:
                 loaded.vector, loaded.features = reused
         embeddable = [loaded for _, _, loaded in batch if loaded.pixels is not None]
-        if embeddable:
-            embedding = self.get_encoder().embed(np.stack([loaded.pixels for loaded in embeddable]))  # type: ignore[misc]
-            for i, loaded in enumerate(embeddable):
-                loaded.vector, loaded.features, loaded.pixels = (
-                    embedding.vectors[i],
-                    embedding.features[i],
-                    None,
-                )
+        if not embeddable:
+            return _Embedding([], None)
+        stacked = np.stack([loaded.pixels for loaded in embeddable])  # type: ignore[misc]
+        for loaded in embeddable:
+            loaded.pixels = None
+        return _Embedding(embeddable, stacked)
+
+    def embed_batch(self, job: _Embedding) -> None:
+        """Run the model on a prepared batch (in the model thread)."""
+        if job.pixels is None:
+            return
+        embedding = self.get_encoder().embed(job.pixels)
+        job.pixels = None
+        for i, loaded in enumerate(job.photos):
+            loaded.vector, loaded.features = embedding.vectors[i], embedding.features[i]
+
+    def store_batch(self, batch: list[tuple[FoundFile, PhotoRecord | None, _Loaded]]) -> None:
+        """Write an embedded batch in one short transaction (so readers never wait
+        for the model)."""
         with self.catalog.transaction():
             for found, row, loaded in batch:
                 if loaded.error is not None:
@@ -366,9 +388,14 @@ class _Run:
     def process(
         self, work: list[tuple[FoundFile, PhotoRecord | None]], workers: int
     ) -> Iterator[IndexProgress]:
-        """Load (in a thread pool, one batch ahead) and store ``work``, batch by batch.
+        """Load, embed and store ``work``, batch by batch, as a pipeline: a thread
+        pool decodes two batches ahead, a model thread embeds one batch while
+        this thread writes the one before it (and stacks the next), so that the
+        model never waits for the catalog and the decoders never wait for the
+        model.
 
-        Stops early when cancelled; the caller checks ``self.cancel`` afterwards.
+        Stops early when cancelled, after the batch last reported (one being
+        embedded then is dropped); the caller checks ``self.cancel`` afterwards.
         """
         if not work:
             return
@@ -380,7 +407,9 @@ class _Run:
         reusable = self.catalog.indexed_hashes()
         todo = iter(work)
         pending: deque[tuple[FoundFile, PhotoRecord | None, Future[_Loaded]]] = deque()
+        embedding: deque[tuple[list[tuple[FoundFile, PhotoRecord | None, _Loaded]], Future[None]]] = deque()
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="devise-decode")
+        model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devise-embed")
 
         def submit_ahead() -> None:
             while len(pending) < 2 * batch_size:
@@ -389,20 +418,32 @@ class _Run:
                     return
                 pending.append((item[0], item[1], pool.submit(_load, item[0], reusable)))
 
+        def store_oldest() -> IndexProgress:
+            batch, job = embedding.popleft()
+            job.result()
+            self.store_batch(batch)
+            self.done += len(batch)
+            self.work_done += len(batch)
+            self.current = Path(batch[-1][0].path)
+            return self.progress("indexing")
+
         try:
             submit_ahead()
             while pending and not self.cancel.is_set():
-                batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-                submit_ahead()  # the next batch decodes while this one is embedded
-                loaded = [(found, row, future.result()) for found, row, future in batch]
-                self.store_batch(loaded)
-                self.done += len(batch)
-                self.work_done += len(batch)
-                self.current = Path(batch[-1][0].path)
-                yield self.progress("indexing")
+                taken = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+                submit_ahead()  # the next batches decode while this one is embedded
+                batch = [(found, row, future.result()) for found, row, future in taken]
+                embedding.append((batch, model.submit(self.embed_batch, self.prepare_batch(batch))))
+                if len(embedding) > 1:
+                    yield store_oldest()
+            while embedding and not self.cancel.is_set():
+                yield store_oldest()
         finally:
             for *_, future in pending:
                 future.cancel()
+            for _, job in embedding:
+                job.cancel()
+            model.shutdown(wait=True)
             pool.shutdown(wait=True)
 
 

@@ -1,13 +1,16 @@
 """Fixtures of the GUI tests: isolated folders and settings, sample photos, windows.
 
 Everything runs headless (``QT_QPA_PLATFORM=offscreen``); no test reads or writes
-the real user's config, data or cache folders, nor their Qt settings.
+the real user's config, data or cache folders, nor their Qt settings. Windows open
+on the real ``Library`` with the session's model (``encoder`` and ``vocabulary`` in
+tests/conftest.py), a real SQLite catalog and a real Annoy index.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,6 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from gui_fakes import FakeLibrary
 from PySide6.QtCore import QSettings, QStandardPaths
 
 SAMPLE_NAMES = (
@@ -84,11 +86,6 @@ def settings(tmp_path: Path) -> QSettings:
 
 
 @pytest.fixture
-def fake_library(tmp_path: Path) -> FakeLibrary:
-    return FakeLibrary(tmp_path / "library")
-
-
-@pytest.fixture
 def make_window(qtbot: Any, settings: QSettings) -> Callable[..., Any]:
     """Open a main window on a library and wait until it has read the library."""
     from devise_app.gui.main_window import MainWindow
@@ -109,13 +106,42 @@ def make_window(qtbot: Any, settings: QSettings) -> Callable[..., Any]:
     return make
 
 
+@pytest.fixture(scope="module")
+def indexed_template(tmp_path_factory: pytest.TempPathFactory, encoder: Any, vocabulary: Any) -> Path:
+    """A library folder indexed once per module from the sample photos (in its
+    ``photos`` folder, beside it). Tests never open it: ``indexed_library`` copies it."""
+    from devise_app.search import Library
+
+    base = tmp_path_factory.mktemp("indexed")
+    photos = base / "photos"
+    photos.mkdir()
+    for name in SAMPLE_NAMES:
+        shutil.copy(skimage_data_dir() / name, photos / name)
+    with Library(base / "library", encoder=encoder, vocabulary=vocabulary) as library:
+        last = deque(library.index([photos]), maxlen=1)[0]
+    assert last.summary.indexed == len(SAMPLE_NAMES)
+    return base
+
+
 @pytest.fixture
-def indexed_window(
-    make_window: Callable[..., Any], fake_library: FakeLibrary, sample_photos: Path, qtbot: Any
-) -> Any:
-    """A window whose (fake) library holds the sample photos."""
-    window = make_window(fake_library)
-    with qtbot.waitSignal(window.indexFinished, timeout=30_000):
-        window.start_index([sample_photos])
-    qtbot.waitUntil(lambda: window.count_label.text().startswith("7 "), timeout=10_000)
+def indexed_photos(indexed_template: Path) -> Path:
+    """The photos of ``indexed_library`` (shared by the module's tests: only read)."""
+    return indexed_template / "photos"
+
+
+@pytest.fixture
+def indexed_library(indexed_template: Path, tmp_path: Path, encoder: Any, vocabulary: Any) -> Any:
+    """This test's own copy of a library holding the sample photos: a real catalog
+    and search index, so writes (labels) never reach another test."""
+    from devise_app.search import Library
+
+    shutil.copytree(indexed_template / "library", tmp_path / "library")
+    return Library(tmp_path / "library", encoder=encoder, vocabulary=vocabulary)
+
+
+@pytest.fixture
+def indexed_window(make_window: Callable[..., Any], indexed_library: Any, qtbot: Any) -> Any:
+    """A window on ``indexed_library``, showing its photo count."""
+    window = make_window(indexed_library)
+    qtbot.waitUntil(lambda: window.count_label.text() == f"{len(SAMPLE_NAMES)} photos", timeout=10_000)
     return window

@@ -1,29 +1,24 @@
-"""The main window on a stand-in library: flows, drag and drop, errors, settings."""
+"""The main window on the real library, model and photos: flows, drag and drop,
+errors, settings.
+
+Tests that only need photos in the library open a copy of a library indexed once
+per module (``indexed_window``); tests of indexing index through the window.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gui_fakes import FakeLibrary
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+import pytest
+from gui_support import drop, files_held_open, many_photos
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 
 from devise_app.gui.models import LABEL_MIME, PHOTO_MIME, Role
-
-
-def _drop(widget: Any, position: QPoint, mime: QMimeData) -> QDropEvent:
-    """Deliver a drop of ``mime`` at ``position`` as Qt would (item views: viewport coordinates)."""
-    event = QDropEvent(
-        QPointF(position),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    widget.dropEvent(event)
-    return event
+from devise_app.search import Library
 
 
 def _grid_names(window: Any) -> list[str]:
@@ -31,24 +26,65 @@ def _grid_names(window: Any) -> list[str]:
     return [model.data(model.index(row, 0)) for row in range(model.rowCount())]
 
 
+def _index(window: Any, folder: Path, qtbot: Any) -> Any:
+    """Index ``folder`` through the window; the run's summary."""
+    with qtbot.waitSignal(window.indexFinished, timeout=60_000) as blocker:
+        window.start_index([folder])
+    return blocker.args[0]
+
+
+def _record_threads(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[str, set[int]]:
+    """Spy on the real library: name -> the threads that called that method, or that
+    opened the catalog, the model or the vocabulary (every method goes through them)."""
+    seen: dict[str, set[int]] = defaultdict(set)
+
+    def recorded(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def record(*args: Any, **kwargs: Any) -> Any:
+            seen[name].add(threading.get_ident())
+            return call(*args, **kwargs)
+
+        return record
+
+    for name in ("catalog", "encoder", "vocabulary"):
+        monkeypatch.setattr(Library, name, property(recorded(name, getattr(Library, name).fget)))
+    for name in ("index", "search", "photo_count", "last_indexed_at", "labels", "add_label", "describe"):
+        monkeypatch.setattr(library, name, recorded(name, getattr(library, name)))
+    return seen
+
+
 def test_library_calls_never_run_on_the_gui_thread(
-    indexed_window: Any, fake_library: FakeLibrary, qtbot: Any
+    make_window: Any, library: Library, sample_photos: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with qtbot.waitSignal(indexed_window.resultsShown, timeout=10_000):
-        indexed_window.search("cat")
-    assert threading.get_ident() not in fake_library.threads
+    seen = _record_threads(library, monkeypatch)
+    window = make_window(library)
+    assert _index(window, sample_photos, qtbot).indexed == 7
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("cat")
+    with qtbot.waitSignal(window.labelApplied, timeout=10_000):
+        window.add_label("pets", [window.results_model.photo(0).path])
+    window.results_view.setCurrentIndex(window.results_model.index(0, 0))
+    dialog = window.words_for_current()
+    qtbot.waitUntil(lambda: len(dialog.words()) > 0, timeout=10_000)
+    dialog.close()
+    assert {"catalog", "encoder", "vocabulary", "index", "search", "add_label", "describe"} <= seen.keys()
+    gui_thread = threading.get_ident()
+    assert [name for name, threads in seen.items() if gui_thread in threads] == []
 
 
-def test_first_start_shows_the_welcome_page(make_window: Any, fake_library: FakeLibrary) -> None:
-    window = make_window(fake_library)
+def test_first_start_shows_the_welcome_page(make_window: Any, library: Library) -> None:
+    window = make_window(library)
     assert window.pages.currentWidget() is window.welcome_page
     assert window.count_label.text() == "0 photos"
     assert window.provider_label.text() == "CPU"
-    assert "fake-devise" in window.model_label.text()
+    assert "devise" in window.model_label.text()
 
 
-def test_index_then_search_puts_the_cat_first(indexed_window: Any, qtbot: Any) -> None:
-    window = indexed_window
+def test_index_then_search_puts_the_cat_first(
+    make_window: Any, library: Library, sample_photos: Path, qtbot: Any
+) -> None:
+    window = make_window(library)
+    assert _index(window, sample_photos, qtbot).indexed == 7
+    qtbot.waitUntil(lambda: window.count_label.text() == "7 photos", timeout=10_000)
     assert window.pages.currentIndex() == 1
     assert not window.index_panel.isVisible()
     assert "Indexing done" in window.statusBar().currentMessage()
@@ -65,26 +101,27 @@ def test_unknown_word_shows_an_inline_error_with_clickable_suggestions(
 ) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.queryFailed, timeout=10_000) as blocker:
-        window.search("caz")
-    assert "caz" in blocker.args[0]
+        window.search("kitteen")
+    assert "kitteen" in blocker.args[0]
     assert window.query_message.isVisible()
     assert window.query_message.property("error") is True
-    assert "suggest:" in window.query_message.text()
+    assert "suggest:kitten" in window.query_message.text()
     # clicking a suggestion replaces the unknown word and searches again
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.query_message.linkActivated.emit("suggest:cat")
-    assert window.search_box.text() == "cat"
+        window.query_message.linkActivated.emit("suggest:kitten")
+    assert window.search_box.text() == "kitten"
     assert not window.query_message.isVisible()
     assert _grid_names(window)[0] == "chelsea.png"
 
 
-def test_empty_result_is_reported_inline(make_window: Any, fake_library: FakeLibrary, qtbot: Any) -> None:
-    window = make_window(fake_library)
+def test_empty_result_is_reported_inline(make_window: Any, library: Library, qtbot: Any) -> None:
+    window = make_window(library)
     with qtbot.waitSignal(window.resultsShown, timeout=10_000) as blocker:
         window.search("dog")
     assert blocker.args[0] == 0
     assert window.query_message.isVisible()
     assert "No photos found" in window.query_message.text()
+    assert "The library is empty" in window.query_message.text()
 
 
 def test_stale_results_of_an_older_query_are_dropped(indexed_window: Any, qtbot: Any) -> None:
@@ -120,7 +157,7 @@ def test_drag_photos_onto_a_label_then_find_them_with_label_query(indexed_window
     labels_view = window.labels_view
     target = labels_view.visualRect(window.labels_model.index(window.labels_model.row_of("pets"), 0)).center()
     with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
-        event = _drop(labels_view, target, mime)
+        event = drop(labels_view, target, mime)
     assert event.isAccepted()
     assert window.labels_model.data(window.labels_model.index(0, 0), Role.LabelCount) == 2
     # the grid shows the new label on the photos
@@ -146,7 +183,7 @@ def test_drag_a_label_onto_selected_photos(indexed_window: Any, qtbot: Any) -> N
     mime.setData(LABEL_MIME, b"sky")
     target = grid.visualRect(model.index(1, 0)).center()
     with qtbot.waitSignal(window.labelApplied, timeout=10_000):
-        event = _drop(grid, target, mime)
+        event = drop(grid, target, mime)
     assert event.isAccepted()
     qtbot.waitUntil(lambda: window.labels_model.names() == ["sky"], timeout=5000)
     labelled = {model.photo(0).path.name, model.photo(1).path.name}
@@ -156,14 +193,16 @@ def test_drag_a_label_onto_selected_photos(indexed_window: Any, qtbot: Any) -> N
 
 
 def test_remove_a_label_from_the_context_menu(
-    indexed_window: Any, fake_library: FakeLibrary, qtbot: Any
+    indexed_window: Any, indexed_library: Library, qtbot: Any
 ) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("cat")
     chelsea = window.results_model.photo(0).path
+    assert chelsea.name == "chelsea.png"
     with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
         window.add_label("pets", [chelsea])
+    assert indexed_library.labels() == [("pets", 1)]
     window.results_view.setCurrentIndex(window.results_model.index(0, 0))
     menu = window.build_photo_menu()
     assert menu is not None
@@ -171,7 +210,7 @@ def test_remove_a_label_from_the_context_menu(
     action = next(a for a in remove_menu.actions() if a.text() == "pets")
     with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
         action.trigger()
-    assert fake_library.labels() == [("pets", 0)]
+    assert indexed_library.labels() == [("pets", 0)]
 
 
 def test_clicking_a_label_runs_its_search(indexed_window: Any, qtbot: Any) -> None:
@@ -179,6 +218,7 @@ def test_clicking_a_label_runs_its_search(indexed_window: Any, qtbot: Any) -> No
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("coffee")
     coffee = window.results_model.photo(0).path
+    assert coffee.name == "coffee.png"
     with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
         window.add_label("morning", [coffee])
     index = window.labels_model.index(0, 0)
@@ -193,67 +233,66 @@ def test_clicking_a_label_runs_its_search(indexed_window: Any, qtbot: Any) -> No
 
 
 def test_dropping_a_photo_on_the_search_box_finds_similar(
-    indexed_window: Any, sample_photos: Path, qtbot: Any
+    indexed_window: Any, indexed_photos: Path, qtbot: Any
 ) -> None:
     window = indexed_window
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(sample_photos / "horse.png"))])
-    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        event = _drop(window.search_box, window.search_box.rect().center(), mime)
+    mime.setUrls([QUrl.fromLocalFile(str(indexed_photos / "horse.png"))])
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000) as blocker:
+        event = drop(window.search_box, window.search_box.rect().center(), mime)
     assert event.isAccepted()
+    assert blocker.args[0] == 6
     names = _grid_names(window)
     assert "horse.png" not in names and names[0] == "chelsea.png"  # the other animal
     assert "like horse.png" in window.results_info.text()
 
 
 def test_dropping_a_folder_on_the_window_indexes_it(
-    make_window: Any, fake_library: FakeLibrary, sample_photos: Path, qtbot: Any
+    make_window: Any, library: Library, sample_photos: Path, qtbot: Any
 ) -> None:
-    window = make_window(fake_library)
+    window = make_window(library)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sample_photos))])
-    with qtbot.waitSignal(window.indexFinished, timeout=10_000) as blocker:
-        _drop(window, window.rect().center(), mime)
+    with qtbot.waitSignal(window.indexFinished, timeout=60_000) as blocker:
+        drop(window, window.rect().center(), mime)
     assert blocker.args[0].indexed == 7
     qtbot.waitUntil(lambda: window.pages.currentIndex() == 1, timeout=5000)
 
 
 def test_dropping_photo_files_indexes_their_folder(
-    make_window: Any, fake_library: FakeLibrary, sample_photos: Path, qtbot: Any
+    make_window: Any, library: Library, sample_photos: Path, qtbot: Any
 ) -> None:
-    window = make_window(fake_library)
+    window = make_window(library)
+    assert window.pages.currentWidget() is window.welcome_page
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sample_photos / "coffee.png"))])
-    with qtbot.waitSignal(window.indexFinished, timeout=10_000):
-        _drop(window.results_view, QPoint(5, 5), mime) if window.pages.currentIndex() == 1 else _drop(
-            window, QPoint(5, 5), mime
-        )
-    assert fake_library.photo_count() == 7
+    with qtbot.waitSignal(window.indexFinished, timeout=60_000):
+        drop(window, QPoint(5, 5), mime)
+    assert library.photo_count() == 7
 
 
-def test_cancel_indexing(make_window: Any, tmp_path: Path, sample_photos: Path, qtbot: Any) -> None:
-    slow = FakeLibrary(tmp_path / "slow-library", delay=0.05)
-    for copy in range(3):
-        for photo in list(sample_photos.glob("*.png"))[:4]:
-            (sample_photos / f"{photo.stem}_{copy}{photo.suffix}").write_bytes(photo.read_bytes())
-    window = make_window(slow)
-    with qtbot.waitSignal(window.indexFinished, timeout=20_000) as blocker:
-        window.start_index([sample_photos])
+def test_cancel_indexing(make_window: Any, library: Library, sample_photos: Path, qtbot: Any) -> None:
+    many = many_photos(sample_photos, sample_photos.parent / "many", 150)
+    window = make_window(library)
+    with qtbot.waitSignal(window.indexFinished, timeout=60_000) as blocker:
+        window.start_index([many])
         qtbot.waitUntil(
-            lambda: window.index_progress.maximum() > 0 and window.index_progress.value() >= 2, timeout=10_000
+            lambda: window.index_progress.maximum() == 150 and window.index_progress.value() > 0,
+            timeout=30_000,
         )
         assert window.index_panel.isVisible()
         assert "Indexing" in window.index_label.text()
         qtbot.mouseClick(window.index_cancel, Qt.MouseButton.LeftButton)
     summary = blocker.args[0]
     assert summary.cancelled
-    assert summary.indexed < 19
+    assert summary.indexed < 150
     assert not window.index_panel.isVisible()
     assert "cancelled" in window.statusBar().currentMessage()
+    assert library.photo_count() == summary.indexed  # what was done is kept
 
 
 def test_words_for_a_photo_apply_a_label_with_one_click(
-    indexed_window: Any, fake_library: FakeLibrary, qtbot: Any
+    indexed_window: Any, indexed_library: Library, qtbot: Any
 ) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
@@ -265,7 +304,7 @@ def test_words_for_a_photo_apply_a_label_with_one_click(
     with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
         qtbot.mouseClick(dialog.button_for("espresso"), Qt.MouseButton.LeftButton)
     assert not dialog.button_for("espresso").isEnabled()
-    assert ("espresso", 1) in fake_library.labels()
+    assert ("espresso", 1) in indexed_library.labels()
     dialog.close()
 
 
@@ -286,7 +325,7 @@ def test_preview_dialog_steps_through_results(indexed_window: Any, qtbot: Any) -
 
 
 def test_thumbnail_size_changes_with_the_keyboard_and_is_remembered(
-    indexed_window: Any, settings: Any, qtbot: Any
+    indexed_window: Any, settings: Any, tmp_path: Path
 ) -> None:
     window = indexed_window
     start = window.results_view.thumbnail_size
@@ -297,26 +336,30 @@ def test_thumbnail_size_changes_with_the_keyboard_and_is_remembered(
     assert window.results_view.thumbnail_size == start - 32
     window.save_settings()
     assert int(settings.value("view/thumbnail_size")) == start - 32
-    assert Path(settings.fileName()).is_relative_to(Path(str(window.library.path)).parent)
+    assert Path(settings.fileName()).is_relative_to(tmp_path)
 
 
 def test_search_box_completes_the_last_word(indexed_window: Any, qtbot: Any) -> None:
     window = indexed_window
     box = window.search_box
     box.setFocus()
-    qtbot.keyClicks(box, "king - man + ca")
+    qtbot.keyClicks(box, "king - man + wom")
     options = box.word_completer.completions()
-    assert "king - man + cat" in options
-    assert all(option.startswith("king - man + ca") for option in options)
+    assert "king - man + woman" in options
+    assert all(option.startswith("king - man + wom") for option in options)
     box.clear()
     qtbot.keyClicks(box, "label:")
     assert box.word_completer.completions() == []  # no labels yet
 
 
 def test_closing_the_window_stops_workers_and_closes_the_library(
-    make_window: Any, fake_library: FakeLibrary, settings: Any
+    indexed_window: Any, indexed_library: Library, settings: Any, qtbot: Any
 ) -> None:
-    window = make_window(fake_library)
+    window = indexed_window
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("cat")  # the catalog and the search index are open now
+    assert files_held_open(indexed_library.path)
     window.close()
-    assert fake_library.closed
-    assert settings.value("library/path") == str(fake_library.path)
+    assert window._query_pool.active() == [] and window._index_pool.active() == []
+    assert files_held_open(indexed_library.path) == []
+    assert settings.value("library/path") == str(indexed_library.path)

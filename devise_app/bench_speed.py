@@ -194,8 +194,8 @@ def measure_pipeline(
 
     folder = workdir / "photos"
     folder.mkdir(parents=True)
-    for path in paths:  # a folder holding exactly these photos, without copying them
-        (folder / path.name).symlink_to(path.resolve())
+    for i, path in enumerate(paths):  # a folder holding exactly these photos, without copying them
+        (folder / f"{i:06d}-{path.name}").symlink_to(path.resolve())
     _warm_cache(paths)
     megabytes = sum(path.stat().st_size for path in paths) / len(paths) / 1e6
 

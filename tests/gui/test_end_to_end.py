@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from gui_support import many_photos
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
@@ -54,21 +53,6 @@ def _drop(view: Any, position: Any, mime: QMimeData) -> QDropEvent:
     )
     view.dropEvent(event)
     return event
-
-
-def _many_photos(folder: Path, count: int) -> Path:
-    """``count`` distinct JPEGs cut from the sample photos."""
-    out = folder.parent / "many"
-    out.mkdir()
-    sources = [Image.open(path).convert("RGB") for path in sorted(folder.iterdir())]
-    rng = random.Random(4)
-    for i in range(count):
-        image = sources[i % len(sources)]
-        w, h = image.size
-        left, top = rng.randrange(0, w // 4), rng.randrange(0, h // 4)
-        crop = image.crop((left, top, left + w * 3 // 4, top + h * 3 // 4)).resize((320, 240))
-        crop.save(out / f"variant_{i:04d}.jpg", quality=85)
-    return out
 
 
 def test_search_cat_shows_chelsea_in_the_first_cell(window: Any, qtbot: Any) -> None:
@@ -154,7 +138,7 @@ def test_words_for_a_photo_become_labels(window: Any, library: Any, qtbot: Any) 
 
 
 def test_cancel_indexing(window: Any, sample_photos: Path, qtbot: Any) -> None:
-    many = _many_photos(sample_photos, 150)
+    many = many_photos(sample_photos, sample_photos.parent / "many", 150)
     with qtbot.waitSignal(window.indexFinished, timeout=120_000) as blocker:
         window.start_index([many])
         qtbot.waitUntil(
@@ -170,7 +154,7 @@ def test_cancel_indexing(window: Any, sample_photos: Path, qtbot: Any) -> None:
 
 
 def test_gui_thread_never_blocks_while_indexing(window: Any, sample_photos: Path, qtbot: Any) -> None:
-    many = _many_photos(sample_photos, 120)
+    many = many_photos(sample_photos, sample_photos.parent / "many", 120)
     with qtbot.waitSignal(window.resultsShown, timeout=30_000):
         window.search("animal")  # thumbnails are being made meanwhile, too
     ticks: list[float] = []

@@ -122,13 +122,25 @@ class PipelineResult:
     decode_ms: float  # per photo, one thread
 
 
+def timed_index_run(library_dir: Path, encoder: ImageEncoder, folder: Path) -> tuple[int, float]:
+    """Index ``folder`` into a new library: (photos indexed, photos per second)."""
+    from devise_app.search import Library
+
+    with Library(library_dir, encoder=encoder) as library:
+        started = time.perf_counter()
+        summary = None
+        for progress in library.index([folder]):
+            summary = progress.summary
+        elapsed = time.perf_counter() - started
+    assert summary is not None
+    return summary.indexed, summary.indexed / elapsed
+
+
 def measure_pipeline(
     folder: Path, encoder: ImageEncoder, workdir: Path, repeats: int = REPEATS
 ) -> PipelineResult:
     """Model-only and end-to-end runs, alternated ``repeats`` times so both see the
     same conditions; the best of each counts (other load only ever slows a run)."""
-    from devise_app.search import Library
-
     paths = _images_in(folder)
     _warm_cache(paths)
     megabytes = sum(path.stat().st_size for path in paths) / len(paths) / 1e6
@@ -150,14 +162,8 @@ def measure_pipeline(
             encoder.embed(chunk)
         model_only = max(model_only, len(subset) / (time.perf_counter() - started))
 
-        with Library(workdir / f"library-{attempt}", encoder=encoder) as library:
-            started = time.perf_counter()
-            for progress in library.index([folder]):
-                summary = progress.summary
-            elapsed = time.perf_counter() - started
-        assert summary is not None
-        indexed = summary.indexed
-        end_to_end = max(end_to_end, indexed / elapsed)
+        indexed, rate = timed_index_run(workdir / f"library-{attempt}", encoder, folder)
+        end_to_end = max(end_to_end, rate)
     return PipelineResult(indexed, megabytes, end_to_end, model_only, decode_ms)
 
 

@@ -67,7 +67,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devise_app import config, imaging
-from devise_app.bench_index import Row, _images_in, _make_photos, _print_table, _warm_cache
+from devise_app.bench_index import (
+    Row,
+    _images_in,
+    _make_photos,
+    _print_table,
+    _warm_cache,
+    timed_index_run,
+)
 
 if TYPE_CHECKING:
     from devise_app.model import ImageEncoder
@@ -190,8 +197,6 @@ def measure_pipeline(
     paths: Sequence[Path], encoder: ImageEncoder, workdir: Path, sizes: Sizes
 ) -> PipelineResult:
     """End-to-end, model-only ceiling and naive photos/s on ``paths``."""
-    from devise_app.search import Library
-
     folder = workdir / "photos"
     folder.mkdir(parents=True)
     for i, path in enumerate(paths):  # a folder holding exactly these photos, without copying them
@@ -214,15 +219,8 @@ def measure_pipeline(
         ceiling = max(ceiling, len(inputs) / (time.perf_counter() - started))
         model_cpu_ms = min(model_cpu_ms, (time.process_time() - cpu) * 1000 / len(inputs))
 
-        with Library(workdir / f"library-{attempt}", encoder=encoder) as library:
-            started = time.perf_counter()
-            summary = None
-            for progress in library.index([folder]):
-                summary = progress.summary
-            elapsed = time.perf_counter() - started
-        assert summary is not None
-        indexed = summary.indexed
-        end_to_end = max(end_to_end, indexed / elapsed)
+        indexed, rate = timed_index_run(workdir / f"library-{attempt}", encoder, folder)
+        end_to_end = max(end_to_end, rate)
     del inputs, batches
     naive = measure_naive(list(paths[: sizes.naive_limit]), encoder)
     return PipelineResult(indexed, megabytes, end_to_end, ceiling, naive, decode_cpu_ms, model_cpu_ms)

@@ -90,9 +90,6 @@ class Vocabulary:
         key = word.lower().strip()
         return key in self._class_index or key in self._word_index
 
-    def __len__(self) -> int:
-        return len(self._word_index.keys() | self._class_index.keys())
-
     @functools.cached_property
     def _sorted(self) -> list[str]:
         """Every entry in sorted order, for prefix completion (built on first use)."""

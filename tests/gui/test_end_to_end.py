@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gui_support import many_photos
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDropEvent
+from gui_support import drop, many_photos
+from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
 
 from devise_app import config
 from devise_app.gui.models import Role
@@ -41,18 +40,6 @@ def window(make_window: Any, library: Any, sample_photos: Path, qtbot: Any) -> A
 def _names(window: Any) -> list[str]:
     model = window.results_model
     return [model.photo(row).path.name for row in range(model.rowCount())]
-
-
-def _drop(view: Any, position: Any, mime: QMimeData) -> QDropEvent:
-    event = QDropEvent(
-        QPointF(position),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    view.dropEvent(event)
-    return event
 
 
 def test_search_cat_shows_chelsea_in_the_first_cell(window: Any, qtbot: Any) -> None:
@@ -102,7 +89,7 @@ def test_label_by_drag_and_drop_then_search_with_label(window: Any, library: Any
         window.labels_model.index(window.labels_model.row_of("favourites"), 0)
     ).center()
     with qtbot.waitSignal(window.labelsUpdated, timeout=30_000):
-        assert _drop(labels, target, mime).isAccepted()
+        assert drop(labels, target, mime).isAccepted()
     assert ("favourites", 2) in library.labels()
     qtbot.waitUntil(lambda: model.data(model.index(row, 0), Role.Labels) == ["favourites"], timeout=10_000)
     with qtbot.waitSignal(window.resultsShown, timeout=30_000) as blocker:
@@ -117,7 +104,7 @@ def test_dropping_a_photo_on_the_search_box_finds_similar(
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sample_photos / "chelsea.png"))])
     with qtbot.waitSignal(window.resultsShown, timeout=30_000) as blocker:
-        assert _drop(window.search_box, window.search_box.rect().center(), mime).isAccepted()
+        assert drop(window.search_box, window.search_box.rect().center(), mime).isAccepted()
     assert blocker.args[0] == 6
     assert "chelsea.png" not in _names(window)
 

@@ -359,13 +359,21 @@ class Catalog:
             ).fetchall()
         return [(str(row[0]), str(row[1])) for row in rows]
 
-    def features(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, features) of all photos with stored features, for re-projecting."""
+    def features(self, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, features) of the photos with stored features (all, or those of ``ids``),
+        for re-projecting and learning."""
+        sql = (
+            f"SELECT id, features FROM photos WHERE state IN ('{INDEXED}', '{STALE}') "
+            "AND features IS NOT NULL"
+        )
+        params: list[int] = []
+        if ids is not None:
+            params = [int(i) for i in ids]
+            if not params:
+                return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+            sql += f" AND id IN ({', '.join('?' * len(params))})"
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT id, features FROM photos WHERE state IN ('{INDEXED}', '{STALE}') "
-                "AND features IS NOT NULL ORDER BY id"
-            ).fetchall()
+            rows = self._conn.execute(sql + " ORDER BY id", params).fetchall()
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         if not rows:
             return ids, np.zeros((0, 0), dtype=np.float32)

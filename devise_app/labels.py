@@ -81,15 +81,14 @@ def reconcile(catalog: Catalog, library_dir: Path, encoder: ImageEncoder) -> boo
 
 def labelled_features(catalog: Catalog) -> dict[str, np.ndarray]:
     """Label name -> stored CNN features of its indexed photos (labels without photos left out)."""
-    ids, features = catalog.features()
-    row_of = {int(photo_id): row for row, photo_id in enumerate(ids)}
     result = {}
-    for name, _ in catalog.labels():
+    for name, count in catalog.labels():
         label_id = catalog.label_id(name)
-        rows = [row_of[photo_id] for photo_id, _ in catalog.photos_with_labels([label_id] if label_id else [])
-                if photo_id in row_of]
-        if rows:
-            result[name] = features[rows]
+        if not count or label_id is None:
+            continue
+        _, features = catalog.features(photo_id for photo_id, _ in catalog.photos_with_labels([label_id]))
+        if len(features):
+            result[name] = features
     return result
 
 

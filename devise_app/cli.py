@@ -1,6 +1,6 @@
 """The ``devise-app`` command: no arguments opens the GUI; subcommands work in a terminal.
 
-Everything here is a thin face over ``devise_app.search.Library`` (the GUI is the
+Everything here is a thin face over ``devise_app.engine.search.Library`` (the GUI is the
 other). Heavy modules (numpy, Pillow, ONNX Runtime, Annoy, Qt) are imported
 inside the commands, so ``--help`` answers at once.
 
@@ -24,29 +24,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from devise_app import __version__
+from devise_app.engine.errors import UserError
 
 if TYPE_CHECKING:
-    from devise_app.indexer import IndexProgress, IndexSummary
-    from devise_app.search import Library, SearchHit
+    from devise_app.engine.indexer import IndexProgress, IndexSummary
+    from devise_app.engine.search import Library, SearchHit
 
 PROG = "devise-app"
 SHOWN_SKIPPED = 20  # skipped files listed by name after an index run
 
-# (module, class) of the errors that end in one line rather than a traceback. A
-# module that was never imported cannot have raised, so it need not be imported.
-_USER_ERRORS = (
-    ("devise_app.catalog", "LibraryError"),
-    ("devise_app.imaging", "ImageDecodeError"),
-    ("devise_app.model", "ModelFileError"),
-    ("devise_app.query", "QueryError"),
-)
-
-
 def _is_user_error(exc: BaseException) -> bool:
-    for module_name, class_name in _USER_ERRORS:
-        error_type = getattr(sys.modules.get(module_name), class_name, None)
-        if isinstance(error_type, type) and isinstance(exc, error_type):
-            return True
+    if isinstance(exc, UserError):
+        return True
     sqlite3 = sys.modules.get("sqlite3")
     if sqlite3 is not None and (
         isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
@@ -151,7 +140,7 @@ def _print_summary(summary: IndexSummary, photo_count: int) -> None:
 
 
 def _library(args: argparse.Namespace, create: bool = False) -> Library:
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     return Library(args.library, create=create)
 
@@ -178,7 +167,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from devise_app.query import QueryError
+    from devise_app.engine.query import QueryError
 
     failed = 0
     with _library(args) as library:
@@ -272,8 +261,12 @@ def cmd_learn(args: argparse.Namespace) -> int:
             last = None
             for last in steps:
                 if sys.stderr.isatty():
-                    print(f"\rlearning: step {last.step}/{last.steps}, loss {last.loss:.4f}",
-                          end="", file=sys.stderr, flush=True)
+                    print(
+                        f"\rlearning: step {last.step}/{last.steps}, loss {last.loss:.4f}",
+                        end="",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         except KeyboardInterrupt:
             print(f"\n{PROG}: interrupted; the library is unchanged", file=sys.stderr)
             return 130
@@ -287,25 +280,27 @@ def cmd_learn(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"labels": names, "photos": photos, "seconds": seconds})
     else:
-        print(f"learned {len(names)} labels ({', '.join(names)}); {photos} photos re-projected "
-              f"and the search index rebuilt in {seconds} s")
+        print(
+            f"learned {len(names)} labels ({', '.join(names)}); {photos} photos re-projected "
+            f"and the search index rebuilt in {seconds} s"
+        )
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "learn":
-        from devise_app.bench_learn import main as bench_learn
+        from devise_app.bench.learn import main as bench_learn
 
         return bench_learn(args.images)
     if args.what == "speed":
-        from devise_app.bench_speed import main as bench_speed
+        from devise_app.bench.speed import main as bench_speed
 
         return bench_speed(args.images)
     if args.what == "index":
-        from devise_app.bench_index import main as bench_index
+        from devise_app.bench.index import main as bench_index
 
         return bench_index(args.images)
-    from devise_app.bench_quality import main as bench_quality
+    from devise_app.bench.quality import main as bench_quality
 
     return bench_quality(args.images)
 
@@ -378,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top", type=_positive, default=20, metavar="K", help="number of photos (default 20)")
 
     sub = command(
-        "describe", cmd_describe,
+        "describe",
+        cmd_describe,
         "the words nearest to a photo (needs no library; a library's own labels are suggested too)",
         [library, output],
     )
@@ -386,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top", type=_positive, default=10, metavar="K", help="number of words (default 10)")
 
     sub = command(
-        "label", cmd_label, "put labels on photos, take them off, list, export or import them",
+        "label",
+        cmd_label,
+        "put labels on photos, take them off, list, export or import them",
         [library, output],
     )
     sub.add_argument("action", choices=["add", "remove", "list", "export", "import"])
@@ -398,9 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("learn", cmd_learn, "teach the library's own head from its labels", [library, output])
 
     sub = command(
-        "bench", cmd_bench,
+        "bench",
+        cmd_bench,
         "measure indexing speed (index), search quality (quality), learning from labels (learn) "
-        "or speed and scale against targets (speed)", [],
+        "or speed and scale against targets (speed)",
+        [],
     )
     sub.add_argument("what", choices=["index", "quality", "learn", "speed"])
     sub.add_argument(

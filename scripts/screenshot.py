@@ -73,9 +73,9 @@ def main() -> int:
             if (data / name).is_file():
                 shutil.copy(data / name, photos / name)
 
+        from devise_app.engine.search import Library
         from devise_app.gui.app import create_application, open_settings
         from devise_app.gui.main_window import MainWindow
-        from devise_app.search import Library
 
         app = create_application(["devise-app"])
         library = Library(base / "library")

@@ -38,14 +38,14 @@ def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path
 @pytest.fixture(scope="session")
 def encoder() -> Any:
     """The shipped model on the CPU, loaded once."""
-    from devise_app.model import ImageEncoder
+    from devise_app.engine.model import ImageEncoder
 
     return ImageEncoder(device="cpu")
 
 
 @pytest.fixture(scope="session")
 def vocabulary() -> Any:
-    from devise_app.vocabulary import Vocabulary
+    from devise_app.engine.vocabulary import Vocabulary
 
     return Vocabulary.load()
 
@@ -98,7 +98,7 @@ def photo_dir(tmp_path: Path, copy_photo: Callable[[str, Path], Path]) -> Path:
 @pytest.fixture
 def library(tmp_path: Path, counting_encoder: CountingEncoder, vocabulary: Any) -> Iterator[Any]:
     """An empty library in tmp_path using the shared model (embeddings counted)."""
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     with Library(tmp_path / "library", encoder=counting_encoder, vocabulary=vocabulary) as lib:
         yield lib
@@ -119,10 +119,10 @@ def run_index() -> Callable[..., Any]:
 @pytest.fixture
 def shared_model(monkeypatch: pytest.MonkeyPatch, encoder: Any, vocabulary: Any) -> None:
     """Make code that loads the model itself (the CLI) get the session's copies."""
-    import devise_app.model
-    import devise_app.vocabulary
+    import devise_app.engine.model
+    import devise_app.engine.vocabulary
 
-    monkeypatch.setattr(devise_app.model, "ImageEncoder", lambda *args, **kwargs: encoder)
+    monkeypatch.setattr(devise_app.engine.model, "ImageEncoder", lambda *args, **kwargs: encoder)
     monkeypatch.setattr(
-        devise_app.vocabulary.Vocabulary, "load", classmethod(lambda cls, *a, **k: vocabulary)
+        devise_app.engine.vocabulary.Vocabulary, "load", classmethod(lambda cls, *a, **k: vocabulary)
     )

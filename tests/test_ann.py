@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devise_app import ann
-from devise_app.ann import INDEX_FILENAME, SIDECAR_FILENAME, AnnIndex, VectorIndex, exact_search
-from devise_app.catalog import Catalog
-from devise_app.evaluation import unit_rows
+from devise_app.engine import ann
+from devise_app.engine.ann import INDEX_FILENAME, SIDECAR_FILENAME, AnnIndex, VectorIndex, exact_search
+from devise_app.engine.catalog import Catalog
+from devise_app.engine.evaluation import unit_rows
 
 
 def _vectors(count: int, dim: int = 16, seed: int = 0) -> np.ndarray:

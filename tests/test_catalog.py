@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devise_app.catalog import (
+from devise_app.engine.catalog import (
     CATALOG_FILENAME,
     ERROR,
     INDEXED,

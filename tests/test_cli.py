@@ -15,8 +15,9 @@ import pytest
 
 from devise_app import __version__, cli
 from devise_app.cli import main
-from devise_app.config import PROJECT_ROOT
-from devise_app.indexer import IndexProgress
+from devise_app.engine.indexer import IndexProgress
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("shared_model")
 
@@ -156,12 +157,12 @@ def test_user_errors_are_one_line(
 def test_model_file_errors_are_one_line(
     tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from devise_app.model import ModelFileError
+    from devise_app.engine.model import ModelFileError
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ModelFileError("model file models/devise.onnx is missing")
 
-    monkeypatch.setattr("devise_app.model.ImageEncoder", broken)
+    monkeypatch.setattr("devise_app.engine.model.ImageEncoder", broken)
     code, _, err = run(capsys, "describe", photo_dir / "coffee.png")
     assert code == 1
     assert_one_line_error(err, "devise.onnx is missing")
@@ -178,7 +179,7 @@ def test_interrupt_is_one_line(
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("devise_app.search.Library.search", interrupted)
+    monkeypatch.setattr("devise_app.engine.search.Library.search", interrupted)
     code, _, err = run(capsys, "search", "cat", "--library", library_dir)
     assert code == 130
     assert err.strip() == "devise-app: interrupted"
@@ -218,7 +219,7 @@ def test_no_arguments_opens_the_gui(monkeypatch: pytest.MonkeyPatch) -> None:
     assert opened == [True]
 
 
-@pytest.mark.parametrize(("what", "module"), [("index", "bench_index"), ("quality", "bench_quality")])
+@pytest.mark.parametrize(("what", "module"), [("index", "bench.index"), ("quality", "bench.quality")])
 def test_bench_dispatch(what: str, module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     fake = types.ModuleType(f"devise_app.{module}")
@@ -271,7 +272,7 @@ def test_interrupted_index_run_is_kept(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from devise_app.indexer import _Run
+    from devise_app.engine.indexer import _Run
 
     store_batch = _Run.store_batch
     calls = []

@@ -15,8 +15,8 @@ import pytest
 import skimage
 from PIL import Image
 
-from devise_app.catalog import Catalog, LibraryError
-from devise_app.indexer import check_folders, index_folders
+from devise_app.engine.catalog import Catalog, LibraryError
+from devise_app.engine.indexer import check_folders, index_folders
 
 CopyPhoto = Callable[[str, Path], Path]
 RunIndex = Callable[..., Any]
@@ -66,7 +66,7 @@ def test_every_format(tmp_path: Path, library: Any, run_index: RunIndex) -> None
 
 
 def _model_input(path: Path) -> np.ndarray:
-    from devise_app.imaging import load_model_input
+    from devise_app.engine.imaging import load_model_input
 
     return load_model_input(path)[None]
 
@@ -299,9 +299,9 @@ def test_folders_are_checked_first(tmp_path: Path) -> None:
 def test_scanning_reports_progress_and_can_be_cancelled(
     tmp_path: Path, library: Any, monkeypatch: pytest.MonkeyPatch, copy_photo: CopyPhoto
 ) -> None:
-    import devise_app.indexer
+    import devise_app.engine.indexer
 
-    monkeypatch.setattr(devise_app.indexer, "SCAN_PROGRESS_EVERY", 2)
+    monkeypatch.setattr(devise_app.engine.indexer, "SCAN_PROGRESS_EVERY", 2)
     folder = tmp_path / "photos"
     for i in range(5):
         copy_photo("coffee.png", folder / f"{i}.png")

@@ -1,4 +1,4 @@
-"""Learning from labels (devise_app.learning) on real photos and the real model."""
+"""Learning from labels (devise_app.engine.learning) on real photos and the real model."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 import skimage
 from PIL import Image, ImageOps
 
-from devise_app.evaluation import average_precision
-from devise_app.imaging import to_model_input
-from devise_app.learning import LearnedHead, learn
-from devise_app.query import query_vector
+from devise_app.engine.evaluation import average_precision
+from devise_app.engine.imaging import to_model_input
+from devise_app.engine.learning import LearnedHead, learn
+from devise_app.engine.query import query_vector
 
 SKIMAGE = Path(skimage.__file__).parent / "data"
 OTHERS = ["coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png", "astronaut.png", "horse.png"]
@@ -92,7 +92,7 @@ def test_stopping_early_changes_nothing(encoder: Any, vocabulary: Any, photos: d
 
 
 def vocabulary_free_copy(encoder: Any) -> np.ndarray:
-    from devise_app.model import Head
+    from devise_app.engine.model import Head
 
     return Head.load(encoder.model_dir / "head.npz").word_vectors
 

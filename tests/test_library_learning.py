@@ -14,10 +14,10 @@ import pytest
 import skimage
 from PIL import Image, ImageOps
 
-from devise_app import labels
-from devise_app.catalog import LibraryError
-from devise_app.imaging import load_model_input
-from devise_app.learning import LearnedHead, learn
+from devise_app.engine import labels
+from devise_app.engine.catalog import LibraryError
+from devise_app.engine.imaging import load_model_input
+from devise_app.engine.learning import LearnedHead, learn
 
 SKIMAGE = Path(skimage.__file__).parent / "data"
 CAT_VIEWS = ["cat-a.png", "cat-b.png", "cat-c.png", "cat-d.png"]
@@ -81,8 +81,9 @@ def test_reprojection_matches_a_full_reembedding(indexed: Any, folder: Path, enc
     stored = stored_vectors(indexed)
     names = sorted(stored)
     fresh = encoder.embed(np.stack([load_model_input(folder / n) for n in names]))
-    np.testing.assert_allclose(np.stack([stored[n] for n in names]),
-                               result.head.project(fresh.features), atol=2e-3)  # features are float16
+    np.testing.assert_allclose(
+        np.stack([stored[n] for n in names]), result.head.project(fresh.features), atol=2e-3
+    )  # features are float16
 
 
 def test_photos_indexed_after_learning_use_the_library_head(
@@ -139,8 +140,9 @@ def test_describe_suggests_the_library_labels(indexed: Any, folder: Path) -> Non
     assert "label:Grandma" in suggestions
 
 
-def test_saved_head_is_reloaded_by_a_new_library_object(indexed: Any, folder: Path, encoder: Any,
-                                                        vocabulary: Any) -> None:
+def test_saved_head_is_reloaded_by_a_new_library_object(
+    indexed: Any, folder: Path, encoder: Any, vocabulary: Any
+) -> None:
     indexed.add_label("Zorblax", [folder / "cat-a.png"])
     learn_all(indexed)
     reopened = type(indexed)(indexed.path, encoder=encoder, vocabulary=vocabulary)

@@ -12,14 +12,28 @@ import pytest
 import skimage
 from PIL import Image
 
-from devise_app import imaging
-from devise_app.model import CPU, CUDA, ImageEncoder, ModelFileError, choose_providers, nvidia_driver_present
-from devise_app.query import query_vector
+from devise_app.engine import imaging
+from devise_app.engine.model import (
+    CPU,
+    CUDA,
+    ImageEncoder,
+    ModelFileError,
+    choose_providers,
+    nvidia_driver_present,
+)
+from devise_app.engine.query import query_vector
 
 SKIMAGE_PHOTOS = Path(skimage.__file__).parent / "data"
 
-GRID_PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png",
-               "astronaut.png", "horse.png"]
+GRID_PHOTOS = [
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "camera.png",
+    "astronaut.png",
+    "horse.png",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +74,12 @@ def test_numpy_head_matches_onnx(embedded: tuple[list[str], Any], encoder: Any) 
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("cat", "chelsea.png"), ("coffee", "coffee.png"), ("motorcycle", "motorcycle_left.png"),
-     ("rocket", "rocket.jpg")],
+    [
+        ("cat", "chelsea.png"),
+        ("coffee", "coffee.png"),
+        ("motorcycle", "motorcycle_left.png"),
+        ("rocket", "rocket.jpg"),
+    ],
 )
 def test_word_ranks_the_right_photo_first(
     embedded: tuple[list[str], Any], vocabulary: Any, query: str, expected: str
@@ -98,7 +116,7 @@ def test_cuda_asked_for_but_unusable_falls_back_to_cpu(capfd: pytest.CaptureFixt
 
 
 def _copy_models(tmp_path: Path) -> Path:
-    from devise_app import config
+    from devise_app.engine import config
 
     target = tmp_path / "models"
     shutil.copytree(config.models_dir(), target)
@@ -128,7 +146,7 @@ def test_truncated_onnx_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_truncated_vocabulary_is_a_clear_error(tmp_path: Path) -> None:
-    from devise_app.vocabulary import Vocabulary
+    from devise_app.engine.vocabulary import Vocabulary
 
     models = _copy_models(tmp_path)
     vocabulary = models / "vocabulary.npz"

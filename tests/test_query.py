@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devise_app.query import Label, Phrase, QueryError, Sum, parse, query_vector, query_words
+from devise_app.engine.query import Label, Phrase, QueryError, Sum, parse, query_vector, query_words
 
 
 def nearest(vocabulary: Any, text: str, k: int = 1) -> list[str]:
@@ -35,16 +35,20 @@ def test_class_phrase_uses_its_label_vector(vocabulary: Any) -> None:
 
 def test_free_phrase_averages_its_words(vocabulary: Any) -> None:
     expected = vocabulary.vector("red") + vocabulary.vector("car")
-    np.testing.assert_allclose(query_vector("red car", vocabulary), expected / np.linalg.norm(expected),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        query_vector("red car", vocabulary), expected / np.linalg.norm(expected), atol=1e-6
+    )
 
 
 def test_weights_and_brackets(vocabulary: Any) -> None:
     weighted = query_vector("2*dog + beach", vocabulary)
     expected = 2 * vocabulary.vector("dog") + vocabulary.vector("beach")
     np.testing.assert_allclose(weighted, expected / np.linalg.norm(expected), atol=1e-6)
-    np.testing.assert_allclose(query_vector("(king - man) + woman", vocabulary),
-                               query_vector("king - man + woman", vocabulary), atol=1e-6)
+    np.testing.assert_allclose(
+        query_vector("(king - man) + woman", vocabulary),
+        query_vector("king - man + woman", vocabulary),
+        atol=1e-6,
+    )
 
 
 def test_parse_tree() -> None:
@@ -67,9 +71,18 @@ def test_unknown_word_names_it_and_suggests(vocabulary: Any) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "empty"), ("   ", "empty"), ("dog +", "ends"), ("(dog", "bracket"), ("dog - dog", "cancels"),
-     ("dog )", "Unexpected"), ("1000*dog", "weight"), ("label:", "needs a name"), ('""', "Empty quotes"),
-     ("dog ^ cat", "Unexpected character")],
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("dog +", "ends"),
+        ("(dog", "bracket"),
+        ("dog - dog", "cancels"),
+        ("dog )", "Unexpected"),
+        ("1000*dog", "weight"),
+        ("label:", "needs a name"),
+        ('""', "Empty quotes"),
+        ("dog ^ cat", "Unexpected character"),
+    ],
 )
 def test_bad_queries_say_what_is_wrong(vocabulary: Any, text: str, message: str) -> None:
     with pytest.raises(QueryError, match=message):

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from devise_app.ann import INDEX_FILENAME
-from devise_app.catalog import LibraryError
-from devise_app.query import QueryError
-from devise_app.search import Library, describe_photo
+from devise_app.engine.ann import INDEX_FILENAME
+from devise_app.engine.catalog import LibraryError
+from devise_app.engine.query import QueryError
+from devise_app.engine.search import Library, describe_photo
 
 RunIndex = Callable[..., Any]
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from devise_app import bench_speed, imaging
-from devise_app.model import ImageEncoder
+from devise_app.bench import speed as bench_speed
+from devise_app.engine import imaging
+from devise_app.engine.model import ImageEncoder
 
 SKIMAGE_PHOTOS = Path(__import__("skimage").__file__).parent / "data"
 

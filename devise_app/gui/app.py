@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from devise_app import config
+from devise_app.engine import config
 from devise_app.gui.icons import app_icon, style_sheet
 
 SETTINGS_FILE = "devise-app.ini"
@@ -79,7 +79,7 @@ def install_excepthook() -> None:
 
 
 def make_library(path: Path) -> Any:
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     return Library(path)
 

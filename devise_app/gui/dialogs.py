@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from devise_app.engine.imaging import open_image
 from devise_app.gui.icons import icon
 from devise_app.gui.thumbnails import pil_to_qimage
 from devise_app.gui.workers import Worker, WorkerPool
-from devise_app.imaging import open_image
 
 PREVIEW_MAX_SIDE = 2400
 

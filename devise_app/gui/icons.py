@@ -13,13 +13,13 @@ from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from devise_app import config
+from devise_app.engine import config
 
 _ICON_SIZES = (16, 24, 32, 48, 64)
 
 
 def resources_dir() -> Path:
-    return config.PROJECT_ROOT / "resources"
+    return config.resources_dir()
 
 
 def style_sheet() -> str:

@@ -56,6 +56,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from devise_app.engine.imaging import is_image_path
 from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from devise_app.gui.dialogs import PreviewDialog, WordsDialog
 from devise_app.gui.icons import ICON_SIZE, app_icon, icon
@@ -63,7 +64,6 @@ from devise_app.gui.models import PHOTO_MIME, LabelsModel, Photo, ResultsModel, 
 from devise_app.gui.views import LabelsView, ResultsView, SearchBox, WordCompleter, expression_completions
 from devise_app.gui.welcome import WelcomePage
 from devise_app.gui.workers import Worker, WorkerPool
-from devise_app.imaging import is_image_path
 
 MAX_RESULTS = 1000
 ZOOM_STEP = 32
@@ -1198,7 +1198,7 @@ class MainWindow(QMainWindow):
         if callable(last_learned_at):
             value = last_learned_at()
             return None if value is None else float(value)
-        from devise_app.labels import head_path
+        from devise_app.engine.labels import head_path
 
         try:
             return head_path(Path(self.library.path)).stat().st_mtime

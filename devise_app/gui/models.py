@@ -29,8 +29,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QImage, QPixmap
 
+from devise_app.engine.imaging import is_image_path
 from devise_app.gui.thumbnails import PixmapCache, ThumbnailLoader
-from devise_app.imaging import is_image_path
 
 PHOTO_MIME = "application/x-devise-photo-ids"
 LABEL_MIME = "application/x-devise-label"

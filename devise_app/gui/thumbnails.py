@@ -25,8 +25,8 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from devise_app import config
-from devise_app.imaging import open_image
+from devise_app.engine import config
+from devise_app.engine.imaging import open_image
 
 # Thumbnails are stored at this size (longest side) and scaled down for display.
 THUMBNAIL_SIZE = 320
@@ -49,7 +49,7 @@ def load_thumbnail(photo: Path) -> QImage:
     """The thumbnail of ``photo``, from the disk cache or freshly made (and cached).
 
     Safe to call from a worker thread. Raises ``OSError`` or
-    ``devise_app.imaging.ImageDecodeError`` when the photo cannot be read.
+    ``devise_app.engine.imaging.ImageDecodeError`` when the photo cannot be read.
     """
     target = cache_path(photo)
     if target.exists():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from devise_app import MODEL_FORMAT_VERSION
-from devise_app.evaluation import flat_hits, hypernym_map, text_to_photo
+from devise_app.engine.evaluation import flat_hits, hypernym_map, text_to_photo
 from devise_app.training.backbone import load_classifier
 from devise_app.training.export import export_onnx
 from devise_app.training.glove import load_glove
@@ -38,8 +38,9 @@ TRAIN_STEPS = 1000
 VOCABULARY_SIZE = 250_000
 
 
-def validate(head: DeviseHead, features: torch.Tensor, targets: np.ndarray, labels: LabelSpace,
-             space: WordSpace) -> dict[str, float]:
+def validate(
+    head: DeviseHead, features: torch.Tensor, targets: np.ndarray, labels: LabelSpace, space: WordSpace
+) -> dict[str, float]:
     with torch.no_grad():
         photos = head(features).numpy()
         label_vectors = head.label_vectors().numpy()
@@ -84,8 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     candidates: list[tuple[str, DeviseHead, dict[str, float]]] = []
     for temperature in CODE_TEMPERATURES:
         for trained in (False, True):
-            head = DeviseHead(classifier._fc, labels.vectors, initial_codes(classifier._fc, CODE_DIM),
-                              WORD_TEMPERATURE, temperature, WORD_SHARE)
+            head = DeviseHead(
+                classifier._fc,
+                labels.vectors,
+                initial_codes(classifier._fc, CODE_DIM),
+                WORD_TEMPERATURE,
+                temperature,
+                WORD_SHARE,
+            )
             name = f"code temperature {temperature}, " + ("rank-loss trained" if trained else "initial codes")
             if trained:
                 print(f"training the label codes with the hinge rank loss ({args.steps} steps) ...")
@@ -93,15 +100,18 @@ def main(argv: list[str] | None = None) -> int:
             candidates.append((name, head, validate(head, val_features, val_targets.numpy(), labels, space)))
     print("pseudo-feature validation (no photos):")
     for name, _, metrics in candidates:
-        print(f"  {name:44s} score {score(metrics):.3f}  "
-              + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+        print(
+            f"  {name:44s} score {score(metrics):.3f}  "
+            + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        )
     chosen, head, _ = max(candidates, key=lambda c: score(c[2]))
     print(f"  shipping: {chosen}")
 
     onnx_path = args.out / "devise.onnx"
     max_diff = export_onnx(classifier, head, onnx_path)
-    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); "
-          f"max |onnx - torch| = {max_diff:.2e}")
+    print(
+        f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); max |onnx - torch| = {max_diff:.2e}"
+    )
 
     head_path = args.out / "head.npz"
     np.savez(head_path, **head.export_arrays())
@@ -109,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         class_vectors = head.label_vectors().numpy()
     write_vocabulary(vocabulary_path, space, VOCABULARY_SIZE, labels, classes, synsets, class_vectors)
-    (args.out / "hypernyms.json").write_text(json.dumps(
-        {w: m.tolist() for w, m in zip(labels.hypernym_words, labels.hypernym_members, strict=True)},
-        indent=0))
+    (args.out / "hypernyms.json").write_text(
+        json.dumps(
+            {w: m.tolist() for w, m in zip(labels.hypernym_words, labels.hypernym_members, strict=True)},
+            indent=0,
+        )
+    )
 
     manifest = {
         "format_version": MODEL_FORMAT_VERSION,

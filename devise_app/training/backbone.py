@@ -28,7 +28,7 @@ def pooled_features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def features_and_logits(
     model: nn.Module, paths: list[Path], batch_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
-    from devise_app.imaging import load_model_input
+    from devise_app.engine.imaging import load_model_input
 
     feats, logits = [], []
     for start in range(0, len(paths), batch_size):

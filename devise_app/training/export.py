@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from devise_app.imaging import INPUT_SIZE
+from devise_app.engine.imaging import INPUT_SIZE
 from devise_app.training.backbone import pooled_features
 from devise_app.training.head import DeviseHead
 

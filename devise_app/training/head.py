@@ -60,8 +60,11 @@ class DeviseHead(nn.Module):
 
     def label_vectors(self) -> torch.Tensor:
         return torch.cat(
-            [self.word_weight * F.normalize(self.words, dim=1),
-             self.code_weight * F.normalize(self.codes, dim=1)], dim=1
+            [
+                self.word_weight * F.normalize(self.words, dim=1),
+                self.code_weight * F.normalize(self.codes, dim=1),
+            ],
+            dim=1,
         )
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
@@ -76,7 +79,7 @@ class DeviseHead(nn.Module):
         return torch.cat([self.word_weight * word_part, self.code_weight * code_part], dim=1)
 
     def export_arrays(self) -> dict[str, np.ndarray]:
-        """What numpy needs to re-project stored features (devise_app.model)."""
+        """What numpy needs to re-project stored features (devise_app.engine.model)."""
         return {
             "fc_weight": self.weight.detach().numpy().astype(np.float32),
             "fc_bias": self.bias.detach().numpy().astype(np.float32),
@@ -130,9 +133,7 @@ class PseudoFeatures:
         directions = F.normalize(classifier._fc.weight.detach(), dim=1)
         similarity = directions @ directions.T
         similarity.fill_diagonal_(-torch.inf)
-        return cls(
-            samples.mean(0), samples.std(0), directions, torch.softmax(similarity / 0.05, dim=1)
-        )
+        return cls(samples.mean(0), samples.std(0), directions, torch.softmax(similarity / 0.05, dim=1))
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         targets = torch.randint(0, len(self.directions), (n,), generator=generator)
@@ -164,6 +165,4 @@ def train_head(
         loss.backward()
         optimiser.step()
         if log_every and step % log_every == 0:
-            print(
-                f"  step {step:5d}  rank loss {loss.item():.4f}"
-            )
+            print(f"  step {step:5d}  rank loss {loss.item():.4f}")

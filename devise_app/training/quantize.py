@@ -53,8 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
-from devise_app import imaging
-from devise_app.model import MANIFEST_FILE, ONNX_FILE
+from devise_app.engine import imaging
+from devise_app.engine.model import MANIFEST_FILE, ONNX_FILE
 
 INT8_FILE = "devise-int8.onnx"
 CALIBRATION_SIZE = 120
@@ -211,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     quantize(source, target, args.method, args.count, not args.full_range, args.weights)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.0f} s")
     held_out = calibration_inputs(64, seed=SEED + 1)
-    print("against the float model on 64 other crops: " + ", ".join(
-        f"{k} {v:.4f}" for k, v in agreement(source, target, held_out).items()))
+    print(
+        "against the float model on 64 other crops: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in agreement(source, target, held_out).items())
+    )
     if args.ship:
         manifest_path = args.models / MANIFEST_FILE
         manifest = json.loads(manifest_path.read_text())

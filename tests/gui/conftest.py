@@ -110,7 +110,7 @@ def make_window(qtbot: Any, settings: QSettings) -> Callable[..., Any]:
 def indexed_template(tmp_path_factory: pytest.TempPathFactory, encoder: Any, vocabulary: Any) -> Path:
     """A library folder indexed once per module from the sample photos (in its
     ``photos`` folder, beside it). Tests never open it: ``indexed_library`` copies it."""
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     base = tmp_path_factory.mktemp("indexed")
     photos = base / "photos"
@@ -133,7 +133,7 @@ def indexed_photos(indexed_template: Path) -> Path:
 def indexed_library(indexed_template: Path, tmp_path: Path, encoder: Any, vocabulary: Any) -> Any:
     """This test's own copy of a library holding the sample photos: a real catalog
     and search index, so writes (labels) never reach another test."""
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     shutil.copytree(indexed_template / "library", tmp_path / "library")
     return Library(tmp_path / "library", encoder=encoder, vocabulary=vocabulary)

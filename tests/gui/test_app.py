@@ -12,11 +12,11 @@ import pytest
 from gui_support import files_held_open
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from devise_app import config
+from devise_app.engine import config
+from devise_app.engine.model import ONNX_FILE, ModelFileError
+from devise_app.engine.search import Library
 from devise_app.gui import app as gui_app
 from devise_app.gui.main_window import MainWindow, format_duration, format_when, replace_unknown_word
-from devise_app.model import ONNX_FILE, ModelFileError
-from devise_app.search import Library
 
 
 def _remove(path: Path) -> None:

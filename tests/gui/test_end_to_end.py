@@ -11,7 +11,7 @@ import pytest
 from gui_support import drop, many_photos
 from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
 
-from devise_app import config
+from devise_app.engine import config
 from devise_app.gui.models import Role
 
 pytestmark = pytest.mark.skipif(
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def library(tmp_path: Path) -> Any:
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     return Library(tmp_path / "library")
 

@@ -17,9 +17,9 @@ from PySide6.QtCore import QMimeData, QPointF, Qt
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog, QFrame, QLabel, QMessageBox
 
-from devise_app import config
+from devise_app.engine import config
+from devise_app.engine.labels import head_path
 from devise_app.gui.models import Role
-from devise_app.labels import head_path
 
 pytestmark = pytest.mark.skipif(
     not (config.models_dir() / "devise.onnx").is_file(), reason="the shipped model files are not there"
@@ -40,7 +40,7 @@ def _add_views(folder: Path) -> Path:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Any:
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     return Library(tmp_path / "library")
 

@@ -17,8 +17,8 @@ import pytest
 from gui_support import drop, files_held_open, many_photos
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 
+from devise_app.engine.search import Library
 from devise_app.gui.models import LABEL_MIME, PHOTO_MIME, Role
-from devise_app.search import Library
 
 
 def _grid_names(window: Any) -> list[str]:

@@ -17,7 +17,8 @@ import numpy as np
 import skimage
 from PIL import Image
 
-from devise_app.config import PROJECT_ROOT
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
 
 SKIMAGE_PHOTOS = Path(skimage.__file__).parent / "data"
 # Colour photos of distinct things.

@@ -35,9 +35,9 @@ from reliability_support import (
     source_photo,
 )
 
-from devise_app import imaging
 from devise_app.cli import main
-from devise_app.indexer import CHANGED, VANISHED
+from devise_app.engine import imaging
+from devise_app.engine.indexer import CHANGED, VANISHED
 
 RunIndex = Callable[..., Any]
 GOOD = 2  # good photos beside each bad file
@@ -263,7 +263,7 @@ def test_an_unusual_valid_photo_is_indexed(
         assert cosine(stored[1], _embed(encoder, coffee)) < 0.8
 
 
-# What devise_app.imaging installs for the app; pytest's own "error" filter would hide it.
+# What devise_app.engine.imaging installs for the app; pytest's own "error" filter would hide it.
 @pytest.mark.filterwarnings(r"ignore::UserWarning:PIL\.TiffImagePlugin")
 def test_damaged_exif_blocks_never_stop_decoding(tmp_path: Path) -> None:
     """Random damage to the entries of a real EXIF block: open_image decodes every

@@ -44,8 +44,9 @@ import numpy as np
 import pytest
 from reliability_support import cli_command, distinct_photos, run_cli, write_distinct_photo
 
-from devise_app.config import PROJECT_ROOT
-from devise_app.search import Library
+from devise_app.engine.search import Library
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 KILLS = 20
 PHOTOS = 48

@@ -22,9 +22,10 @@ import pytest
 from PIL import Image, PngImagePlugin
 from reliability_support import decompression_bomb, distinct_photos, source_photo
 
-from devise_app import imaging, indexer
-from devise_app.config import PROJECT_ROOT
-from devise_app.search import Library
+from devise_app.engine import imaging, indexer
+from devise_app.engine.search import Library
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 RunIndex = Callable[..., Any]
 
@@ -53,7 +54,7 @@ def test_a_decompression_bomb_is_refused_without_allocating_it(tmp_path: Path) -
     script = textwrap.dedent(
         f"""
         import resource, sys
-        from devise_app import imaging
+        from devise_app.engine import imaging
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
             imaging.open_image({os.fspath(bomb)!r})

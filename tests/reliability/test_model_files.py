@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from reliability_support import SKIMAGE_PHOTOS, run_cli
 
-from devise_app import config
-from devise_app.search import Library
+from devise_app.engine import config
+from devise_app.engine.search import Library
 
 Break = Callable[[Path], None]
 

@@ -31,8 +31,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_support import SKIMAGE_PHOTOS
 
-from devise_app.query import MAX_NESTING, MAX_QUERY_LENGTH, QueryError, parse, query_vector, query_words
-from devise_app.search import Library
+from devise_app.engine.query import (
+    MAX_NESTING,
+    MAX_QUERY_LENGTH,
+    QueryError,
+    parse,
+    query_vector,
+    query_words,
+)
+from devise_app.engine.search import Library
 
 SETTINGS: dict[str, Any] = {
     "deadline": None,

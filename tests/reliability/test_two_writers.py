@@ -1,6 +1,6 @@
 """Two writers on one library (issue 7): the GUI and the CLI, or two index runs,
 at the same time. Writes are serialised (SQLite's write lock, taken up front,
-with a busy timeout; see devise_app/catalog.py), readers never see a half-built
+with a busy timeout; see devise_app/engine/catalog.py), readers never see a half-built
 index, and nothing is lost."""
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 from reliability_support import catalog_rows, cli_command, distinct_photos
 
-from devise_app import ann
-from devise_app.ann import VectorIndex
-from devise_app.catalog import CATALOG_FILENAME, MIGRATIONS, Catalog
-from devise_app.config import PROJECT_ROOT
-from devise_app.search import Library
+from devise_app.engine import ann
+from devise_app.engine.ann import VectorIndex
+from devise_app.engine.catalog import CATALOG_FILENAME, MIGRATIONS, Catalog
+from devise_app.engine.search import Library
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 RunIndex = Callable[..., Any]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from devise_app import config
-from devise_app.model import REBUILD_HINT, ModelFileError, read_manifest
+from devise_app.engine import config
+from devise_app.engine.model import REBUILD_HINT, ModelFileError, read_manifest
 
 VOCABULARY_FILE = "vocabulary.npz"
 

@@ -4,7 +4,7 @@ Simulates a user on labelled photos (by default the 1000 ImageNet sample photos)
 25 concepts that are not ImageNet class names, 20 WordNet hypernyms ("dog",
 "fruit", "vehicle", ...) and 5 invented names ("zorblax") each standing for a
 hypernym's photos. For k = 1 and 5 the user labels k random photos per concept;
-the head is learned from them (devise_app.learning), every photo re-projected
+the head is learned from them (devise_app.engine.learning), every photo re-projected
 from its stored features, and each concept's query scored on the photos that
 were not labelled:
 - before: the concept's word as a query (an invented name cannot be searched:
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from devise_app.bench_quality import embed_all, load_setup, typed_name
-from devise_app.evaluation import average_precision, text_to_photo
-from devise_app.learning import learn
-from devise_app.model import ImageEncoder
-from devise_app.query import query_vector
-from devise_app.vocabulary import Vocabulary
+from devise_app.bench.quality import embed_all, load_setup, typed_name
+from devise_app.engine.evaluation import average_precision, text_to_photo
+from devise_app.engine.learning import learn
+from devise_app.engine.model import ImageEncoder
+from devise_app.engine.query import query_vector
+from devise_app.engine.vocabulary import Vocabulary
 
 WORD_CONCEPTS = 20
 INVENTED_NAMES = ["zorblax", "quimbly", "frandle", "vistrok", "plumbus"]
@@ -59,12 +59,21 @@ class Outcome:
     seconds: float
 
     def mean_ap(self) -> tuple[float, float]:
-        return (float(np.mean([r[1] for r in self.rows.values()])),
-                float(np.mean([r[2] for r in self.rows.values()])))
+        return (
+            float(np.mean([r[1] for r in self.rows.values()])),
+            float(np.mean([r[2] for r in self.rows.values()])),
+        )
 
 
-def run_k(k: int, concepts: dict[str, list[int]], labels: np.ndarray, vectors: np.ndarray,
-          features: np.ndarray, encoder: ImageEncoder, vocabulary: Vocabulary) -> Outcome:
+def run_k(
+    k: int,
+    concepts: dict[str, list[int]],
+    labels: np.ndarray,
+    vectors: np.ndarray,
+    features: np.ndarray,
+    encoder: ImageEncoder,
+    vocabulary: Vocabulary,
+) -> Outcome:
     rng = np.random.default_rng(k)
     chosen: dict[str, np.ndarray] = {}
     for name, classes in concepts.items():
@@ -91,8 +100,11 @@ def run_k(k: int, concepts: dict[str, list[int]], labels: np.ndarray, vectors: n
             before = float(relevant.mean())
         after_query = result.label_vector(name)
         assert after_query is not None
-        rows[name] = (int(relevant.sum()), before,
-                      average_precision(learned_vectors[remaining] @ after_query, relevant))
+        rows[name] = (
+            int(relevant.sum()),
+            before,
+            average_precision(learned_vectors[remaining] @ after_query, relevant),
+        )
 
     untouched = np.setdiff1d(np.unique(labels), labels[labelled])
     keep = np.isin(labels, untouched)
@@ -111,8 +123,10 @@ def main(images: Path | None = None) -> int:
     concepts = choose_concepts(hypernyms, vocabulary)
     results = {k: run_k(k, concepts, labels, vectors, features, encoder, vocabulary) for k in KS}
 
-    print(f"learning from labels on {len(paths)} photos in {images}; {len(concepts)} concepts; "
-          f"model {encoder.name}")
+    print(
+        f"learning from labels on {len(paths)} photos in {images}; {len(concepts)} concepts; "
+        f"model {encoder.name}"
+    )
     columns = " | ".join(f"AP before k={k} | AP after k={k}" for k in KS)
     print(f"| concept | photos left (k=5) | {columns} |")
     print("|---|---|" + "---|---|" * len(KS))
@@ -123,13 +137,17 @@ def main(images: Path | None = None) -> int:
     for k in KS:
         outcome = results[k]
         before, after = outcome.mean_ap()
-        print(f"k={k}: mean AP {before:.3f} -> {after:.3f} (gain {after - before:+.3f}); class-name R@1 of "
-              f"the {outcome.untouched_classes} untouched classes {outcome.r1_before:.3f} -> "
-              f"{outcome.r1_after:.3f} ({outcome.r1_after - outcome.r1_before:+.3f}); "
-              f"learning took {outcome.seconds:.1f} s")
+        print(
+            f"k={k}: mean AP {before:.3f} -> {after:.3f} (gain {after - before:+.3f}); class-name R@1 of "
+            f"the {outcome.untouched_classes} untouched classes {outcome.r1_before:.3f} -> "
+            f"{outcome.r1_after:.3f} ({outcome.r1_after - outcome.r1_before:+.3f}); "
+            f"learning took {outcome.seconds:.1f} s"
+        )
     before, after = results[5].mean_ap()
     gain, r1_drop = after - before, results[5].r1_before - results[5].r1_after
-    print(f"targets at k=5: mean AP gain {gain:+.3f} (target >= +{TARGET_GAIN}, "
-          f"{'met' if gain >= TARGET_GAIN else 'NOT met'}); R@1 drop {r1_drop:.3f} "
-          f"(target <= {TARGET_R1_DROP}, {'met' if r1_drop <= TARGET_R1_DROP else 'NOT met'})")
+    print(
+        f"targets at k=5: mean AP gain {gain:+.3f} (target >= +{TARGET_GAIN}, "
+        f"{'met' if gain >= TARGET_GAIN else 'NOT met'}); R@1 drop {r1_drop:.3f} "
+        f"(target <= {TARGET_R1_DROP}, {'met' if r1_drop <= TARGET_R1_DROP else 'NOT met'})"
+    )
     return 0

@@ -7,16 +7,34 @@ at temporary folders so they never touch a real user's files.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 APP_NAME = "devise-app"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _package_folder(package: str) -> Path:
+    """A folder shipped as package data (``models/`` -> ``devise_app.models``).
+
+    The wheel installs them as plain folders, and an editable install maps them
+    to the checkout's top-level folders; ONNX Runtime needs a real path either way.
+    """
+    folder = resources.files(package)
+    path = Path(str(folder))
+    if not path.is_dir():  # a zipped install; nothing this project builds
+        raise FileNotFoundError(f"{package} is not a folder on disk ({folder})")
+    return path
 
 
 def models_dir() -> Path:
     """The shipped model files; ``DEVISE_APP_MODELS_DIR`` overrides."""
     override = os.environ.get("DEVISE_APP_MODELS_DIR")
-    return Path(override) if override else PROJECT_ROOT / "models"
+    return Path(override) if override else _package_folder("devise_app.models")
+
+
+def resources_dir() -> Path:
+    """The shipped icons and style sheet."""
+    return _package_folder("devise_app.resources")
 
 
 def _user_dir(env_var: str, kind: str) -> Path:
@@ -25,8 +43,11 @@ def _user_dir(env_var: str, kind: str) -> Path:
         return Path(override)
     import platformdirs
 
-    getter = {"data": platformdirs.user_data_dir, "cache": platformdirs.user_cache_dir,
-              "config": platformdirs.user_config_dir}[kind]
+    getter = {
+        "data": platformdirs.user_data_dir,
+        "cache": platformdirs.user_cache_dir,
+        "config": platformdirs.user_config_dir,
+    }[kind]
     return Path(getter(APP_NAME, appauthor=False))
 
 

@@ -37,7 +37,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from devise_app.catalog import Catalog
+from devise_app.engine.catalog import Catalog
 
 INDEX_FILENAME = "vectors.annoy"
 SIDECAR_FILENAME = "vectors.json"

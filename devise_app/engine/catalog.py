@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from devise_app.engine.errors import LibraryError
+
 CATALOG_FILENAME = "catalog.sqlite"
 
 # Photo states.
@@ -106,8 +108,6 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-class LibraryError(Exception):
-    """A problem with the photo library the user can act on; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -331,11 +331,15 @@ class Catalog:
         """Vectors of the given indexed photos, (N, dim); ids not indexed are left out."""
         id_list = [int(i) for i in ids]
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT vector FROM photos WHERE state = '{INDEXED}' AND id IN "
-                f"({', '.join('?' * len(id_list))})",
-                id_list,
-            ).fetchall() if id_list else []
+            rows = (
+                self._conn.execute(
+                    f"SELECT vector FROM photos WHERE state = '{INDEXED}' AND id IN "
+                    f"({', '.join('?' * len(id_list))})",
+                    id_list,
+                ).fetchall()
+                if id_list
+                else []
+            )
         return np.array([np.frombuffer(row[0], VECTOR_DTYPE) for row in rows], dtype=VECTOR_DTYPE)
 
     def paths_of(self, ids: Iterable[int]) -> dict[int, str]:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from devise_app.engine.errors import ImageDecodeError
+
 # EfficientNet-Lite preprocessing: short side to 256 (bilinear), centre crop 224,
 # then (x - 127) / 128 per channel, RGB, channels first.
 RESIZE_SHORT_SIDE = 256
@@ -51,8 +53,6 @@ _ORIENTATIONS = {
 _heif_registered = False
 
 
-class ImageDecodeError(Exception):
-    """A file could not be read as a photo; the message says why."""
 
 
 def _register_heif() -> None:

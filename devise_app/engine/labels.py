@@ -1,6 +1,6 @@
 """A library's labels as teachers: its own learned head, kept in step with the catalog.
 
-The library folder may hold ``learned_head.npz`` (devise_app.learning). Every
+The library folder may hold ``learned_head.npz`` (devise_app.engine.learning). Every
 stored vector must come from the head in use, so the catalog records the
 fingerprint of that head (meta key ``head``) in the same transaction that
 re-projects the vectors. After a crash between writing a new head and
@@ -19,10 +19,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from devise_app.catalog import Catalog
-from devise_app.learning import HEAD_FILE, LearnedHead, LearnProgress, learn
-from devise_app.model import Embedding, ImageEncoder
-from devise_app.vocabulary import Vocabulary
+from devise_app.engine.catalog import Catalog
+from devise_app.engine.learning import HEAD_FILE, LearnedHead, LearnProgress, learn
+from devise_app.engine.model import Embedding, ImageEncoder
+from devise_app.engine.vocabulary import Vocabulary
 
 SHIPPED_HEAD = "shipped"
 HEAD_META_KEY = "head"
@@ -136,7 +136,7 @@ def parse_labels(text: str) -> Mapping[str, list[str]]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"not a labels file: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != LABELS_FORMAT:
-        raise ValueError(f"not a labels file (expected \"format\": \"{LABELS_FORMAT}\")")
+        raise ValueError(f'not a labels file (expected "format": "{LABELS_FORMAT}")')
     labels = document.get("labels")
     if not isinstance(labels, dict) or not all(
         isinstance(paths, list) and all(isinstance(p, str) for p in paths) for paths in labels.values()

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devise_app.vocabulary import Vocabulary
+from devise_app.engine.errors import QueryError
+from devise_app.engine.vocabulary import Vocabulary
 
 MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
@@ -39,16 +40,6 @@ TOKEN = re.compile(
 )
 
 
-class QueryError(ValueError):
-    """A query that cannot be answered; ``str()`` is the message for the user."""
-
-    def __init__(self, message: str, suggestions: list[str] | None = None):
-        self.message = message
-        self.suggestions = suggestions or []
-        full = message
-        if self.suggestions:
-            full += " Did you mean: " + ", ".join(self.suggestions) + "?"
-        super().__init__(full)
 
 
 @dataclass
@@ -88,7 +79,7 @@ def tokenize(text: str) -> list[_Token]:
         if match.group("label"):
             name = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
             if not name or not name.strip():
-                raise QueryError("label: needs a name, e.g. label:Grandma or label:\"Summer 2024\".")
+                raise QueryError('label: needs a name, e.g. label:Grandma or label:"Summer 2024".')
             tokens.append(_Token("label", name.strip()))
         elif match.group("phrase") is not None:
             if not match.group("phrase").strip():

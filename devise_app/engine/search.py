@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app import config, imaging, labels
-from devise_app.ann import VectorIndex
-from devise_app.catalog import Catalog, LibraryError
-from devise_app.indexer import IndexProgress, check_folders, index_folders
+from devise_app.engine import config, imaging, labels
+from devise_app.engine.ann import VectorIndex
+from devise_app.engine.catalog import Catalog, LibraryError
+from devise_app.engine.indexer import IndexProgress, check_folders, index_folders
 
 if TYPE_CHECKING:
-    from devise_app.learning import LearnedHead, LearnProgress
-    from devise_app.model import ImageEncoder
-    from devise_app.vocabulary import Vocabulary
+    from devise_app.engine.learning import LearnedHead, LearnProgress
+    from devise_app.engine.model import ImageEncoder
+    from devise_app.engine.vocabulary import Vocabulary
 
 __all__ = ["Library", "LibraryError", "SearchHit", "describe_photo"]
 
@@ -51,7 +51,7 @@ class SearchHit:
 
 def _sole_label(query: str) -> str | None:
     """The NAME of a query that is just ``label:NAME``, else None (QueryError if malformed)."""
-    from devise_app.query import Label, Sum, parse
+    from devise_app.engine.query import Label, Sum, parse
 
     node = parse(query)
     if (
@@ -67,7 +67,7 @@ def _sole_label(query: str) -> str | None:
 def model_identity(model_dir: Path) -> str:
     """A fingerprint of the model files that decide the image vectors (the ONNX
     graph and the head), so that vectors from another model are never mixed in."""
-    from devise_app.model import HEAD_FILE, ONNX_FILE, ModelFileError
+    from devise_app.engine.model import HEAD_FILE, ONNX_FILE, ModelFileError
 
     digest = hashlib.blake2b(digest_size=12)
     for name in (ONNX_FILE, HEAD_FILE):
@@ -141,7 +141,7 @@ class Library:
     def encoder(self) -> ImageEncoder:
         with self._model_lock:
             if self._encoder is None:
-                from devise_app.model import ImageEncoder
+                from devise_app.engine.model import ImageEncoder
 
                 self._encoder = ImageEncoder()
             return self._encoder
@@ -150,14 +150,14 @@ class Library:
     def vocabulary(self) -> Vocabulary:
         with self._model_lock:
             if self._vocabulary is None:
-                from devise_app.vocabulary import Vocabulary
+                from devise_app.engine.vocabulary import Vocabulary
 
                 self._vocabulary = Vocabulary.load()
             return self._vocabulary
 
     def _learned_head(self) -> LearnedHead | None:
         """The library's own head (learned from its labels), if it has one."""
-        from devise_app.learning import LearnedHead
+        from devise_app.engine.learning import LearnedHead
 
         with self._model_lock:
             if self._learned is False:
@@ -190,7 +190,7 @@ class Library:
         cancel: threading.Event | None = None,
         batch_size: int | None = None,
     ) -> Generator[IndexProgress, None, None]:
-        """Bring the library up to date with ``folders``; see ``devise_app.indexer``.
+        """Bring the library up to date with ``folders``; see ``devise_app.engine.indexer``.
 
         Checks the folders at once (LibraryError), then returns the progress
         generator (``close()`` it to stop early). The search index is brought up
@@ -240,7 +240,7 @@ class Library:
         then the photos nearest to the label. Anything else is turned into a
         vector by the query language, ``label:NAME`` standing for the label's vector.
         """
-        from devise_app.query import query_vector
+        from devise_app.engine.query import query_vector
 
         name = _sole_label(query)
         if name is None and self.catalog.label_id(query.strip()) is not None:
@@ -258,7 +258,7 @@ class Library:
 
     def _label_vector(self, name: str) -> np.ndarray:
         """What ``label:NAME`` stands for: the vector learned for it, else the mean of its photos."""
-        from devise_app.query import QueryError
+        from devise_app.engine.query import QueryError
 
         label_id = self._label_id_for_query(name)
         learned = self._learned_head()
@@ -273,7 +273,7 @@ class Library:
         return np.asarray(mean / max(float(np.linalg.norm(mean)), 1e-12), dtype=np.float32)
 
     def _label_id_for_query(self, name: str) -> int:
-        from devise_app.query import QueryError
+        from devise_app.engine.query import QueryError
 
         label_id = self.catalog.label_id(name)
         if label_id is None:
@@ -339,7 +339,7 @@ class Library:
     # -- learning from labels -----------------------------------------------------
 
     def learn(self, cancel: threading.Event | None = None) -> Generator[LearnProgress, None, None]:
-        """Teach the library's own head from its labels (devise_app.learning), then
+        """Teach the library's own head from its labels (devise_app.engine.learning), then
         re-project every photo and rebuild the search index. A generator of
         progress; cancelling (the event, or closing it) leaves the library as it was.
         Raises LibraryError when no photo carries a label.
@@ -374,8 +374,10 @@ class Library:
         for name, paths in document.items():
             known = [p for p in paths if self.catalog.photo_id(p) is not None]
             missing += [p for p in paths if p not in known]
-            self.catalog.add_label(self.catalog.create_label(_check_label_name(name)),
-                                   [self.catalog.photo_id(p) or 0 for p in known])
+            self.catalog.add_label(
+                self.catalog.create_label(_check_label_name(name)),
+                [self.catalog.photo_id(p) or 0 for p in known],
+            )
         return len(document), missing
 
     # -- labels -------------------------------------------------------------------

@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app import imaging
-from devise_app.catalog import ERROR, INDEXED, STALE, Catalog, LibraryError, PhotoRecord
+from devise_app.engine import imaging
+from devise_app.engine.catalog import ERROR, INDEXED, STALE, Catalog, LibraryError, PhotoRecord
 
 if TYPE_CHECKING:
-    from devise_app.model import ImageEncoder
+    from devise_app.engine.model import ImageEncoder
 
 DEFAULT_BATCH_SIZE = 16  # for an encoder that suggests none
 HASH_CHUNK = 1 << 20

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from devise_app import config
-from devise_app.evaluation import HIT_KS, conse, flat_hits, hypernym_map, text_to_photo, unit_rows
-from devise_app.imaging import load_model_input
-from devise_app.model import ImageEncoder
-from devise_app.query import query_vector
-from devise_app.vocabulary import Vocabulary
+from devise_app.bench.common import dataset_dir
+from devise_app.engine.evaluation import HIT_KS, conse, flat_hits, hypernym_map, text_to_photo, unit_rows
+from devise_app.engine.imaging import load_model_input
+from devise_app.engine.model import ImageEncoder
+from devise_app.engine.query import query_vector
+from devise_app.engine.vocabulary import Vocabulary
 
-DEFAULT_IMAGES = config.PROJECT_ROOT.parent / "shared" / "datasets" / "imagenet-sample"
+DEFAULT_IMAGES = dataset_dir("imagenet-sample")
 TARGETS = {"hit@1": 0.88, "hit@5": 0.95, "R@1": 0.90, "hypernym mAP": 0.50}
 
 
@@ -39,8 +39,11 @@ def load_setup(images: Path | None) -> Setup | None:
     benchmark; None (with a message) when there are no labelled photos."""
     images = images or DEFAULT_IMAGES
     if not (images / "manifest.csv").is_file():
-        print(f"no labelled photos at {images} (a folder with manifest.csv: file,class_index); "
-              "pass --images DIR", file=sys.stderr)
+        print(
+            f"no labelled photos at {images} (a folder with manifest.csv: file,class_index); "
+            "pass --images DIR",
+            file=sys.stderr,
+        )
         return None
     paths, labels = read_manifest(images)
     encoder = ImageEncoder()
@@ -108,8 +111,10 @@ def main(images: Path | None = None) -> int:
     conse_photos = conse(logits, plain, top=10)
     one_hot = np.eye(logits.shape[1], dtype=np.float32)
 
-    print(f"quality on {len(paths)} photos in {images} ({len(words)} hypernym queries); "
-          f"model {encoder.name} on {encoder.provider_note}, embedded in {seconds:.1f} s")
+    print(
+        f"quality on {len(paths)} photos in {images} ({len(words)} hypernym queries); "
+        f"model {encoder.name} on {encoder.provider_note}, embedded in {seconds:.1f} s"
+    )
     header = "| model                          | " + " | ".join(f"hit@{k:<2}" for k in HIT_KS)
     print(header + " | R@1   | R@10  | MRR   | hyp. mAP |")
     print("|" + "---|" * (len(HIT_KS) + 5))
@@ -123,7 +128,11 @@ def main(images: Path | None = None) -> int:
     mean_ap = hypernym_map(word_queries, members, photos, labels)
     print(row(f"shipped ({encoder.name})", hits, names, mean_ap))
     reached = {"hit@1": hits[1], "hit@5": hits[5], "R@1": names["R@1"], "hypernym mAP": mean_ap}
-    print("targets: " + ", ".join(
-        f"{k} {reached[k]:.3f} (target {v:.2f}, {'met' if reached[k] >= v else 'NOT met'})"
-        for k, v in TARGETS.items()))
+    print(
+        "targets: "
+        + ", ".join(
+            f"{k} {reached[k]:.3f} (target {v:.2f}, {'met' if reached[k] >= v else 'NOT met'})"
+            for k, v in TARGETS.items()
+        )
+    )
     return 0

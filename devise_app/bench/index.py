@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app import config, imaging
+from devise_app.bench.common import dataset_dir
+from devise_app.engine import imaging
 
 if TYPE_CHECKING:
-    from devise_app.model import ImageEncoder
+    from devise_app.engine.model import ImageEncoder
 
-SAMPLE_DIR = config.PROJECT_ROOT.parent / "shared" / "datasets" / "imagenet-sample"
+SAMPLE_DIR = dataset_dir("imagenet-sample")
 GENERATED_SAMPLE_COUNT = 200
 LARGE_COUNT = 64
 LARGE_SIZE = (4000, 3000)
@@ -124,7 +125,7 @@ class PipelineResult:
 
 def timed_index_run(library_dir: Path, encoder: ImageEncoder, folder: Path) -> tuple[int, float]:
     """Index ``folder`` into a new library: (photos indexed, photos per second)."""
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     with Library(library_dir, encoder=encoder) as library:
         started = time.perf_counter()
@@ -180,8 +181,8 @@ def measure_ann(
 ) -> AnnResult:
     """Annoy on clustered synthetic unit vectors (photo vectors gather around
     words), against exact search with the same vectors."""
-    from devise_app.ann import AnnIndex, exact_search
-    from devise_app.evaluation import unit_rows
+    from devise_app.engine.ann import AnnIndex, exact_search
+    from devise_app.engine.evaluation import unit_rows
 
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((items // 50, dim))
@@ -246,7 +247,7 @@ def _print_table(rows: Sequence[Row]) -> None:
 
 
 def main(images: Path | None = None) -> int:
-    from devise_app.model import ImageEncoder
+    from devise_app.engine.model import ImageEncoder
 
     encoder = ImageEncoder()
     load = f", load average {os.getloadavg()[0]:.1f} before starting" if hasattr(os, "getloadavg") else ""

@@ -20,9 +20,7 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 def true_label_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """0-based rank of each row's true label among its scores (ties count against)."""
     true_scores = scores[np.arange(len(labels)), labels]
-    return (scores > true_scores[:, None]).sum(axis=1) + (
-        (scores == true_scores[:, None]).sum(axis=1) - 1
-    )
+    return (scores > true_scores[:, None]).sum(axis=1) + ((scores == true_scores[:, None]).sum(axis=1) - 1)
 
 
 def flat_hits(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = HIT_KS) -> dict[int, float]:

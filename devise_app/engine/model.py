@@ -1,7 +1,7 @@
 """The shipped DeViSE model at run time: ONNX Runtime on CUDA when usable, else CPU.
 
 ``models/devise.onnx`` maps a batch of preprocessed images (see
-``devise_app.imaging``) to unit vectors in the visual-semantic space, and also
+``devise_app.engine.imaging``) to unit vectors in the visual-semantic space, and also
 returns the pooled CNN features and the classifier logits. ``models/head.npz``
 holds the head's parameters so stored features can be re-projected in numpy
 without running the CNN again (a library's own learned head uses the same form).
@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from devise_app import MODEL_FORMAT_VERSION, config
+from devise_app import MODEL_FORMAT_VERSION
+from devise_app.engine import config
+from devise_app.engine.errors import ModelFileError
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,6 @@ CUDA_BATCH_SIZE = 96  # large, and within the indexer's cap of 64 MB of model in
 REBUILD_HINT = "reinstall the app or rebuild the model with python -m devise_app.training"
 
 
-class ModelFileError(Exception):
-    """The model files are missing, damaged or of another version."""
 
 
 @dataclass
@@ -90,11 +90,14 @@ class Head:
         try:
             with np.load(path) as data:
                 return cls(
-                    fc_weight=data["fc_weight"], fc_bias=data["fc_bias"],
-                    word_vectors=data["word_vectors"], codes=data["codes"],
+                    fc_weight=data["fc_weight"],
+                    fc_bias=data["fc_bias"],
+                    word_vectors=data["word_vectors"],
+                    codes=data["codes"],
                     word_temperature=float(data["word_temperature"]),
                     code_temperature=float(data["code_temperature"]),
-                    word_weight=float(data["word_weight"]), code_weight=float(data["code_weight"]),
+                    word_weight=float(data["word_weight"]),
+                    code_weight=float(data["code_weight"]),
                 )
         except FileNotFoundError:
             raise ModelFileError(f"model head {path} is missing") from None
@@ -218,8 +221,11 @@ class ImageEncoder:
             raise ModelFileError(f"model file {onnx_path} cannot be loaded: {exc}") from None
         self.provider: str = self.session.get_providers()[0]
         if not note:
-            note = ("CUDA GPU" if self.provider == CUDA
-                    else "CPU (CUDA was asked for but its libraries or a GPU are not usable here)")
+            note = (
+                "CUDA GPU"
+                if self.provider == CUDA
+                else "CPU (CUDA was asked for but its libraries or a GPU are not usable here)"
+            )
         self.provider_note = note
         # A GPU wants large batches and one run at a time (fed through I/O binding);
         # the CPU gets one single-threaded run per core.

@@ -1,6 +1,6 @@
 """Learning from the user's labels: DeViSE fine-tuning of a library's own head.
 
-The shipped head (``devise_app.model.Head``) turns stored CNN features into
+The shipped head (``devise_app.engine.model.Head``) turns stored CNN features into
 vectors through the class mixtures ``softmax(logits / t) @ S`` (word part) and
 ``@ C`` (code part). Learning adjusts S and C, and gives every user label its own
 unit vector u, with DeViSE's hinge rank loss:
@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from devise_app.model import Head
-from devise_app.query import QueryError, query_vector
-from devise_app.vocabulary import Vocabulary
+from devise_app.engine.model import Head
+from devise_app.engine.query import QueryError, query_vector
+from devise_app.engine.vocabulary import Vocabulary
 
 MARGIN = 0.1
 REGULARISATION = 0.3
@@ -71,8 +71,10 @@ class LearnedHead:
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {
-            "fc_weight": self.head.fc_weight, "fc_bias": self.head.fc_bias,
-            "word_vectors": self.head.word_vectors, "codes": self.head.codes,
+            "fc_weight": self.head.fc_weight,
+            "fc_bias": self.head.fc_bias,
+            "word_vectors": self.head.word_vectors,
+            "codes": self.head.codes,
             "word_temperature": np.float32(self.head.word_temperature),
             "code_temperature": np.float32(self.head.code_temperature),
             "word_weight": np.float32(self.head.word_weight),
@@ -179,8 +181,9 @@ def learn(
                 shared = _shared_rows(labelled[name], labelled[other])
                 own[rows[shared], i] = True
 
-    labels = np.stack([initial_label_vector(n, photo_vectors[owner == i], vocabulary)
-                       for i, n in enumerate(names)]).astype(np.float64)
+    labels = np.stack(
+        [initial_label_vector(n, photo_vectors[owner == i], vocabulary) for i, n in enumerate(names)]
+    ).astype(np.float64)
     anchor_labels = labels.copy()
     words = np.asarray(base.word_vectors, dtype=np.float64).copy()
     codes = np.asarray(base.codes, dtype=np.float64).copy()
@@ -206,8 +209,10 @@ def learn(
         word_scores = z @ word_negatives.T  # (N, K)
         label_hinge = np.where(own, 0.0, np.maximum(0.0, MARGIN - positive + label_scores))
         word_hinge = np.maximum(0.0, MARGIN - positive + word_scores)
-        drift = sum(((p - q) ** 2).sum() for p, q in
-                    ((words, anchor_words), (codes, anchor_codes), (labels, anchor_labels)))
+        drift = sum(
+            ((p - q) ** 2).sum()
+            for p, q in ((words, anchor_words), (codes, anchor_codes), (labels, anchor_labels))
+        )
         loss = float((label_hinge.sum() + word_hinge.sum()) / len(z) + regularisation * drift)
 
         label_active = (label_hinge > 0).astype(np.float64)

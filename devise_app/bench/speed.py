@@ -25,7 +25,7 @@ its number:
 2. **Annoy** on clustered synthetic unit vectors of the model's dimension (a
    centre per 50 vectors plus Gaussian noise, so that neighbours are not
    trivially far apart): build time, query latency p50/p99 and recall@10 against
-   exact search, with the app's own query settings (``devise_app.ann``).
+   exact search, with the app's own query settings (``devise_app.engine.ann``).
 3. **Rescan of an unchanged tree** of many tiny files: a few real photos are
    indexed, then catalog rows are inserted through the catalog API for the tiny
    files with their real size and mtime (embedding them all would take hours and
@@ -66,8 +66,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app import config, imaging
-from devise_app.bench_index import (
+from devise_app.bench.common import dataset_dir
+from devise_app.bench.index import (
     Row,
     _images_in,
     _make_photos,
@@ -75,11 +75,12 @@ from devise_app.bench_index import (
     _warm_cache,
     timed_index_run,
 )
+from devise_app.engine import imaging
 
 if TYPE_CHECKING:
-    from devise_app.model import ImageEncoder
+    from devise_app.engine.model import ImageEncoder
 
-SAMPLE_DIR = config.PROJECT_ROOT.parent / "shared" / "datasets" / "imagenet-sample"
+SAMPLE_DIR = dataset_dir("imagenet-sample")
 FIRST_PAINT_ENV = "DEVISE_APP_EXIT_AFTER_FIRST_PAINT"
 FIRST_PAINT_MARK = "devise-app first paint at"
 
@@ -151,7 +152,7 @@ class PipelineResult:
 
 def naive_model_input(path: Path) -> np.ndarray:
     """Preprocessing as a first program would do it: full decode, whole-photo
-    resize, crop (the same arithmetic as ``devise_app.imaging``, none of its savings)."""
+    resize, crop (the same arithmetic as ``devise_app.engine.imaging``, none of its savings)."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as opened:
@@ -170,7 +171,7 @@ def measure_naive(paths: Sequence[Path], encoder: ImageEncoder) -> float:
     """Photos/s of the naive pipeline: sequential full decode, batch 1, a plain session."""
     import onnxruntime
 
-    from devise_app.model import ONNX_FILE
+    from devise_app.engine.model import ONNX_FILE
 
     session = onnxruntime.InferenceSession(
         str(encoder.model_dir / ONNX_FILE), providers=encoder.session.get_providers()
@@ -291,7 +292,7 @@ class AnnResult:
 
 def build_ann(path: Path, count: int, dim: int) -> float:
     """Build the app's Annoy index of ``count`` clustered vectors at ``path``; seconds taken."""
-    from devise_app.ann import AnnIndex
+    from devise_app.engine.ann import AnnIndex
 
     vectors = clustered_vectors(count, dim, seed=1, centres=_centres(count, dim))
     started = time.perf_counter()
@@ -301,7 +302,7 @@ def build_ann(path: Path, count: int, dim: int) -> float:
 
 def measure_ann(path: Path, count: int, dim: int, queries: int, build_s: float) -> AnnResult:
     """Latency and recall@10 of the app's queries on the index at ``path``."""
-    from devise_app.ann import AnnIndex, exact_search
+    from devise_app.engine.ann import AnnIndex, exact_search
 
     vectors = clustered_vectors(count, dim, seed=1, centres=_centres(count, dim))  # the same as built
     probes = clustered_vectors(queries, dim, seed=2, centres=_centres(count, dim))
@@ -378,7 +379,7 @@ def measure_rescan(workdir: Path, encoder: ImageEncoder, files: int) -> RescanRe
     """Time an index run over ``files`` unchanged catalogued files (see the module doc)."""
     from PIL import Image
 
-    from devise_app.search import Library
+    from devise_app.engine.search import Library
 
     started = time.perf_counter()
     root = workdir / "tree"
@@ -485,9 +486,9 @@ _MEMORY_CHILD = """
 import json, resource, sys
 from pathlib import Path
 import numpy as np
-from devise_app.ann import AnnIndex
-from devise_app.query import query_vector
-from devise_app.vocabulary import Vocabulary
+from devise_app.engine.ann import AnnIndex
+from devise_app.engine.query import query_vector
+from devise_app.engine.vocabulary import Vocabulary
 path, dim = Path(sys.argv[1]), int(sys.argv[2])
 vocabulary = Vocabulary.load()
 index = AnnIndex(path, dim)
@@ -524,7 +525,7 @@ def measure_memory(path: Path, dim: int) -> MemoryResult:
     ``path`` and runs four queries."""
     done = subprocess.run(
         [sys.executable, "-c", _MEMORY_CHILD, str(path), str(dim)],
-        capture_output=True, text=True, timeout=300, cwd=config.PROJECT_ROOT,
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"memory probe failed: {done.stderr.strip()[-500:]}")
@@ -637,7 +638,7 @@ def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder)
 
 
 def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
-    from devise_app.model import ImageEncoder
+    from devise_app.engine.model import ImageEncoder
 
     if images is not None and not images.is_dir():
         print(f"devise-app: error: no such folder: {images}", file=sys.stderr)

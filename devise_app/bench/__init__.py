@@ -1,0 +1,1 @@
+"""Benchmarks: ``devise-app bench index|quality|learn|speed``, which print tables."""

@@ -1,0 +1,1 @@
+"""Icons and the style sheet (package data: ``devise_app.resources``)."""

@@ -1,6 +1,7 @@
 """Retrieval metrics shared by the model build and ``devise-app bench quality``.
 
-All inputs are unit-norm row vectors, so a dot product is a cosine.
+All inputs are unit-norm row vectors, so a dot product is a cosine. ``unit_rows`` and
+``softmax`` come from ``devise_app.engine.vectors`` (imported from here too).
 """
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from devise_app.engine.vectors import softmax, unit_rows
+
 HIT_KS = (1, 2, 5, 10, 20)
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def true_label_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -67,13 +65,6 @@ def hypernym_map(
         relevant = np.isin(labels, classes)
         aps.append(average_precision(photo_vectors @ vector, relevant))
     return float(np.mean(aps)) if aps else float("nan")
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def conse(logits: np.ndarray, label_vectors: np.ndarray, top: int = 10) -> np.ndarray:

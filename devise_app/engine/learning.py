@@ -32,6 +32,7 @@ import numpy as np
 
 from devise_app.engine.model import Head
 from devise_app.engine.query import QueryError, query_vector
+from devise_app.engine.vectors import softmax, unit_rows
 from devise_app.engine.vocabulary import Vocabulary
 
 MARGIN = 0.1
@@ -67,7 +68,7 @@ class LearnedHead:
 
     def class_vectors(self) -> np.ndarray:
         """The 1000 class labels' vectors under this head (for class-name queries)."""
-        return _unit_rows(self.head.label_vectors)
+        return unit_rows(self.head.label_vectors)
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {
@@ -103,16 +104,6 @@ class LearnedHead:
         return cls(Head.load(path), names, vectors)
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _unit_backward(grad: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """Gradient through x -> x / |x| (row-wise)."""
     norm = np.maximum(np.linalg.norm(raw, axis=-1, keepdims=True), 1e-12)
@@ -144,7 +135,7 @@ def initial_label_vector(name: str, photo_vectors: np.ndarray, vocabulary: Vocab
             return query_vector(name, vocabulary)
         except QueryError:  # e.g. a name with characters the query language reads as operators
             pass
-    return _unit_rows(photo_vectors.mean(axis=0))
+    return unit_rows(photo_vectors.mean(axis=0))
 
 
 def learn(
@@ -166,8 +157,8 @@ def learn(
     features = np.concatenate([labelled[n] for n in names]).astype(np.float32)
     owner = np.concatenate([np.full(len(labelled[n]), i) for i, n in enumerate(names)])
     logits = features @ base.fc_weight.T + base.fc_bias
-    word_mix = _softmax(logits / base.word_temperature)  # fixed: features do not change
-    code_mix = _softmax(logits / base.code_temperature)
+    word_mix = softmax(logits, base.word_temperature)  # fixed: features do not change
+    code_mix = softmax(logits, base.code_temperature)
     a, b, word_dim = base.word_weight, base.code_weight, base.word_vectors.shape[1]
 
     photo_vectors = base.project(features)
@@ -202,8 +193,8 @@ def learn(
         word_negatives[:, :word_dim] = candidate_vectors[negatives]  # words have no code part
 
         w_raw, c_raw = word_mix @ words, code_mix @ codes
-        z = np.hstack([a * _unit_rows(w_raw), b * _unit_rows(c_raw)])  # (N, dim)
-        u = _unit_rows(labels)
+        z = np.hstack([a * unit_rows(w_raw), b * unit_rows(c_raw)])  # (N, dim)
+        u = unit_rows(labels)
         positive = (z * u[owner]).sum(axis=1, keepdims=True)  # (N, 1)
         label_scores = z @ u.T  # (N, L): other labels are negatives unless the photo carries them
         word_scores = z @ word_negatives.T  # (N, K)
@@ -231,7 +222,7 @@ def learn(
         yield LearnProgress(step, steps, loss)
 
     head = replace(base, word_vectors=words.astype(np.float32), codes=codes.astype(np.float32))
-    result = LearnedHead(head, names, _unit_rows(labels).astype(np.float32))
+    result = LearnedHead(head, names, unit_rows(labels).astype(np.float32))
     yield LearnProgress(steps, steps, loss, finished=True, result=result)
     return result
 

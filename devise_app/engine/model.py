@@ -24,6 +24,7 @@ import numpy as np
 from devise_app import MODEL_FORMAT_VERSION
 from devise_app.engine import config
 from devise_app.engine.errors import ModelFileError
+from devise_app.engine.vectors import softmax, unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ CUDA_BATCH_SIZE = 96  # large, and within the indexer's cap of 64 MB of model in
 
 
 REBUILD_HINT = "reinstall the app or rebuild the model with python -m devise_app.training"
-
-
 
 
 @dataclass
@@ -126,19 +125,9 @@ class Head:
 
     def project(self, features: np.ndarray) -> np.ndarray:
         logits = features.astype(np.float32) @ self.fc_weight.T + self.fc_bias
-        word_part = _unit(_softmax(logits / self.word_temperature) @ self.word_vectors)
-        code_part = _unit(_softmax(logits / self.code_temperature) @ self.codes)
+        word_part = unit_rows(softmax(logits, self.word_temperature) @ self.word_vectors)
+        code_part = unit_rows(softmax(logits, self.code_temperature) @ self.codes)
         return np.hstack([self.word_weight * word_part, self.code_weight * code_part]).astype(np.float32)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def nvidia_driver_present() -> bool:

@@ -16,7 +16,7 @@ from importlib import resources
 
 import numpy as np
 
-from devise_app.engine.evaluation import unit_rows
+from devise_app.engine.vectors import unit_rows
 from devise_app.training.wordnet import Synset, ancestors, wnid_offset
 
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -304,18 +305,14 @@ class ResultsModel(QAbstractListModel):
 
     def _tooltip(self, photo: Photo) -> str:
         lines = [
-            f"<b>{_escape(photo.path.name)}</b>",
+            f"<b>{escape(photo.path.name)}</b>",
             f"score {photo.score:.3f}",
-            f"<span style='color:gray'>{_escape(str(photo.path.parent))}</span>",
+            f"<span style='color:gray'>{escape(str(photo.path.parent))}</span>",
         ]
         labels = self._labels.get(str(photo.path))
         if labels:
-            lines.append("labels: " + ", ".join(_escape(name) for name in labels))
+            lines.append("labels: " + ", ".join(escape(name) for name in labels))
         return "<br>".join(lines)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- labels ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devise_app.bench import common as bench_common
 from devise_app.bench import speed as bench_speed
 from devise_app.engine import imaging
 from devise_app.engine.model import ImageEncoder
@@ -107,7 +108,7 @@ def test_bench_speed_runs_at_tiny_sizes(shared_model: None, capsys: pytest.Captu
 def test_bench_speed_says_when_the_sample_is_absent(
     shared_model: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(bench_speed, "SAMPLE_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(bench_common, "SAMPLE_DIR", tmp_path / "nowhere")
     sizes = bench_speed.tiny_sizes(ann_sizes=(200,), memory_sizes=(), rescan_files=10)
     assert bench_speed.main(sizes=sizes) == 0
     out = capsys.readouterr().out

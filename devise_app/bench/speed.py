@@ -66,21 +66,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app.bench.common import dataset_dir
-from devise_app.bench.index import (
+from devise_app.bench.common import (
+    PipelineResult,
     Row,
-    _images_in,
-    _make_photos,
-    _print_table,
-    _warm_cache,
-    timed_index_run,
+    Sizes,
+    build_ann,
+    count_label,
+    index_to_end,
+    load_average,
+    machine_line,
+    make_photos,
+    measure_ann,
+    measure_pipeline,
+    missing_sample_note,
+    print_table,
+    sample_photos,
+    say,
 )
 from devise_app.engine import imaging
+from devise_app.engine.vectors import unit_rows
 
 if TYPE_CHECKING:
+    from devise_app.bench.common import AnnResult
     from devise_app.engine.model import ImageEncoder
 
-SAMPLE_DIR = dataset_dir("imagenet-sample")
 FIRST_PAINT_ENV = "DEVISE_APP_EXIT_AFTER_FIRST_PAINT"
 FIRST_PAINT_MARK = "devise-app first paint at"
 
@@ -92,29 +101,9 @@ TARGET_RESCAN_S = 10.0
 TARGET_FIRST_PAINT_S = 1.0
 TARGET_PEAK_MB = 600.0
 TARGET_GPU_RATE = 1500.0
-DECODE_TIMING_LIMIT = 300  # photos timed one by one for the decoding's CPU time
 
 
-@dataclass(frozen=True)
-class Sizes:
-    """How much work each part does. ``FULL`` is the real benchmark."""
-
-    sample_limit: int | None = None  # photos of the sample set (None: all)
-    generated_sample: int = 200  # photos made when the sample set is absent
-    generated_sample_size: tuple[int, int] = (500, 375)
-    large_count: int = 48
-    large_size: tuple[int, int] = (4000, 3000)
-    naive_limit: int = 32  # photos run through the naive pipeline (it is slow)
-    repeats: int = 2
-    ann_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    ann_queries: int = 300
-    rescan_files: int = 100_000
-    memory_sizes: tuple[int, ...] = (100_000, 1_000_000)
-    first_paint_runs: int = 3
-    gui: bool = True
-
-
-FULL = Sizes()
+FULL = Sizes()  # the defaults are this benchmark's full sizes
 TINY = Sizes(
     sample_limit=8, generated_sample=8, generated_sample_size=(320, 240), large_count=4,
     large_size=(1200, 900), naive_limit=2, repeats=1, ann_sizes=(500,), ann_queries=20,
@@ -123,31 +112,6 @@ TINY = Sizes(
 
 
 # -- 1. indexing ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PipelineResult:
-    photos: int
-    megabytes: float  # mean file size
-    end_to_end: float  # photos/s
-    ceiling: float  # photos/s, model only
-    naive: float  # photos/s
-    decode_cpu_ms: float  # CPU time per photo to decode and preprocess (one thread)
-    model_cpu_ms: float  # CPU time per photo in the model-only runs
-
-    @property
-    def cpu_bound_limit(self) -> float:
-        """The best end-to-end / ceiling ratio possible when every core is busy: the
-        model's CPU time over the model's plus the decoding's."""
-        return self.model_cpu_ms / (self.model_cpu_ms + self.decode_cpu_ms)
-
-    @property
-    def ceiling_ratio(self) -> float:
-        return self.end_to_end / self.ceiling
-
-    @property
-    def naive_ratio(self) -> float:
-        return self.end_to_end / self.naive
 
 
 def naive_model_input(path: Path) -> np.ndarray:
@@ -183,62 +147,20 @@ def measure_naive(paths: Sequence[Path], encoder: ImageEncoder) -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
-def _decode_cpu_ms(paths: Sequence[Path]) -> float:
-    """CPU time per photo of decoding and preprocessing, one photo after another,
-    keeping nothing (as the pipeline does: its buffers are reused; keeping every
-    result would also count the kernel handing out fresh memory for each)."""
-    imaging.load_model_input(paths[0])
-    started = time.thread_time()
-    for path in paths:
-        imaging.load_model_input(path)
-    return (time.thread_time() - started) * 1000 / len(paths)
-
-
-def measure_pipeline(
-    paths: Sequence[Path], encoder: ImageEncoder, workdir: Path, sizes: Sizes
-) -> PipelineResult:
-    """End-to-end, model-only ceiling and naive photos/s on ``paths``."""
-    folder = workdir / "photos"
-    folder.mkdir(parents=True)
-    for i, path in enumerate(paths):  # a folder holding exactly these photos, without copying them
-        (folder / f"{i:06d}-{path.name}").symlink_to(path.resolve())
-    _warm_cache(paths)
-    megabytes = sum(path.stat().st_size for path in paths) / len(paths) / 1e6
-
-    decode_cpu_ms = _decode_cpu_ms(paths[:DECODE_TIMING_LIMIT])
-    inputs = np.stack([imaging.load_model_input(path) for path in paths])
-    batches = [inputs[i : i + encoder.batch_size] for i in range(0, len(inputs), encoder.batch_size)]
-    encoder.embed(batches[0])  # warm-up
-
-    ceiling = end_to_end = 0.0
-    model_cpu_ms = float("inf")
-    indexed = 0
-    for attempt in range(sizes.repeats):
-        started, cpu = time.perf_counter(), time.process_time()
-        for batch in batches:
-            encoder.embed(batch)
-        ceiling = max(ceiling, len(inputs) / (time.perf_counter() - started))
-        model_cpu_ms = min(model_cpu_ms, (time.process_time() - cpu) * 1000 / len(inputs))
-
-        indexed, rate = timed_index_run(workdir / f"library-{attempt}", encoder, folder)
-        end_to_end = max(end_to_end, rate)
-    del inputs, batches
-    naive = measure_naive(list(paths[: sizes.naive_limit]), encoder)
-    return PipelineResult(indexed, megabytes, end_to_end, ceiling, naive, decode_cpu_ms, model_cpu_ms)
-
-
-def pipeline_rows(name: str, result: PipelineResult, naive_target: bool) -> list[Row]:
-    """Rows for one photo set. The ceiling target shows on every set; the naive one
-    on the 12 MP set only (on small photos there is little decoding to save)."""
+def pipeline_rows(name: str, result: PipelineResult, naive: float, naive_target: bool) -> list[Row]:
+    """Rows for one photo set (``naive``: the naive pipeline's photos/s). The ceiling
+    target shows on every set; the naive one on the 12 MP set only (on small photos
+    there is little decoding to save)."""
     ceiling_met = result.ceiling_ratio >= TARGET_CEILING_RATIO
-    naive_met = result.naive_ratio >= TARGET_NAIVE_RATIO
+    naive_ratio = result.end_to_end / naive
+    naive_met = naive_ratio >= TARGET_NAIVE_RATIO
     return [
         Row(
             f"{name}: end-to-end ({result.photos} photos, {result.megabytes:.2f} MB each)",
             f"{result.end_to_end:.1f} photos/s",
         ),
         Row(f"{name}: model-only ceiling (preprocessed)", f"{result.ceiling:.1f} photos/s"),
-        Row(f"{name}: naive (full decode, batch 1)", f"{result.naive:.1f} photos/s"),
+        Row(f"{name}: naive (full decode, batch 1)", f"{naive:.1f} photos/s"),
         Row(
             f"{name}: end-to-end / ceiling",
             f"{result.ceiling_ratio:.2f}",
@@ -252,7 +174,7 @@ def pipeline_rows(name: str, result: PipelineResult, naive_target: bool) -> list
         Row(f"{name}: best end-to-end / ceiling when CPU-bound", f"{result.cpu_bound_limit:.2f}"),
         Row(
             f"{name}: end-to-end / naive",
-            f"{result.naive_ratio:.1f} x",
+            f"{naive_ratio:.1f} x",
             f">= {TARGET_NAIVE_RATIO:.0f} x" if naive_target else "",
             naive_met if naive_target else None,
         ),
@@ -262,69 +184,8 @@ def pipeline_rows(name: str, result: PipelineResult, naive_target: bool) -> list
 # -- 2. Annoy -------------------------------------------------------------------------
 
 
-def clustered_vectors(count: int, dim: int, seed: int, centres: np.ndarray | None = None) -> np.ndarray:
-    """``count`` float32 unit vectors around random centres (one per 50 vectors)."""
-    rng = np.random.default_rng(seed)
-    if centres is None:
-        centres = np.random.default_rng(0).standard_normal((max(1, count // 50), dim)).astype(np.float32)
-    out = np.empty((count, dim), np.float32)
-    for start in range(0, count, 100_000):  # in slices: no float64 copy of a million rows
-        n = min(100_000, count - start)
-        chunk = centres[rng.integers(0, len(centres), n)]
-        chunk += 0.5 * rng.standard_normal((n, dim), dtype=np.float32)
-        out[start : start + n] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
-    return out
-
-
-def _centres(count: int, dim: int) -> np.ndarray:
-    return np.random.default_rng(0).standard_normal((max(1, count // 50), dim)).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class AnnResult:
-    items: int
-    build_s: float
-    file_mb: float
-    p50_ms: float
-    p99_ms: float
-    recall: float
-
-
-def build_ann(path: Path, count: int, dim: int) -> float:
-    """Build the app's Annoy index of ``count`` clustered vectors at ``path``; seconds taken."""
-    from devise_app.engine.ann import AnnIndex
-
-    vectors = clustered_vectors(count, dim, seed=1, centres=_centres(count, dim))
-    started = time.perf_counter()
-    AnnIndex.build(path, np.arange(count, dtype=np.int64), vectors).close()
-    return time.perf_counter() - started
-
-
-def measure_ann(path: Path, count: int, dim: int, queries: int, build_s: float) -> AnnResult:
-    """Latency and recall@10 of the app's queries on the index at ``path``."""
-    from devise_app.engine.ann import AnnIndex, exact_search
-
-    vectors = clustered_vectors(count, dim, seed=1, centres=_centres(count, dim))  # the same as built
-    probes = clustered_vectors(queries, dim, seed=2, centres=_centres(count, dim))
-    ids = np.arange(count, dtype=np.int64)
-    index = AnnIndex(path, dim)
-    for probe in probes[:10]:  # page in what a first query touches, as a warm app would have
-        index.query(probe, 10)
-    latencies, recalls = [], []
-    for probe in probes:
-        started = time.perf_counter()
-        found = index.query(probe, 10)
-        latencies.append(time.perf_counter() - started)
-        exact = {item for item, _ in exact_search(ids, vectors, probe, 10)}
-        recalls.append(len(exact & {item for item, _ in found}) / len(exact))
-    index.close()
-    p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
-    megabytes = path.stat().st_size / 1e6
-    return AnnResult(count, build_s, megabytes, float(p50), float(p99), float(np.mean(recalls)))
-
-
 def ann_rows(result: AnnResult, largest: bool) -> list[Row]:
-    name = f"Annoy {_count(result.items)}"
+    name = f"Annoy {count_label(result.items)}"
     return [
         Row(f"{name}: build ({result.file_mb:.0f} MB file)", f"{result.build_s:.1f} s"),
         Row(
@@ -340,14 +201,6 @@ def ann_rows(result: AnnResult, largest: bool) -> list[Row]:
             result.recall >= TARGET_RECALL if largest else None,
         ),
     ]
-
-
-def _count(n: int) -> str:
-    if n >= 1_000_000 and n % 1_000_000 == 0:
-        return f"{n // 1_000_000}M"
-    if n >= 1000 and n % 1000 == 0:
-        return f"{n // 1000}k"
-    return str(n)
 
 
 # -- 3. unchanged rescan ----------------------------------------------------------------
@@ -375,22 +228,19 @@ def _tiny_tree(root: Path, files: int, per_folder: int = 1000) -> list[Path]:
     return paths
 
 
-def measure_rescan(workdir: Path, encoder: ImageEncoder, files: int) -> RescanResult:
-    """Time an index run over ``files`` unchanged catalogued files (see the module doc)."""
-    from PIL import Image
-
+def measure_rescan(
+    workdir: Path, encoder: ImageEncoder, files: int, sources: Sequence[np.ndarray]
+) -> RescanResult:
+    """Time an index run over ``files`` unchanged catalogued files (see the module
+    doc); the few real photos are cut from ``sources``."""
     from devise_app.engine.search import Library
 
     started = time.perf_counter()
     root = workdir / "tree"
-    real = root / "real"
-    real.mkdir(parents=True)
-    for i, source in enumerate(_source_paths()[:3]):
-        Image.open(source).convert("RGB").save(real / f"real-{i}.jpg", quality=90)
+    make_photos(root / "real", 3, (640, 480), 3, sources)
     tiny = _tiny_tree(root / "tiny", files)
     with Library(workdir / "rescan-library", encoder=encoder) as library:
-        for _ in library.index([root / "real"]):  # real photos, really embedded
-            pass
+        index_to_end(library, [root / "real"])  # real photos, really embedded
         catalog = library.catalog
         _, vectors = catalog.vectors()
         features = np.zeros(encoder.feature_dim, np.float16)
@@ -401,29 +251,13 @@ def measure_rescan(workdir: Path, encoder: ImageEncoder, files: int) -> RescanRe
                 vector = vectors[i % len(vectors)] + 0.01 * rng.standard_normal(vectors.shape[1])
                 catalog.put_photo(
                     None, os.fspath(path), st.st_size, st.st_mtime_ns, i.to_bytes(16, "little"),
-                    (vector / np.linalg.norm(vector)).astype(np.float32), features,
+                    unit_rows(vector).astype(np.float32), features,
                 )  # fmt: skip
         setup_s = time.perf_counter() - started
 
-        def run() -> tuple[float, int]:
-            started = time.perf_counter()
-            summary = None
-            for progress in library.index([root]):
-                summary = progress.summary
-            assert summary is not None
-            return time.perf_counter() - started, summary.unchanged
-
-        first_s, _ = run()
-        rescan_s, unchanged = run()
-    return RescanResult(files, setup_s, first_s, rescan_s, unchanged)
-
-
-def _source_paths() -> list[Path]:
-    from skimage import data
-
-    folder = Path(data.__file__).parent
-    names = ("chelsea.png", "coffee.png", "astronaut.png")
-    return [folder / name for name in names if (folder / name).exists()]
+        first_s, _ = index_to_end(library, [root])
+        rescan_s, summary = index_to_end(library, [root])
+    return RescanResult(files, setup_s, first_s, rescan_s, summary.unchanged)
 
 
 # -- 4. first paint -----------------------------------------------------------------------
@@ -542,40 +376,33 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
+def _photo_set_rows(
+    name: str, paths: Sequence[Path], encoder: ImageEncoder, workdir: Path, sizes: Sizes, naive_target: bool
+) -> list[Row]:
+    result = measure_pipeline(paths, encoder, workdir, sizes)
+    naive = measure_naive(paths[: sizes.naive_limit], encoder)
+    return pipeline_rows(name, result, naive, naive_target)
 
 
 def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder) -> Report:
     report = Report()
     dim = encoder.dim
     # 1. indexing
-    if images is not None:
-        sample_paths, sample_name = _images_in(images), f"photos in {images}"
-    elif SAMPLE_DIR.is_dir():
-        sample_paths, sample_name = _images_in(SAMPLE_DIR), f"the ImageNet sample photos in {SAMPLE_DIR}"
-    else:
-        report.notes.append(
-            f"The ImageNet sample photos are not at {SAMPLE_DIR}: "
-            f"{sizes.generated_sample} generated photos stand in for them."
-        )
-        _say(report.notes[-1])
-        sample_paths = _make_photos(
-            workdir / "generated", sizes.generated_sample, sizes.generated_sample_size, seed=1
-        )
-        sample_name = f"{sizes.generated_sample} generated photos"
-    sample_paths = sample_paths[: sizes.sample_limit]
-    if not sample_paths:
+    sample = sample_photos(images, workdir / "generated", sizes)
+    if sample.generated:
+        report.notes.append(missing_sample_note(sizes.generated_sample))
+        say(report.notes[-1])
+    if not sample.paths:
         raise FileNotFoundError(f"no photos in {images}")
-    report.notes.append(f"Sample: {sample_name}.")
-    _say(f"Indexing {len(sample_paths)} sample photos ({sample_name}) …")
-    sample = measure_pipeline(sample_paths, encoder, workdir / "sample", sizes)
-    report.rows += pipeline_rows("sample", sample, naive_target=False)
+    sources = sample.sources()
+    report.notes.append(f"Sample: {sample.name}.")
+    say(f"Indexing {len(sample.paths)} sample photos ({sample.name}) …")
+    report.rows += _photo_set_rows("sample", sample.paths, encoder, workdir / "sample", sizes, False)
     width, height = sizes.large_size
-    _say(f"Generating {sizes.large_count} JPEGs of {width}x{height} and indexing them …")
-    large_paths = _make_photos(workdir / "large-photos", sizes.large_count, sizes.large_size, seed=2)
-    large = measure_pipeline(large_paths, encoder, workdir / "large", sizes)
-    report.rows += pipeline_rows(f"{width * height / 1e6:.0f} MP JPEG", large, naive_target=True)
+    say(f"Generating {sizes.large_count} JPEGs of {width}x{height} and indexing them …")
+    large_paths = make_photos(workdir / "large-photos", sizes.large_count, sizes.large_size, 2, sources)
+    name = f"{width * height / 1e6:.0f} MP JPEG"
+    report.rows += _photo_set_rows(name, large_paths, encoder, workdir / "large", sizes, True)
     report.rows.append(
         Row("GPU: end-to-end on a 16-core GPU machine", "not measured: no GPU machine was available",
             f">= {TARGET_GPU_RATE:.0f} photos/s", None)
@@ -584,7 +411,7 @@ def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder)
     # 2. Annoy, and 5. memory on the same index files
     ann_paths: dict[int, Path] = {}
     for count in sizes.ann_sizes:
-        _say(f"Annoy: building and querying {count:,} vectors of {dim} dimensions …")
+        say(f"Annoy: building and querying {count:,} vectors of {dim} dimensions …")
         path = workdir / f"ann-{count}.annoy"
         build_s = build_ann(path, count, dim)
         ann_paths[count] = path
@@ -594,11 +421,11 @@ def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder)
         path = ann_paths.get(count) or workdir / f"ann-{count}.annoy"
         if count not in ann_paths:
             build_ann(path, count, dim)
-        _say(f"Peak memory of a search process with {count:,} vectors …")
+        say(f"Peak memory of a search process with {count:,} vectors …")
         memory = measure_memory(path, dim)
         largest = count == max(sizes.memory_sizes)
         report.rows.append(
-            Row(f"peak RSS: vocabulary + Annoy {_count(count)} + 4 queries",
+            Row(f"peak RSS: vocabulary + Annoy {count_label(count)} + 4 queries",
                 f"{memory.peak_mb:.0f} MB (index file pages {memory.file_mb:.0f}, own {memory.anon_mb:.0f})",
                 f"<= {TARGET_PEAK_MB:.0f} MB" if largest else "",
                 memory.peak_mb <= TARGET_PEAK_MB if largest else None)
@@ -607,10 +434,10 @@ def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder)
         path.unlink(missing_ok=True)
 
     # 3. rescan
-    _say(f"Rescan: {sizes.rescan_files:,} tiny files catalogued as unchanged …")
-    rescan = measure_rescan(workdir / "rescan", encoder, sizes.rescan_files)
+    say(f"Rescan: {sizes.rescan_files:,} tiny files catalogued as unchanged …")
+    rescan = measure_rescan(workdir / "rescan", encoder, sizes.rescan_files, sources)
     report.rows.append(
-        Row(f"rescan of {_count(rescan.files)} unchanged files ({rescan.unchanged} unchanged)",
+        Row(f"rescan of {count_label(rescan.files)} unchanged files ({rescan.unchanged} unchanged)",
             f"{rescan.rescan_s:.2f} s", f"<= {TARGET_RESCAN_S:.0f} s", rescan.rescan_s <= TARGET_RESCAN_S)
     )  # fmt: skip
     report.notes.append(
@@ -622,7 +449,7 @@ def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder)
 
     # 4. first paint
     if sizes.gui:
-        _say("First window paint …")
+        say("First window paint …")
         try:
             paints = measure_first_paint(workdir / "gui", sizes.first_paint_runs)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -645,19 +472,14 @@ def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
         return 1
     started = time.perf_counter()
     encoder = ImageEncoder()
-    load = f", load average {os.getloadavg()[0]:.1f} before starting" if hasattr(os, "getloadavg") else ""
-    _say(
-        f"devise-app bench speed: {os.cpu_count()} CPU cores{load}; model on {encoder.provider_note}, "
-        f"batch {encoder.batch_size}, {encoder.parallel} run(s) at once"
-    )
+    say(machine_line("speed", encoder, f", batch {encoder.batch_size}, {encoder.parallel} run(s) at once"))
     with tempfile.TemporaryDirectory(prefix="devise-bench-speed-") as tmp_name:
         report = run(images, sizes, Path(tmp_name), encoder)
     encoder.close()
-    _print_table(report.rows)
+    print_table(report.rows)
     for note in report.notes:
         print(note)
-    load = f"; load average {os.getloadavg()[0]:.1f} at the end" if hasattr(os, "getloadavg") else ""
-    print(f"Whole run: {time.perf_counter() - started:.0f} s{load}.")
+    print(f"Whole run: {time.perf_counter() - started:.0f} s{load_average('at the end', '; ')}.")
     return 0
 
 

@@ -1,0 +1,98 @@
+"""``bench index`` runs at toy sizes, and no benchmark needs the test extra
+(scikit-image). These tests check what is printed, never timings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from devise_app.bench import common
+from devise_app.bench import index as bench_index
+
+SKIMAGE_PHOTOS = Path(__import__("skimage").__file__).parent / "data"
+# In a child process without scikit-image (as after ``pip install devise-app``).
+BENCH_WITHOUT_SKIMAGE = """
+import sys
+sys.modules["skimage"] = None  # any import of it fails, as when it is not installed
+from pathlib import Path
+from devise_app.bench import index
+sys.exit(index.main(Path(sys.argv[1]), sizes=index.TINY))
+"""
+
+
+def test_bench_index_runs_at_tiny_sizes(
+    shared_model: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(common, "SAMPLE_DIR", tmp_path / "nowhere")
+    assert bench_index.main(sizes=bench_index.TINY) == 0
+    out = capsys.readouterr().out
+    assert f"The ImageNet sample photos are not at {tmp_path / 'nowhere'}" in out
+    assert "Sample: 8 generated photos." in out
+    for measure in [
+        "sample: end-to-end (8 photos", "sample: model only, preprocessed", "sample: end-to-end / model only",
+        "1 MP JPEG: end-to-end (4 photos", "decode + preprocess, 1 thread", "Annoy 500 x 50-d: build",
+        "Annoy query top 10: p50", "Annoy recall@10 vs exact", "| met |",
+    ]:  # fmt: skip
+        assert measure in out, measure
+
+
+def test_bench_index_rejects_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_index.main(tmp_path / "missing", sizes=bench_index.TINY) == 1
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_bench_index_needs_no_scikit_image(tmp_path: Path) -> None:
+    """It ended in ``ModuleNotFoundError: No module named 'skimage'`` without the
+    test extra: it cut its 12 MP photos from scikit-image's sample photos."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.png", "coffee.png", "astronaut.png"):
+        shutil.copyfile(SKIMAGE_PHOTOS / name, photos / name)
+    done = subprocess.run(
+        [sys.executable, "-c", BENCH_WITHOUT_SKIMAGE, str(photos)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "error"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "1 MP JPEG: end-to-end (4 photos" in done.stdout
+
+
+def test_generated_sample_needs_no_scikit_image(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    monkeypatch.setattr(common, "SAMPLE_DIR", tmp_path / "nowhere")
+    sample = common.sample_photos(None, tmp_path / "generated", bench_index.TINY)
+    assert sample.generated and len(sample.paths) == 8
+    large = common.make_photos(tmp_path / "large", 2, (1200, 900), 2, sample.sources())
+    for path in [*sample.paths, *large]:
+        with Image.open(path) as photo:
+            assert photo.format == "JPEG"
+            assert photo.size in {(320, 240), (1200, 900)}
+
+
+def test_generated_pictures_look_like_photos() -> None:
+    """Not flat: a smooth field with shapes and grain (what the decoder must work through)."""
+    import numpy as np
+
+    pictures = common.generated_pictures(count=3)
+    assert len(pictures) == 3
+    for picture in pictures:
+        assert picture.shape == (480, 640, 3) and picture.dtype == np.uint8
+        assert picture.std() > 20
+    assert not np.array_equal(pictures[0], pictures[1])
+
+
+def test_source_pictures_spread_over_the_sample(tmp_path: Path) -> None:
+    paths = []
+    for i in range(20):
+        path = tmp_path / f"{i:02d}.png"
+        Image.new("RGB", (40, 30), (i * 10, 0, 0)).save(path)
+        paths.append(path)
+    pictures = common.source_pictures(paths)
+    assert len(pictures) == common.SOURCE_COUNT
+    assert pictures[0][0, 0, 0] == 0 and pictures[-1][0, 0, 0] > 100

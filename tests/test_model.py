@@ -1,4 +1,7 @@
-"""The shipped model on real photos: preprocessing, outputs, providers, file errors."""
+"""The shipped model on real photos: preprocessing, outputs, providers, file errors.
+
+With either ONNX Runtime wheel (onnxruntime-gpu or plain onnxruntime).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime
 import pytest
 import skimage
 from PIL import Image
@@ -24,6 +28,9 @@ from devise_app.engine.model import (
 from devise_app.engine.query import query_vector
 
 SKIMAGE_PHOTOS = Path(skimage.__file__).parent / "data"
+# The package depends on onnxruntime-gpu where NVIDIA ships CUDA (Linux x86-64, Windows)
+# and on plain onnxruntime elsewhere: the tests hold for both wheels.
+CUDA_BUILD = CUDA in onnxruntime.get_available_providers()
 
 GRID_PHOTOS = [
     "chelsea.png",
@@ -106,11 +113,35 @@ def test_no_cuda_build_or_driver_means_cpu_with_a_reason() -> None:
     assert providers == [CPU] and "no NVIDIA GPU driver" in note
 
 
-@pytest.mark.skipif(nvidia_driver_present(), reason="a GPU is usable here: nothing to fall back from")
+def _why_cpu() -> str:
+    """What the note says when CUDA is asked for but cannot be used, with this wheel."""
+    return "CUDA was asked for" if CUDA_BUILD else "no CUDA support"
+
+
+@pytest.mark.skipif(
+    CUDA_BUILD and nvidia_driver_present(), reason="a GPU may be usable here: nothing to fall back from"
+)
 def test_cuda_asked_for_but_unusable_falls_back_to_cpu(capfd: pytest.CaptureFixture[str]) -> None:
     encoder = ImageEncoder(device="cuda")
     assert encoder.provider == CPU
-    assert "CUDA was asked for" in encoder.provider_note
+    assert _why_cpu() in encoder.provider_note
+    batch = imaging.load_model_input(SKIMAGE_PHOTOS / "coffee.png")[None]
+    assert encoder.embed(batch).vectors.shape == (1, encoder.dim)
+
+
+def test_the_automatic_choice_says_why() -> None:
+    encoder = ImageEncoder(device="auto")
+    if not CUDA_BUILD:
+        assert (encoder.provider, encoder.provider_note) == (
+            CPU,
+            "CPU (this ONNX Runtime build has no CUDA support)",
+        )
+    elif not nvidia_driver_present():
+        assert (encoder.provider, encoder.provider_note) == (CPU, "CPU (no NVIDIA GPU driver found)")
+    elif encoder.provider == CUDA:
+        assert encoder.provider_note == "CUDA GPU"
+    else:
+        assert encoder.provider == CPU and _why_cpu() in encoder.provider_note
     batch = imaging.load_model_input(SKIMAGE_PHOTOS / "coffee.png")[None]
     assert encoder.embed(batch).vectors.shape == (1, encoder.dim)
 

@@ -28,10 +28,11 @@ from devise_app.engine.errors import UserError
 
 if TYPE_CHECKING:
     from devise_app.engine.indexer import IndexProgress, IndexSummary
-    from devise_app.engine.search import Library, SearchHit
+    from devise_app.engine.search import Library, SearchHit, Suggestion
 
 PROG = "devise-app"
 SHOWN_SKIPPED = 20  # skipped files listed by name after an index run
+
 
 def _is_user_error(exc: BaseException) -> bool:
     if isinstance(exc, UserError):
@@ -53,6 +54,19 @@ def _fail(message: object) -> None:
 
 def _hits_json(hits: Sequence[SearchHit]) -> list[dict[str, object]]:
     return [{"path": str(hit.path), "score": round(hit.score, 4)} for hit in hits]
+
+
+def _suggestion_json(suggestion: Suggestion) -> dict[str, object]:
+    """A word for a photo; a label of the library also keeps the ``label:NAME`` query form
+    in "word", as before, and its bare name in "label"."""
+    if suggestion.is_label:
+        word = (
+            f'label:"{suggestion.text}"'
+            if any(c.isspace() for c in suggestion.text)
+            else f"label:{suggestion.text}"
+        )
+        return {"word": word, "score": round(suggestion.score, 4), "label": suggestion.text}
+    return {"word": suggestion.text, "score": round(suggestion.score, 4)}
 
 
 def _print_json(obj: dict[str, object]) -> None:
@@ -200,18 +214,16 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     with _library(args) as library:  # its labels are suggested too, when the library exists
-        words = library.describe(args.photo, args.top)
+        suggestions = library.describe(args.photo, args.top)
     if args.json:
         _print_json(
-            {
-                "photo": str(args.photo.absolute()),
-                "words": [{"word": word, "score": round(score, 4)} for word, score in words],
-            }
+            {"photo": str(args.photo.absolute()), "words": [_suggestion_json(s) for s in suggestions]}
         )
     else:
         print(f"Words for {args.photo}")
-        for word, score in words:
-            print(f"  {score:6.3f}  {word}")
+        for suggestion in suggestions:
+            mark = "  (your label)" if suggestion.is_label else ""
+            print(f"  {suggestion.score:6.3f}  {suggestion.text}{mark}")
     return 0
 
 
@@ -230,11 +242,10 @@ def cmd_label(args: argparse.Namespace) -> int:
         elif args.action == "remove":
             library.remove_label(args.name, args.photos)
         elif args.action == "export":
-            text = json.dumps(library.export_labels(), indent=2, ensure_ascii=False) + "\n"
             if args.name:
-                Path(args.name).write_text(text, encoding="utf-8")
+                library.export_labels_to(Path(args.name))
             else:
-                sys.stdout.write(text)
+                sys.stdout.write(json.dumps(library.export_labels(), indent=2, ensure_ascii=False) + "\n")
         else:
             applied, missing = library.import_labels(Path(args.name).read_text(encoding="utf-8"))
             print(f"imported {applied} labels; {len(missing)} photos are not in this library")

@@ -29,5 +29,21 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=""
 [ $# -gt 0 ] && extras="[$(IFS=,; echo "$*")]"
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".${extras}"
+
+# Reinstall only when the package's definition or the extras changed: the editable
+# install picks up code changes by itself, and a run with nothing to do stays quiet.
+stamp=".venv/.devise-app-installed"
+definition=$(sha256sum pyproject.toml | cut -d' ' -f1)
+installed=$(cat "$stamp" 2>/dev/null || true)
+# an install with extras also serves a plain run (scripts/run-app.sh after scripts/test.sh)
+if [ "$installed" != "$definition $extras" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "$definition" ]; }; then
+  echo "Installing devise-app${extras} into .venv (a minute or two the first time)…"
+  log=$(mktemp)
+  if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".${extras}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+  echo "$definition $extras" > "$stamp"
+fi

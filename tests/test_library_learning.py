@@ -136,8 +136,8 @@ def test_learning_needs_labelled_photos(indexed: Any) -> None:
 def test_describe_suggests_the_library_labels(indexed: Any, folder: Path) -> None:
     indexed.add_label("Grandma", [folder / "cat-a.png", folder / "cat-b.png"])
     learn_all(indexed)
-    suggestions = [word for word, _ in indexed.describe(folder / "cat-c.png", top=5)]
-    assert "label:Grandma" in suggestions
+    suggestions = [(s.text, s.is_label) for s in indexed.describe(folder / "cat-c.png", top=5)]
+    assert ("Grandma", True) in suggestions
 
 
 def test_saved_head_is_reloaded_by_a_new_library_object(
@@ -178,4 +178,4 @@ def test_cli_learn_and_label_export_import(
 def test_describe_leaves_out_labels_that_do_not_fit(indexed: Any, folder: Path) -> None:
     indexed.add_label("Grandma", [folder / "cat-a.png", folder / "cat-b.png"])
     learn_all(indexed)
-    assert not any(word.startswith("label:") for word, _ in indexed.describe(folder / "coffee.png", top=10))
+    assert not any(s.is_label for s in indexed.describe(folder / "coffee.png", top=10))

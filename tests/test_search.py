@@ -84,6 +84,16 @@ def test_label_queries(indexed: Any, photo_dir: Path) -> None:
         indexed.delete_label("Empty")
 
 
+@pytest.mark.parametrize("name", ["C++", "a+b", "x(1)", "Mom & Dad", "label:odd", '2*dog'])
+def test_any_label_name_is_found_as_it_is(indexed: Any, photo_dir: Path, name: str) -> None:
+    """Label names are looked up whole, never read as query syntax."""
+    indexed.add_label(name, [photo_dir / "rocket.jpg"])
+    assert indexed.search(name, top=1)[0].path.name == "rocket.jpg"
+    assert [hit.path.name for hit in indexed.search(f"label:{name}", top=5)] == ["rocket.jpg"]
+    assert [hit.path.name for hit in indexed.search(f'label:"{name}"', top=5)] == ["rocket.jpg"]
+    assert indexed.photo_labels() == {photo_dir.resolve() / "rocket.jpg": [name]}
+
+
 def test_label_errors(indexed: Any, tmp_path: Path, photo_dir: Path) -> None:
     with pytest.raises(LibraryError, match="not a photo of the library"):
         indexed.add_label("X", [tmp_path / "elsewhere.jpg"])
@@ -115,8 +125,9 @@ def test_describe_needs_no_library(
     photo = copy_photo("rocket.jpg", tmp_path / "r.jpg")
     words = describe_photo(photo, top=5, encoder=encoder, vocabulary=vocabulary)
     assert len(words) == 5
-    assert "missile" in [word for word, _ in words]
-    assert words[0][1] >= words[-1][1]
+    assert "missile" in [word.text for word in words]
+    assert not any(word.is_label for word in words)
+    assert words[0].score >= words[-1].score
     assert not user_dirs["data"].exists()  # no library was created
 
 

@@ -108,8 +108,6 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-
-
 @dataclass(frozen=True)
 class PhotoRecord:
     """What the indexer needs to know about a catalogued file."""
@@ -536,6 +534,20 @@ class Catalog:
                 (photo_id,),
             ).fetchall()
         return [str(row[0]) for row in rows]
+
+    def label_assignments(self) -> dict[str, list[str]]:
+        """The path of every indexed photo that carries labels, with their names."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT photos.path, labels.name FROM photos "
+                "JOIN photo_labels ON photo_labels.photo_id = photos.id "
+                "JOIN labels ON labels.id = photo_labels.label_id "
+                f"WHERE photos.state = '{INDEXED}' ORDER BY photos.path, labels.name COLLATE NOCASE"
+            ).fetchall()
+        assignments: dict[str, list[str]] = {}
+        for path, name in rows:
+            assignments.setdefault(str(path), []).append(str(name))
+        return assignments
 
     def photos_with_labels(self, label_ids: Sequence[int]) -> list[tuple[int, str]]:
         """(id, path) of the indexed photos carrying all the given labels, by path."""

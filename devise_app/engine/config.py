@@ -32,6 +32,15 @@ def models_dir() -> Path:
     return Path(override) if override else _package_folder("devise_app.models")
 
 
+def repair_hint() -> str:
+    """What this user can do about missing or damaged shipped files: a source
+    checkout has its setup script; an installed package is reinstalled."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "scripts" / "setup.sh").is_file() and (checkout / "models").is_dir():
+        return f"run {checkout / 'scripts' / 'setup.sh'}"
+    return "reinstall devise-app (pip install --force-reinstall devise-app)"
+
+
 def resources_dir() -> Path:
     """The shipped icons and style sheet."""
     return _package_folder("devise_app.resources")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Generator, Sequence
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from devise_app.engine.model import ImageEncoder
     from devise_app.engine.vocabulary import Vocabulary
 
-__all__ = ["Library", "LibraryError", "SearchHit", "describe_photo"]
+__all__ = ["Library", "LibraryError", "ModelInfo", "SearchHit", "Suggestion", "describe_photo"]
 
 _LABEL_SCORE = 1.0
 _model_ids: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> digest, per process
@@ -47,6 +48,25 @@ class SearchHit:
     photo_id: int
     path: Path
     score: float
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A word for a photo (``describe``): a vocabulary word, or one of the library's labels."""
+
+    text: str
+    score: float
+    is_label: bool = False
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the status bar says about the model: its name and where it runs."""
+
+    name: str
+    provider: str  # the ONNX Runtime execution provider, e.g. "CPUExecutionProvider"
+    provider_note: str  # why it runs there, when that is worth a line ("" otherwise)
+    model_dir: Path
 
 
 def _sole_label(query: str) -> str | None:
@@ -62,6 +82,17 @@ def _sole_label(query: str) -> str | None:
     ):
         return node.terms[0][1].name
     return None
+
+
+def _prefixed_label(text: str) -> str | None:
+    """NAME of ``label:NAME`` or ``label:"NAME"`` taken whole, with no parsing, so
+    that any label name (``label:C++``) can be looked up as it is."""
+    if not text.lower().startswith("label:"):
+        return None
+    name = text[len("label:") :].strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].strip()
+    return name or None
 
 
 def model_identity(model_dir: Path) -> str:
@@ -93,7 +124,7 @@ def _embed_photo(encoder: ImageEncoder, photo: Path) -> np.ndarray:
 
 def describe_photo(
     photo: Path, top: int = 10, encoder: ImageEncoder | None = None, vocabulary: Vocabulary | None = None
-) -> list[tuple[str, float]]:
+) -> list[Suggestion]:
     """The vocabulary words nearest to a photo's vector; needs no library."""
     return Library(encoder=encoder, vocabulary=vocabulary, create=False).describe(photo, top)
 
@@ -199,7 +230,7 @@ class Library:
         roots = check_folders(folders)
         catalog = self.catalog
         model_id = self._model_id()
-        labels.reconcile(catalog, self.path, self.encoder)  # after a crash in the middle of learning
+        labels.reconcile(catalog, self.path, lambda: self.encoder)  # after a crash in the middle of learning
 
         def run() -> Generator[IndexProgress, None, None]:
             with self._lock:
@@ -216,6 +247,18 @@ class Library:
                     self._runs -= 1
 
         return run()
+
+    def model_info(self) -> ModelInfo:
+        """The image model's name and where it runs (loads the model if needed)."""
+        encoder = self.encoder
+        return ModelInfo(encoder.name, encoder.provider, encoder.provider_note, encoder.model_dir)
+
+    def last_learned_at(self) -> float | None:
+        """When the library's own head was last learned (seconds since the epoch), if ever."""
+        try:
+            return labels.head_path(self.path).stat().st_mtime
+        except OSError:
+            return None
 
     def photo_count(self) -> int:
         return self.catalog.photo_count()
@@ -235,22 +278,42 @@ class Library:
         """Photos matching a query, best first. Raises QueryError for a query that
         cannot be answered (bad syntax, unknown word or label).
 
-        A query that is just ``label:NAME`` lists the photos carrying that label
-        (score 1.0). A query that is exactly a label's name lists them first too,
-        then the photos nearest to the label. Anything else is turned into a
-        vector by the query language, ``label:NAME`` standing for the label's vector.
+        A query that is exactly a label's name (whatever characters it holds:
+        ``C++``, ``Mom & Dad``) is looked up before any parsing and answered by
+        ``search_label``. A query that is just ``label:NAME`` lists the photos
+        carrying that label (score 1.0). Anything else is turned into a vector by
+        the query language, ``label:NAME`` standing for the label's vector.
         """
         from devise_app.engine.query import query_vector
 
+        text = query.strip()
+        if self.catalog.label_id(text) is not None:
+            return self.search_label(text, top)
+        prefixed = _prefixed_label(text)
+        if prefixed is not None and self.catalog.label_id(prefixed) is not None:
+            return self.label_photos(prefixed, top)
         name = _sole_label(query)
-        if name is None and self.catalog.label_id(query.strip()) is not None:
-            name = query.strip()
-            labelled = self._labelled_hits(name, top)
-            exclude = frozenset(hit.photo_id for hit in labelled)
-            return labelled + self._nearest(self._label_vector(name), top - len(labelled), exclude)
         if name is not None:
             return self._labelled_hits(name, top)
         return self._nearest(query_vector(query, self.vocabulary, self._label_vector), top)
+
+    def search_label(self, name: str, top: int = 20) -> list[SearchHit]:
+        """The photos carrying label ``name`` (score 1.0), then the unlabelled photos
+        nearest to the label. QueryError if there is no such label."""
+        labelled = self._labelled_hits(name, top)
+        if len(labelled) >= top or not labelled:
+            return labelled
+        exclude = frozenset(hit.photo_id for hit in labelled)
+        return labelled + self._nearest(self._label_vector(name), top - len(labelled), exclude)
+
+    def label_photos(self, name: str, top: int = 20) -> list[SearchHit]:
+        """Just the photos carrying label ``name`` (score 1.0), by path; what
+        ``label:NAME`` finds. QueryError if there is no such label."""
+        return self._labelled_hits(name, top)
+
+    def photo_labels(self) -> dict[Path, list[str]]:
+        """Every labelled indexed photo and the names of its labels (for the grid's chips)."""
+        return {Path(path): names for path, names in self.catalog.label_assignments().items()}
 
     def _labelled_hits(self, name: str, top: int) -> list[SearchHit]:
         photos = self.catalog.photos_with_labels([self._label_id_for_query(name)])[:top]
@@ -311,16 +374,17 @@ class Library:
                 return stored
         return None
 
-    def describe(self, photo: Path, top: int = 10) -> list[tuple[str, float]]:
+    def describe(self, photo: Path, top: int = 10) -> list[Suggestion]:
         """Suggested labels for a photo: in an existing library, its own labels that fit
-        the photo about as well as they fit their own photos (as ``label:NAME``), then
+        the photo about as well as they fit their own photos (``is_label``), then
         the nearest vocabulary words."""
         stored = self._stored_vector(photo) if self._library_exists() else None
         vector = stored[1] if stored else _embed_photo(self._photo_encoder(), Path(photo))
         fitting = self._fitting_labels(vector) if self._library_exists() else []
-        return (fitting + self.vocabulary.nearest(vector, k=top))[:top]
+        words = [Suggestion(word, score) for word, score in self.vocabulary.nearest(vector, k=top)]
+        return (fitting + words)[:top]
 
-    def _fitting_labels(self, vector: np.ndarray) -> list[tuple[str, float]]:
+    def _fitting_labels(self, vector: np.ndarray) -> list[Suggestion]:
         fitting = []
         for name, count in self.catalog.labels():
             if not count:
@@ -330,8 +394,8 @@ class Library:
             own = self.catalog.vectors_of(i for i, _ in self.catalog.photos_with_labels([label_id or 0]))
             score = float(label_vector @ vector)
             if len(own) and score >= 0.9 * float((own @ label_vector).min()):
-                fitting.append((f"label:{name}", score))
-        return sorted(fitting, key=lambda pair: -pair[1])
+                fitting.append(Suggestion(name, score, is_label=True))
+        return sorted(fitting, key=lambda suggestion: -suggestion.score)
 
     def _library_exists(self) -> bool:
         return self._catalog is not None or (self.path / "catalog.sqlite").exists()
@@ -363,6 +427,24 @@ class Library:
     def export_labels(self) -> dict[str, object]:
         """Every label and the paths of its photos, ready for JSON."""
         return labels.export_labels(self.catalog)
+
+    def export_labels_to(self, path: Path) -> tuple[int, int]:
+        """Write ``export_labels`` to ``path`` as JSON, atomically (a failed write
+        leaves the previous file whole): (labels, photos) written."""
+        document = labels.export_labels(self.catalog)
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with temporary.open("w", encoding="utf-8") as file:
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        named = document["labels"]
+        return len(named), len({photo for photos in named.values() for photo in photos})
 
     def import_labels(self, text: str) -> tuple[int, list[str]]:
         """Apply an exported labels document: (labels applied, paths not in this library)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from PySide6.QtCore import QSize, Qt, Signal
@@ -27,6 +29,9 @@ from devise_app.engine.imaging import open_image
 from devise_app.gui.icons import icon
 from devise_app.gui.thumbnails import pil_to_qimage
 from devise_app.gui.workers import Worker, WorkerPool
+
+if TYPE_CHECKING:
+    from devise_app.engine.search import Suggestion
 
 PREVIEW_MAX_SIDE = 2400
 
@@ -147,20 +152,12 @@ class PreviewDialog(QDialog):
             super().keyPressEvent(event)
 
 
-LABEL_PREFIX = "label:"
-
-
-def label_suggestion(entry: str) -> str | None:
-    """The label NAME of a ``label:NAME`` entry of ``Library.describe``, else None."""
-    return entry[len(LABEL_PREFIX) :] if entry.startswith(LABEL_PREFIX) else None
-
-
 class WordsDialog(QDialog):
     """What fits a photo: the user's own labels first, then the model's nearest words;
     each with a one-click button that puts it on the photo as a label.
 
-    ``Library.describe`` gives the library's labels that fit as ``label:NAME`` entries;
-    they are shown as label chips, and their button applies NAME itself.
+    ``Library.describe`` gives ``Suggestion`` entries; the library's own labels
+    (``is_label``) are shown as label chips.
     """
 
     labelRequested = Signal(str)  # the label name to put on the photo
@@ -171,9 +168,8 @@ class WordsDialog(QDialog):
         self.setObjectName("wordsDialog")
         self.setWindowTitle(f"Words for {photo.name}")
         self._photo = photo
-        self._entries: list[str] = []
-        self._buttons: dict[str, QPushButton] = {}
-        self._names: dict[str, str] = {}  # entry -> the label its button applies
+        self._entries: list[Suggestion] = []
+        self._buttons: dict[tuple[str, bool], QPushButton] = {}  # (text, is_label) -> its button
 
         self._thumbnail = QLabel()
         self._thumbnail.setFixedSize(QSize(160, 160))
@@ -216,14 +212,14 @@ class WordsDialog(QDialog):
                 )
             )
 
-    def set_words(self, words: list[tuple[str, float]], applied: set[str] | None = None) -> None:
-        """Show ``describe``'s entries: ``label:NAME`` ones first, as label chips."""
+    def set_words(self, words: list[Suggestion], applied: set[str] | None = None) -> None:
+        """Show ``describe``'s entries: the user's labels first, as label chips."""
         applied = applied or set()
-        mine = [(entry, score) for entry, score in words if label_suggestion(entry)]
-        model = [(entry, score) for entry, score in words if not label_suggestion(entry)]
+        mine = [entry for entry in words if entry.is_label]
+        model = [entry for entry in words if not entry.is_label]
         self._status.setText("" if words else "The model found no words for this photo.")
         self._status.setVisible(not words)
-        top_score = max((score for _, score in words), default=1.0) or 1.0
+        top_score = max((entry.score for entry in words), default=1.0) or 1.0
         row = 0
         for title, entries in (("Your labels", mine), ("Words the model sees", model)):
             if not entries or not mine:  # a heading only where both kinds are shown
@@ -233,13 +229,12 @@ class WordsDialog(QDialog):
             heading.setObjectName("wordsHeading")
             self._grid.addWidget(heading, row, 0, 1, 3)
             row = self._add_rows(entries, row + 1, top_score)
-        for entry in self._entries:
-            if self._names[entry] in applied:
-                self.mark_applied(self._names[entry])
+        for name in applied:
+            self.mark_applied(name)
 
-    def _add_rows(self, entries: list[tuple[str, float]], row: int, top_score: float) -> int:
-        for entry, score in entries:
-            name = label_suggestion(entry)
+    def _add_rows(self, entries: list[Suggestion], row: int, top_score: float) -> int:
+        for entry in entries:
+            score = entry.score
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setValue(int(1000 * max(0.0, score) / top_score))
@@ -247,24 +242,22 @@ class WordsDialog(QDialog):
             bar.setFixedHeight(8)
             bar.setToolTip(f"similarity {score:.3f}")
             title: QWidget
-            if name is None:
-                target = entry
-                link = QLabel(f"<a href='{_attr(entry)}'>{_html(entry)}</a>")
-                link.setToolTip(f"Search for “{entry}”")
+            name = entry.text
+            if not entry.is_label:
+                link = QLabel(f"<a href='{_attr(name)}'>{_html(name)}</a>")
+                link.setToolTip(f"Search for “{name}”")
                 link.linkActivated.connect(self.searchRequested)
                 title = link
                 button = QPushButton(icon("label"), "Label")
-                button.setToolTip(f"Put the label “{entry}” on this photo")
+                button.setToolTip(f"Put the label “{name}” on this photo")
             else:
-                target = name
                 title = self._label_chip(name, score)
                 button = QPushButton(icon("label"), "Apply")
                 button.setObjectName("applyLabelButton")
                 button.setToolTip(f"Put your label “{name}” on this photo")
-            button.clicked.connect(lambda _checked=False, n=target: self._apply(n))
+            button.clicked.connect(functools.partial(self.labelRequested.emit, name))
             self._entries.append(entry)
-            self._buttons[entry] = button
-            self._names[entry] = target
+            self._buttons[(name, entry.is_label)] = button
             self._grid.addWidget(title, row, 0)
             self._grid.addWidget(bar, row, 1)
             self._grid.addWidget(button, row, 2)
@@ -297,27 +290,23 @@ class WordsDialog(QDialog):
         self._status.setVisible(True)
 
     def words(self) -> list[str]:
-        """The entries in the order shown: ``label:NAME`` for the user's labels, then words."""
-        return list(self._entries)
+        """The model's words, in the order shown (after the user's labels)."""
+        return [entry.text for entry in self._entries if not entry.is_label]
 
     def label_suggestions(self) -> list[str]:
         """The names of the user's labels that fit the photo, best first."""
-        return [name for entry in self._entries if (name := label_suggestion(entry)) is not None]
+        return [entry.text for entry in self._entries if entry.is_label]
 
-    def button_for(self, entry: str) -> QPushButton:
-        """The apply button of an entry (a word, or ``label:NAME``)."""
-        return self._buttons[entry]
+    def button_for(self, text: str, is_label: bool = False) -> QPushButton:
+        """The apply button of a word, or of one of the user's labels."""
+        return self._buttons[(text, is_label)]
 
     def mark_applied(self, name: str) -> None:
         """Label ``name`` is on the photo now: disable every button that applies it."""
-        for entry, target in self._names.items():
-            if target == name:
-                button = self._buttons[entry]
+        for (text, _is_label), button in self._buttons.items():
+            if text == name:
                 button.setText("Labeled ✓")
                 button.setEnabled(False)
-
-    def _apply(self, name: str) -> None:
-        self.labelRequested.emit(name)
 
 
 def _html(text: str) -> str:

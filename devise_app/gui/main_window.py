@@ -10,19 +10,18 @@ meanwhile (``ResultsModel.generation``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
-import os
 import re
 import shutil
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QModelIndex, QProcess, QSettings, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
@@ -56,6 +55,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from devise_app.engine import config
+from devise_app.engine.errors import ModelFileError, QueryError, UserError
 from devise_app.engine.imaging import is_image_path
 from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from devise_app.gui.dialogs import PreviewDialog, WordsDialog
@@ -65,12 +66,19 @@ from devise_app.gui.views import LabelsView, ResultsView, SearchBox, WordComplet
 from devise_app.gui.welcome import WelcomePage
 from devise_app.gui.workers import Worker, WorkerPool
 
+if TYPE_CHECKING:
+    from devise_app.engine.indexer import IndexProgress, IndexSummary
+    from devise_app.engine.learning import LearnedHead, LearnProgress
+    from devise_app.engine.search import Library, ModelInfo, SearchHit, Suggestion
+    from devise_app.engine.vocabulary import Vocabulary
+
 MAX_RESULTS = 1000
 ZOOM_STEP = 32
 
 
 def label_query(name: str) -> str:
-    """The query that finds the photos with label ``name``."""
+    """What the search box shows for a label's photos; the library looks the name up
+    whole, so any characters work (``label:C++``, ``label:"Mom & Dad"``)."""
     return f'label:"{name}"' if any(char.isspace() for char in name) else f"label:{name}"
 
 
@@ -115,18 +123,6 @@ def _user_message(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _is_query_error(exc: BaseException) -> bool:
-    return type(exc).__name__ == "QueryError" or hasattr(exc, "suggestions")
-
-
-def _is_model_error(exc: BaseException) -> bool:
-    return type(exc).__name__ == "ModelFileError"
-
-
-def _is_user_error(exc: BaseException) -> bool:
-    return type(exc).__name__ in {"LibraryError", "ImageDecodeError", "QueryError", "ModelFileError"}
-
-
 class MainWindow(QMainWindow):
     # Emitted for anyone who waits on the window (tests, the screenshot script).
     resultsShown = Signal(int)  # number of photos now in the grid
@@ -141,7 +137,7 @@ class MainWindow(QMainWindow):
     labelsTransferred = Signal(str)  # the result message of an export or an import
 
     def __init__(
-        self, library: Any, settings: QSettings | None = None, parent: QWidget | None = None
+        self, library: Library, settings: QSettings | None = None, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.library = library
@@ -157,21 +153,21 @@ class MainWindow(QMainWindow):
         self._index_worker: Worker | None = None
         self._index_queue: list[list[Path]] = []
         self._index_started = 0.0
-        self._last_summary: Any = None
+        self._last_summary: IndexSummary | None = None
         self._learn_worker: Worker | None = None
         self._learn_started = 0.0
-        self._learn_result: Any = None
+        self._learn_result: LearnedHead | None = None
         self._learn_failed = False
         self._learned_at: float | None = None  # when the library's head was written (its mtime)
         self._learn_fingerprint = ""  # the labels a learn run started from
         self._last_search: tuple[str, str | Path] | None = None  # ("query", text) or ("similar", path)
         self._photo_count: int | None = None
         self._label_map: dict[str, list[str]] = {}
-        self._vocabulary: Any = None
+        self._vocabulary: Vocabulary | None = None
         self._model_error_shown = False
         self._words_dialog: WordsDialog | None = None
         self._preview_dialog: PreviewDialog | None = None
-        self._last_error: BaseException | None = None
+        self._last_error_word: str | None = None  # the word the last QueryError named
         self._shut_down = False
 
         self.results_model = ResultsModel(parent=self)
@@ -370,18 +366,19 @@ class MainWindow(QMainWindow):
         header = QHBoxLayout()
         header.setContentsMargins(2, 0, 2, 0)
         header.addWidget(self.results_info, 1)
-        for act, widget in (
+        header_items: tuple[tuple[QAction | None, QWidget | None], ...] = (
             (self.zoom_out_action, None),
             (None, self.zoom_slider),
             (self.zoom_in_action, None),
-        ):
-            if act is not None:
+        )
+        for header_action, widget in header_items:
+            if header_action is not None:
                 button = QToolButton()
-                button.setDefaultAction(act)
+                button.setDefaultAction(header_action)
                 button.setAutoRaise(True)
                 button.setIconSize(QSize(16, 16))
                 header.addWidget(button)
-            else:
+            elif widget is not None:
                 header.addWidget(widget)
 
         self.results_view = ResultsView()
@@ -549,43 +546,45 @@ class MainWindow(QMainWindow):
         on_error: Callable[[BaseException], Any] | None = None,
         pool: WorkerPool | None = None,
     ) -> Worker:
-        """Run ``fn`` (a call into the library) on the query thread."""
+        """Run ``fn`` (a call into the library) on the query thread.
+
+        The callbacks run on the GUI thread, and only while the window is open: a
+        result that arrives after it closed (or was deleted) is dropped.
+        """
         worker = Worker(fn)
         if on_result is not None:
-            worker.signals.returned.connect(on_result)
-        worker.signals.errored.connect(on_error if on_error is not None else self.show_error)
+            worker.signals.returned.connect(self._while_open(on_result))
+        worker.signals.errored.connect(self._while_open(on_error or self.show_error))
         (pool or self._query_pool).start(worker)
         return worker
+
+    def _while_open(self, callback: Callable[[Any], Any]) -> Callable[[Any], None]:
+        def guarded(value: Any) -> None:
+            if not self._shut_down and shiboken6.isValid(self):
+                callback(value)
+
+        return guarded
 
     def _warm_up(self) -> None:
         """Load the vocabulary (for completion) and the model (for the status bar) early."""
         self.call(lambda: self.library.vocabulary, self._on_vocabulary)
-        self.call(lambda: self.library.encoder, self._on_encoder)
+        self.call(self.library.model_info, self._on_model_info)
 
-    def _on_vocabulary(self, vocabulary: Any) -> None:
+    def _on_vocabulary(self, vocabulary: Vocabulary) -> None:
         self._vocabulary = vocabulary
-        complete = getattr(vocabulary, "complete", None)
-        if complete is not None:
-            self.search_box.word_completer.set_source(
-                lambda text: expression_completions(text, complete, self.labels_model.names)
-            )
-            self.new_label_completer.set_source(lambda text: list(complete(text.strip().lower(), 10)))
+        complete = vocabulary.complete
+        self.search_box.word_completer.set_source(
+            lambda text: expression_completions(text, complete, self.labels_model.names)
+        )
+        self.new_label_completer.set_source(lambda text: list(complete(text.strip().lower(), 10)))
         self.vocabularyReady.emit()
 
-    def _on_encoder(self, encoder: Any) -> None:
-        provider = getattr(encoder, "provider", None)
-        self.provider_label.setText(provider_text(provider))
-        note = getattr(encoder, "provider_note", "") or ""
-        self.provider_label.setToolTip(f"ONNX Runtime provider: {provider}" + (f"\n{note}" if note else ""))
-        name = None
-        for attribute in ("model_name", "name", "model_id"):
-            value = getattr(encoder, attribute, None)
-            if isinstance(value, str) and value:
-                name = value
-                break
-        model_dir = getattr(encoder, "model_dir", None)
-        self.model_label.setText(f"Model: {name or 'DeViSE'}")
-        self.model_label.setToolTip(f"Model files: {model_dir}" if model_dir else "")
+    def _on_model_info(self, info: ModelInfo) -> None:
+        self.provider_label.setText(provider_text(info.provider))
+        note = f"\n{info.provider_note}" if info.provider_note else ""
+        self.provider_label.setToolTip(f"ONNX Runtime provider: {info.provider}{note}")
+        self.model_label.setText(f"Model: {info.name}")
+        self.model_label.setToolTip(f"Model files: {info.model_dir}")
         self.modelReady.emit()
 
     def refresh_library(self) -> None:
@@ -599,13 +598,8 @@ class MainWindow(QMainWindow):
 
     def _label_state(self) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
         """Runs on the query thread: all labels and which photos carry them."""
-        labels = list(self.library.labels())
-        mapping: dict[str, list[str]] = defaultdict(list)
-        for name, count in labels:
-            if count:
-                for hit in self.library.search(label_query(name), top=max(count, 1)):
-                    mapping[str(hit.path)].append(name)
-        return labels, dict(mapping)
+        mapping = {str(path): names for path, names in self.library.photo_labels().items()}
+        return self.library.labels(), mapping
 
     def _on_library_state(
         self, state: tuple[int, float | None, list[tuple[str, int]], dict[str, list[str]]]
@@ -640,18 +634,17 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- errors
     def show_error(self, exc: BaseException) -> None:
         """The one place errors from the core reach the user."""
-        if _is_model_error(exc):
+        if isinstance(exc, ModelFileError):
             if not self._model_error_shown:
                 self._model_error_shown = True
                 QMessageBox.critical(
                     self,
                     "Model files missing or damaged",
-                    f"{_user_message(exc)}\n\n"
-                    "Run scripts/setup.sh (or reinstall devise-app) to restore them.",
+                    f"{_user_message(exc)}\n\nTo restore them, {config.repair_hint()}.",
                 )
             self.statusBar().showMessage(_user_message(exc), 10000)
             return
-        if _is_user_error(exc):
+        if isinstance(exc, UserError):
             self.show_message(_user_message(exc), error=True)
             self.statusBar().showMessage(_user_message(exc), 8000)
             return
@@ -682,7 +675,9 @@ class MainWindow(QMainWindow):
         if not link.startswith("suggest:"):
             return
         suggestion = link[len("suggest:") :]
-        self.search_box.setText(replace_unknown_word(self.search_box.text(), self._last_error, suggestion))
+        self.search_box.setText(
+            replace_unknown_word(self.search_box.text(), self._last_error_word, suggestion)
+        )
         self.run_search_box()
 
     # ---------------------------------------------------------------- searching
@@ -696,7 +691,7 @@ class MainWindow(QMainWindow):
     def search(self, text: str) -> None:
         """Run a query (words, arithmetic, ``label:NAME``) and show its photos."""
         text = text.strip()
-        self.search_box.word_completer.completer.popup().hide()
+        self.search_box.word_completer.hide_popup()
         if self.search_box.text().strip() != text:
             self.search_box.setText(text)
         if not text:
@@ -715,7 +710,7 @@ class MainWindow(QMainWindow):
         self.search_box.clear()
         self._start_search(lambda: self.library.similar(photo, top=MAX_RESULTS), f"like {photo.name}")
 
-    def _start_search(self, fn: Callable[[], list[Any]], description: str) -> None:
+    def _start_search(self, fn: Callable[[], list[SearchHit]], description: str) -> None:
         generation = self.results_model.new_generation()
         self.results_info.setText(f"Searching {description}…")
         self.call(
@@ -724,11 +719,11 @@ class MainWindow(QMainWindow):
             lambda exc: self._on_search_error(generation, exc),
         )
 
-    def _on_results(self, generation: int, description: str, hits: list[Any]) -> None:
+    def _on_results(self, generation: int, description: str, hits: list[SearchHit]) -> None:
         photos = [Photo.from_hit(hit) for hit in hits]
         if not self.results_model.set_results(photos, generation):
             return  # a newer search started meanwhile
-        self._last_error = None
+        self._last_error_word = None
         self._update_page(force_results=True)
         if photos:
             self.hide_message()
@@ -751,12 +746,10 @@ class MainWindow(QMainWindow):
     def _on_search_error(self, generation: int, exc: BaseException) -> None:
         if generation != self.results_model.generation:
             return
-        if _is_query_error(exc):
-            self._last_error = exc
+        if isinstance(exc, QueryError):
+            self._last_error_word = exc.word
             message = _html(_user_message(exc))
-            self.show_message(
-                message, error=True, suggestions=list(getattr(exc, "suggestions", []) or [])[:6]
-            )
+            self.show_message(message, error=True, suggestions=exc.suggestions[:6])
             self.results_info.setText("")
             self.queryFailed.emit(_user_message(exc))
             return
@@ -856,12 +849,10 @@ class MainWindow(QMainWindow):
             self.index_cancel.setEnabled(False)
             self.cancel_action.setEnabled(False)
 
-    def _on_index_progress(self, progress: Any) -> None:
-        total = int(getattr(progress, "total", 0) or 0)
-        done = int(getattr(progress, "done", 0) or 0)
-        phase = getattr(progress, "phase", "indexing")
-        if getattr(progress, "finished", False):
-            self._last_summary = getattr(progress, "summary", None)
+    def _on_index_progress(self, progress: IndexProgress) -> None:
+        total, done, phase = progress.total, progress.done, progress.phase
+        if progress.finished:
+            self._last_summary = progress.summary
             self.index_progress.setRange(0, max(total, 1))
             self.index_progress.setValue(max(total, 1))
             return
@@ -873,23 +864,19 @@ class MainWindow(QMainWindow):
         else:
             self.index_progress.setRange(0, total)
             self.index_progress.setValue(done)
-            eta = getattr(progress, "eta", None)
+            eta = progress.eta
             left = f" · about {format_duration(eta)} left" if eta is not None and done < total else ""
             self.index_label.setText(f"Indexing {done:,} of {total:,} photos{left}".replace(",", " "))
-        parts = []
-        for attribute, word in (
-            ("indexed", "new"),
-            ("unchanged", "unchanged"),
-            ("moved", "moved"),
-            ("removed", "removed"),
-            ("skipped", "skipped"),
-        ):
-            value = getattr(progress, attribute, 0) or 0
-            if value:
-                parts.append(f"{value} {word}")
-        current = getattr(progress, "current", None)
-        if current is not None:
-            parts.append(Path(current).name)
+        counts = (
+            (progress.indexed, "new"),
+            (progress.unchanged, "unchanged"),
+            (progress.moved, "moved"),
+            (progress.removed, "removed"),
+            (progress.skipped, "skipped"),
+        )
+        parts = [f"{value} {word}" for value, word in counts if value]
+        if progress.current is not None:
+            parts.append(progress.current.name)
         self.index_detail.setText(" · ".join(parts))
 
     def _on_index_error(self, exc: BaseException) -> None:
@@ -1004,7 +991,12 @@ class MainWindow(QMainWindow):
             self.results_model.data(self.results_model.index(row, 0), Qt.ItemDataRole.DecorationRole)
         )
         dialog.labelRequested.connect(lambda word: self.add_label(word, [path]))
-        dialog.searchRequested.connect(lambda word: (dialog.close(), self.search(word)))
+
+        def search_word(word: str) -> None:
+            dialog.close()
+            self.search(word)
+
+        dialog.searchRequested.connect(search_word)
         self.labelApplied.connect(dialog.mark_applied)
         self._words_dialog = dialog
         dialog.destroyed.connect(self._forget_words_dialog)
@@ -1020,14 +1012,14 @@ class MainWindow(QMainWindow):
     def _forget_words_dialog(self) -> None:
         self._words_dialog = None
 
-    def _words_ready(self, dialog: WordsDialog, words: list[tuple[str, float]], applied: set[str]) -> None:
+    def _words_ready(self, dialog: WordsDialog, words: list[Suggestion], applied: set[str]) -> None:
         if self._words_dialog is dialog:
             dialog.set_words(words, applied)
 
     def _words_failed(self, dialog: WordsDialog, exc: BaseException) -> None:
         if self._words_dialog is dialog:
             dialog.set_error(f"Could not describe this photo: {_user_message(exc)}")
-        if _is_model_error(exc):
+        if isinstance(exc, ModelFileError):
             self.show_error(exc)
 
     # ---------------------------------------------------------------- labels
@@ -1039,7 +1031,7 @@ class MainWindow(QMainWindow):
         name = self.new_label_edit.text().strip()
         if not name:
             return
-        self.new_label_completer.completer.popup().hide()
+        self.new_label_completer.hide_popup()
         self.new_label_edit.clear()
         self.create_label(name)
 
@@ -1134,16 +1126,15 @@ class MainWindow(QMainWindow):
             self.index_label.setText("Cancelling… the library stays as it was")
             self.index_cancel.setEnabled(False)
 
-    def _on_learn_progress(self, progress: Any) -> None:
-        if getattr(progress, "finished", False):
-            self._learn_result = getattr(progress, "result", None)
+    def _on_learn_progress(self, progress: LearnProgress) -> None:
+        if progress.finished:
+            self._learn_result = progress.result
             self.index_progress.setRange(0, 1)
             self.index_progress.setValue(1)
             return
         if self._learn_worker is None or self._learn_worker.cancelled:
             return
-        step = int(getattr(progress, "step", 0) or 0)
-        steps = int(getattr(progress, "steps", 0) or 0)
+        step, steps = progress.step, progress.steps
         if steps and step >= steps:
             self.index_label.setText("Updating every photo's vector and the search index…")
             self.index_progress.setRange(0, 0)
@@ -1151,10 +1142,7 @@ class MainWindow(QMainWindow):
         self.index_label.setText(f"Learning from your labels: step {step} of {steps}")
         self.index_progress.setRange(0, max(steps, 1))
         self.index_progress.setValue(step)
-        loss = getattr(progress, "loss", None)
-        self.index_detail.setText(
-            (f"loss {loss:.3f} · " if isinstance(loss, float) else "") + "searching keeps working meanwhile"
-        )
+        self.index_detail.setText("searching keeps working meanwhile")
 
     def _on_learn_error(self, exc: BaseException) -> None:
         self._learn_failed = True
@@ -1167,7 +1155,7 @@ class MainWindow(QMainWindow):
         self.index_panel.hide()
         self._update_learn_action()
         if result is not None:
-            names = list(getattr(result, "label_names", []) or [])
+            names = list(result.label_names)
             noun = "label" if len(names) == 1 else "labels"
             took = format_duration(time.monotonic() - self._learn_started)
             self.statusBar().showMessage(
@@ -1182,28 +1170,14 @@ class MainWindow(QMainWindow):
             self.start_index(self._index_queue.pop(0))
 
     def _update_learn_action(self) -> None:
-        def supports(method: str) -> bool:  # a library without learning (an older core, a test fake)
-            return callable(getattr(self.library, method, None))
-
         idle = self._learn_worker is None and self._index_worker is None
-        self.learn_action.setEnabled(supports("learn") and idle)
-        self.export_labels_action.setEnabled(supports("export_labels"))
-        self.import_labels_action.setEnabled(supports("import_labels"))
+        self.learn_action.setEnabled(idle)
 
     # The panel says when the library last learned, and whether its labels changed since. The
     # head's time comes from the library; what the labels were then is remembered in the settings.
     def _learned_at_now(self) -> float | None:
         """Runs on the query thread: when the library's own head was last written, if ever."""
-        last_learned_at = getattr(self.library, "last_learned_at", None)
-        if callable(last_learned_at):
-            value = last_learned_at()
-            return None if value is None else float(value)
-        from devise_app.engine.labels import head_path
-
-        try:
-            return head_path(Path(self.library.path)).stat().st_mtime
-        except OSError:
-            return None
+        return self.library.last_learned_at()
 
     def _refresh_learn_status(self, record: str | None = None) -> None:
         def done(learned_at: float | None) -> None:
@@ -1266,16 +1240,7 @@ class MainWindow(QMainWindow):
         path = Path(path)
 
         def work() -> tuple[int, int]:
-            document = self.library.export_labels()
-            text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-            temporary = path.with_name(f".{path.name}.tmp")
-            try:
-                temporary.write_text(text, encoding="utf-8")
-                os.replace(temporary, path)
-            finally:
-                temporary.unlink(missing_ok=True)
-            labels = document.get("labels", {})
-            return len(labels), len({photo for photos in labels.values() for photo in photos})
+            return self.library.export_labels_to(path)
 
         def done(counts: tuple[int, int]) -> None:
             labels, photos = counts
@@ -1348,7 +1313,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         add_menu = menu.addMenu(icon("label"), "Add label")
         for name in self.labels_model.names():
-            add_menu.addAction(name, lambda n=name: self.add_label(n, paths))
+            add_menu.addAction(name, functools.partial(self.add_label, name, paths))
         if self.labels_model.names():
             add_menu.addSeparator()
         add_menu.addAction("New label…", lambda: self._ask_new_label(paths))
@@ -1358,7 +1323,7 @@ class MainWindow(QMainWindow):
         remove_menu = menu.addMenu("Remove label")
         remove_menu.setEnabled(bool(present))
         for name in present:
-            remove_menu.addAction(name, lambda n=name: self.remove_label(n, paths))
+            remove_menu.addAction(name, functools.partial(self.remove_label, name, paths))
         menu.addSeparator()
         menu.addAction(self.copy_path_action)
         return menu
@@ -1469,44 +1434,24 @@ class MainWindow(QMainWindow):
         self._query_pool.shutdown(30_000)
         self._image_pool.shutdown(10_000)
         self.results_model.loader.shutdown()
-        close = getattr(self.library, "close", None)
-        if close is not None:
-            close()
+        self.library.close()
 
 
-def describe_summary(summary: Any) -> str:
-    parts = [f"{getattr(summary, 'indexed', 0)} new"]
-    for attribute, word in (("moved", "moved"), ("removed", "removed")):
-        value = getattr(summary, attribute, 0)
-        if value:
-            parts.append(f"{value} {word}")
-    skipped = getattr(summary, "skipped", ())
-    skipped_count = len(skipped) if isinstance(skipped, (tuple, list)) else int(skipped or 0)
-    if skipped_count:
-        parts.append(f"{skipped_count} could not be read")
-    elapsed = getattr(summary, "elapsed", None)
-    took = f" in {format_duration(elapsed)}" if elapsed is not None else ""
-    if getattr(summary, "cancelled", False):
+def describe_summary(summary: IndexSummary) -> str:
+    parts = [f"{summary.indexed} new"]
+    parts += [
+        f"{value} {word}" for value, word in ((summary.moved, "moved"), (summary.removed, "removed")) if value
+    ]
+    if summary.skipped:
+        parts.append(f"{len(summary.skipped)} could not be read")
+    took = f" in {format_duration(summary.elapsed)}"
+    if summary.cancelled:
         return f"Indexing cancelled{took} ({', '.join(parts)}); the rest is indexed next time."
     return f"Indexing done{took}: {', '.join(parts)}."
 
 
-_QUOTED = re.compile(r"['“\"‘]([^'”\"’]+)['”\"’]")
-
-
-def replace_unknown_word(query: str, error: BaseException | None, suggestion: str) -> str:
-    """The query with the word the error complained about replaced by ``suggestion``."""
-    word = None
-    if error is not None:
-        for attribute in ("word", "token", "term"):
-            value = getattr(error, attribute, None)
-            if isinstance(value, str) and value:
-                word = value
-                break
-        if word is None:
-            match = _QUOTED.search(str(error))
-            if match:
-                word = match.group(1)
+def replace_unknown_word(query: str, word: str | None, suggestion: str) -> str:
+    """The query with ``word`` (the one a QueryError named) replaced by ``suggestion``."""
     if suggestion.lower().startswith("label:"):
         replaced = re.sub(r'(?i)label:(?:"[^"]*"|\S+)', lambda _m: suggestion, query, count=1)
         return replaced if replaced != query else suggestion
@@ -1531,12 +1476,18 @@ def show_in_folder(path: Path, parent: QWidget | None = None) -> None:
         return
     # The freedesktop file manager interface selects the file; fall back to the folder.
     process = QProcess(parent)
-    process.finished.connect(
-        lambda code, _status: (QDesktopServices.openUrl(folder_url) if code else None, process.deleteLater())
-    )
-    process.errorOccurred.connect(
-        lambda _error: (QDesktopServices.openUrl(folder_url), process.deleteLater())
-    )
+
+    def finished(code: int, _status: object) -> None:
+        if code:
+            QDesktopServices.openUrl(folder_url)
+        process.deleteLater()
+
+    def failed(_error: object) -> None:
+        QDesktopServices.openUrl(folder_url)
+        process.deleteLater()
+
+    process.finished.connect(finished)
+    process.errorOccurred.connect(failed)
     process.start(
         "dbus-send",
         [

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -32,6 +32,9 @@ from PySide6.QtGui import QImage, QPixmap
 
 from devise_app.engine.imaging import is_image_path
 from devise_app.gui.thumbnails import PixmapCache, ThumbnailLoader
+
+if TYPE_CHECKING:
+    from devise_app.engine.search import SearchHit
 
 PHOTO_MIME = "application/x-devise-photo-ids"
 LABEL_MIME = "application/x-devise-label"
@@ -67,8 +70,8 @@ class Photo:
     score: float
 
     @classmethod
-    def from_hit(cls, hit: Any) -> Photo:
-        return cls(int(hit.photo_id), Path(hit.path), float(hit.score))
+    def from_hit(cls, hit: SearchHit) -> Photo:
+        return cls(hit.photo_id, hit.path, hit.score)
 
 
 # --- mime helpers ---------------------------------------------------------------------

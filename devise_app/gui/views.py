@@ -285,6 +285,11 @@ class WordCompleter(QObject):
     def completions(self) -> list[str]:
         return self._model.stringList()
 
+    def hide_popup(self) -> None:
+        popup = self.completer.popup()
+        if popup is not None:
+            popup.hide()
+
     def _on_text_edited(self, text: str) -> None:
         options: list[str] = []
         if self._source is not None and text.strip():
@@ -294,6 +299,8 @@ class WordCompleter(QObject):
                 options = []
         self._model.setStringList(options)
         popup = self.completer.popup()
+        if popup is None:
+            return
         if not options:
             popup.hide()
             return

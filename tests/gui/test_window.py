@@ -363,3 +363,54 @@ def test_closing_the_window_stops_workers_and_closes_the_library(
     assert window._query_pool.active() == [] and window._index_pool.active() == []
     assert files_held_open(indexed_library.path) == []
     assert settings.value("library/path") == str(indexed_library.path)
+
+
+ODD_LABELS = {"C++": "coffee.png", "a+b": "rocket.jpg", "x(1)": "chelsea.png", "Mom & Dad": "astronaut.png"}
+
+
+def test_labels_with_any_characters_open_and_are_found_by_name(
+    make_window: Callable[..., Any], indexed_library: Library, indexed_photos: Path, qtbot: Any
+) -> None:
+    """Label names the query language would read as arithmetic or brackets reach the
+    panel whole, and typing each name (or clicking it) finds its photo."""
+    for name, photo in ODD_LABELS.items():
+        indexed_library.add_label(name, [indexed_photos / photo])
+    window = make_window(indexed_library)
+    qtbot.waitUntil(lambda: sorted(window.labels_model.names()) == sorted(ODD_LABELS), timeout=10_000)
+    assert window.count_label.text().endswith("photos")
+    for name, photo in ODD_LABELS.items():
+        with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+            window.search(name)
+        assert _grid_names(window)[0] == photo, name
+        assert window.query_message.isHidden() or not window.query_message.text()
+        row = window.labels_model.row_of(name)
+        with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+            qtbot.mouseClick(
+                window.labels_view.viewport(),
+                Qt.MouseButton.LeftButton,
+                pos=window.labels_view.visualRect(window.labels_model.index(row, 0)).center(),
+            )
+        assert _grid_names(window) == [photo], name
+
+
+def test_a_result_that_arrives_after_the_window_closed_is_dropped(
+    make_window: Callable[..., Any], indexed_library: Library, qtbot: Any
+) -> None:
+    """A library call whose result is on its way to the GUI thread when the window
+    closes must not reach the closed window's widgets."""
+    window = make_window(indexed_library)
+    go, emitted, reached, delivered = threading.Event(), threading.Event(), [], []
+
+    def call() -> int:
+        go.wait(30)
+        return 1
+
+    worker = window.call(call, reached.append, reached.append)
+    # runs on the worker thread right after the result was emitted (queued for the GUI thread)
+    worker.signals.finished.connect(emitted.set, Qt.ConnectionType.DirectConnection)
+    worker.signals.finished.connect(lambda: delivered.append(True))  # queued, after the result
+    go.set()
+    assert emitted.wait(30)
+    window.close()
+    qtbot.waitUntil(lambda: bool(delivered), timeout=10_000)
+    assert reached == []

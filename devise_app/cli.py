@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,12 +27,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from devise_app import __version__
 from devise_app.engine.errors import UserError
+from devise_app.logs import setup_logging
 
 if TYPE_CHECKING:
     from devise_app.engine.indexer import IndexProgress, IndexSummary
     from devise_app.engine.search import Library, SearchHit, Suggestion
 
 PROG = "devise-app"
+log = logging.getLogger(__name__)
 SHOWN_SKIPPED = 20  # skipped files listed by name after an index run
 
 
@@ -432,6 +436,8 @@ def _tolerant_output() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    setup_logging()  # to the log file only: the terminal shows nothing extra
+    log.info("%s %s: %s", PROG, __version__, shlex.join(args_list) or "(the window)")
     try:
         if not args_list:
             return open_gui()
@@ -443,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(args.func(args))
     except KeyboardInterrupt:
+        log.info("interrupted")
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -450,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:
         if not _is_user_error(exc):
+            log.exception("unexpected error")
             raise
+        log.warning("error shown to the user: %s", exc)
         _fail(exc)
         return 1

@@ -34,6 +34,7 @@ Design notes:
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -47,6 +48,7 @@ import numpy as np
 from devise_app.engine.errors import LibraryError
 
 CATALOG_FILENAME = "catalog.sqlite"
+log = logging.getLogger(__name__)
 
 # Photo states.
 INDEXED = "indexed"  # has a vector made by the current model
@@ -170,7 +172,9 @@ class Catalog:
                 library_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise LibraryError(f"cannot create the library folder {library_dir}: {exc}") from exc
-        return cls(db)
+        catalog = cls(db)
+        log.info("library opened: %s", library_dir)
+        return catalog
 
     def close(self) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ folder, and every stored vector is re-projected from the stored features.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Generator, Mapping
@@ -34,6 +35,8 @@ from devise_app.engine.model import Head
 from devise_app.engine.query import QueryError, query_vector
 from devise_app.engine.vectors import softmax, unit_rows
 from devise_app.engine.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
 
 MARGIN = 0.1
 REGULARISATION = 0.3
@@ -156,6 +159,7 @@ def learn(
         raise ValueError("no labelled photos to learn from")
     features = np.concatenate([labelled[n] for n in names]).astype(np.float32)
     owner = np.concatenate([np.full(len(labelled[n]), i) for i, n in enumerate(names)])
+    log.info("learning started: %d labels on %d photos, %d steps", len(names), len(features), steps)
     logits = features @ base.fc_weight.T + base.fc_bias
     word_mix = softmax(logits, base.word_temperature)  # fixed: features do not change
     code_mix = softmax(logits, base.code_temperature)
@@ -223,6 +227,7 @@ def learn(
 
     head = replace(base, word_vectors=words.astype(np.float32), codes=codes.astype(np.float32))
     result = LearnedHead(head, names, unit_rows(labels).astype(np.float32))
+    log.info("learning finished: %d labels, loss %.4f", len(names), loss)
     yield LearnProgress(steps, steps, loss, finished=True, result=result)
     return result
 

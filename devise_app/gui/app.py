@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtCore import (
+    QEvent,
+    QMessageLogContext,
+    QObject,
+    QSettings,
+    Qt,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from devise_app.engine import config
 from devise_app.gui.icons import app_icon, style_sheet
+from devise_app.logs import log_path, setup_logging
 
 SETTINGS_FILE = "devise-app.ini"
 # Set by ``devise-app bench speed``: print when the window is first painted, then quit.
 FIRST_PAINT_ENV = "DEVISE_APP_EXIT_AFTER_FIRST_PAINT"
 FIRST_PAINT_MARK = "devise-app first paint at"
+
+log = logging.getLogger(__name__)
+qt_log = logging.getLogger("devise_app.qt")  # Qt's own messages (qutebrowser's qtlog)
+QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+QtMessageHandler = Callable[[QtMsgType, QMessageLogContext, str], None]
 
 
 def open_settings() -> QSettings:
@@ -54,12 +76,29 @@ def apply_style(app: QApplication) -> None:
         app.setStyleSheet(sheet)
 
 
+def install_qt_message_handler() -> QtMessageHandler | None:
+    """Route Qt's messages (``qWarning`` and the like, from any thread) into the
+    ``devise_app.qt`` logger; returns the handler it replaces. A Python handler
+    already installed (pytest-qt's) still gets every message."""
+    previous: QtMessageHandler | None = None
+
+    def handler(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+        category = context.category if context.category not in (None, "default") else ""
+        qt_log.log(QT_LEVELS.get(mode, logging.WARNING), "%s%s", f"{category}: " if category else "", message)
+        if previous is not None:
+            previous(mode, context, message)
+
+    previous = qInstallMessageHandler(handler)
+    return previous
+
+
 def install_excepthook() -> None:
     """Show unexpected errors in a dialog (and on stderr) instead of dying silently."""
 
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         details = "".join(traceback.format_exception(kind, value, tb))
         print(details, file=sys.stderr)
+        log.error("unexpected error\n%s", details.rstrip())
         if issubclass(kind, KeyboardInterrupt):
             QApplication.quit()
             return
@@ -69,7 +108,8 @@ def install_excepthook() -> None:
         box = QMessageBox(
             QMessageBox.Icon.Critical,
             "Unexpected error",
-            f"Something went wrong: {value}\n\nThe app keeps running; the details can help a bug report.",
+            f"Something went wrong: {value}\n\nThe app keeps running. For a bug report, include "
+            f"the details and the log file:\n{log_path()}",
         )
         box.setDetailedText(details)
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -102,12 +142,22 @@ def _exit_after_first_paint(app: QApplication, window: QWidget) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the main window on the last used library; returns the exit code."""
+    setup_logging()
+    previous_handler = install_qt_message_handler()
+    try:
+        return _run_window(argv)
+    finally:
+        qInstallMessageHandler(previous_handler)
+
+
+def _run_window(argv: Sequence[str] | None) -> int:
     app = create_application(argv)
     install_excepthook()
     settings = open_settings()
     try:
         library = make_library(library_path(settings))
     except Exception as exc:  # a broken library folder or model files: say so, no traceback
+        log.error("cannot start: %s", exc)
         QMessageBox.critical(None, "devise-app cannot start", str(exc) or type(exc).__name__)
         return 1
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -50,6 +51,7 @@ from devise_app.engine.catalog import ERROR, INDEXED, STALE, Catalog, LibraryErr
 if TYPE_CHECKING:
     from devise_app.engine.model import ImageEncoder
 
+log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 16  # for an encoder that suggests none
 HASH_CHUNK = 1 << 20
 SCAN_PROGRESS_EVERY = 500  # files
@@ -303,10 +305,16 @@ class _Run:
         )  # fmt: skip
 
     def summary(self, cancelled: bool) -> IndexSummary:
-        return IndexSummary(
+        summary = IndexSummary(
             self.indexed, self.unchanged, self.moved, self.removed, tuple(self.skipped), cancelled,
             time.monotonic() - self.started,
         )  # fmt: skip
+        log.info(
+            "index run %s after %.1f s: %d indexed, %d unchanged, %d moved, %d removed, %d skipped",
+            "cancelled" if cancelled else "finished", summary.elapsed, self.indexed, self.unchanged,
+            self.moved, self.removed, len(self.skipped),
+        )  # fmt: skip
+        return summary
 
     # -- storing one batch ----------------------------------------------------
 
@@ -468,6 +476,7 @@ def index_folders(
     run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event())
     workers = workers or max(1, os.cpu_count() or 1)
     catalog.use_model(model_id)
+    log.info("index run started: %s", ", ".join(str(root) for root in roots))
 
     # 1. scan
     unreadable: list[str] = []

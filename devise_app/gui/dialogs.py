@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -175,7 +176,7 @@ class WordsDialog(QDialog):
         self._thumbnail.setFixedSize(QSize(160, 160))
         self._thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         heading = QLabel(
-            f"<b>{_html(photo.name)}</b><br>Your labels that fit it, and what the model sees. "
+            f"<b>{escape(photo.name)}</b><br>Your labels that fit it, and what the model sees. "
             "One click puts one on the photo."
         )
         heading.setWordWrap(True)
@@ -244,7 +245,7 @@ class WordsDialog(QDialog):
             title: QWidget
             name = entry.text
             if not entry.is_label:
-                link = QLabel(f"<a href='{_attr(name)}'>{_html(name)}</a>")
+                link = QLabel(f'<a href="{escape(name)}">{escape(name)}</a>')
                 link.setToolTip(f"Search for “{name}”")
                 link.linkActivated.connect(self.searchRequested)
                 title = link
@@ -271,7 +272,7 @@ class WordsDialog(QDialog):
         chip.setToolTip(f"Your label “{name}” fits this photo (similarity {score:.3f})")
         glyph = QLabel()
         glyph.setPixmap(icon("label").pixmap(QSize(14, 14)))
-        link = QLabel(f"<a href='{_attr(name)}'><b>{_html(name)}</b></a>")
+        link = QLabel(f'<a href="{escape(name)}"><b>{escape(name)}</b></a>')
         link.setToolTip(f"Show the photos labelled “{name}”, then the ones most like them")
         link.linkActivated.connect(self.searchRequested)
         hint = QLabel("your label")
@@ -307,11 +308,3 @@ class WordsDialog(QDialog):
             if text == name:
                 button.setText("Labeled ✓")
                 button.setEnabled(False)
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _attr(text: str) -> str:
-    return _html(text).replace("'", "&#39;")

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from devise_app.engine.search import Library, ModelInfo, SearchHit, Suggestion
     from devise_app.engine.vocabulary import Vocabulary
 
+log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
 ZOOM_STEP = 32
 
@@ -657,9 +660,11 @@ class MainWindow(QMainWindow):
 
     def show_message(self, html: str, error: bool = False, suggestions: Sequence[str] = ()) -> None:
         """A line under the search box; suggestions become links."""
+        if error:
+            log.warning("error shown to the user: %s", html)
         text = html
         if suggestions:
-            links = ", ".join(f"<a href='suggest:{_attr(s)}'>{_html(s)}</a>" for s in suggestions)
+            links = ", ".join(f'<a href="suggest:{escape(s)}">{escape(s)}</a>' for s in suggestions)
             text += f"&nbsp;&nbsp;Try {links}."
         self.query_message.setProperty("error", error)
         self.query_message.style().unpolish(self.query_message)
@@ -731,7 +736,7 @@ class MainWindow(QMainWindow):
             self.results_view.setCurrentIndex(self.results_model.index(0, 0))
             self.results_view.selectionModel().clearSelection()
         else:
-            message = f"No photos found {_html(description)}."
+            message = f"No photos found {escape(description)}."
             if self._photo_count == 0:
                 message += " The library is empty: add a folder first."
             self.show_message(message)
@@ -748,7 +753,7 @@ class MainWindow(QMainWindow):
             return
         if isinstance(exc, QueryError):
             self._last_error_word = exc.word
-            message = _html(_user_message(exc))
+            message = escape(_user_message(exc))
             self.show_message(message, error=True, suggestions=exc.suggestions[:6])
             self.results_info.setText("")
             self.queryFailed.emit(_user_message(exc))
@@ -1269,9 +1274,9 @@ class MainWindow(QMainWindow):
             if missing:
                 noun = "photo is" if len(missing) == 1 else "photos are"
                 message += f"; {len(missing)} {noun} not in this library"
-                shown = ", ".join(_html(Path(p).name) for p in missing[:3])
+                shown = ", ".join(escape(Path(p).name) for p in missing[:3])
                 more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-                self.show_message(f"{_html(message)} ({shown}{more}).")
+                self.show_message(f"{escape(message)} ({shown}{more}).")
             self.statusBar().showMessage(message, 10000)
             self._after_label_change()
             self.labelsTransferred.emit(message)
@@ -1287,7 +1292,7 @@ class MainWindow(QMainWindow):
             self.show_error(exc)
             self.labelsTransferred.emit(_user_message(exc))
             return
-        self.show_message(_html(message), error=True)
+        self.show_message(escape(message), error=True)
         self.statusBar().showMessage(message, 10000)
         self.labelsTransferred.emit(message)
 
@@ -1389,7 +1394,7 @@ class MainWindow(QMainWindow):
             "About devise-app",
             "<h3>devise-app</h3><p>Search your own photos by meaning with a DeViSE visual-semantic "
             "embedding model. Everything runs on this computer.</p>"
-            f"<p>Library: {_html(str(self.library.path))}</p>",
+            f"<p>Library: {escape(str(self.library.path))}</p>",
         )
 
     # ---------------------------------------------------------------- drag and drop onto the window
@@ -1508,11 +1513,3 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _attr(text: str) -> str:
-    return _html(text).replace("'", "&#39;")

@@ -313,3 +313,92 @@ def test_scanning_reports_progress_and_can_be_cancelled(
     assert [(item.phase, item.total) for item in items] == [("scanning", 2), ("finished", 2)]
     assert items[-1].summary.cancelled
     assert library.photo_count() == 0
+
+
+class EncoderFactory:
+    """Hands out the session's real encoder, counting how often it is asked for one."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.encoder
+
+
+def test_the_model_is_loaded_only_when_a_photo_needs_embedding(
+    tmp_path: Path,
+    encoder: Any,
+    vocabulary: Any,
+    photo_dir: Path,
+    run_index: RunIndex,
+    copy_photo: CopyPhoto,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through a fresh Library each time, as every `devise-app index` makes one: an
+    unchanged, touched or moved photo needs no model (loading it takes seconds on CUDA)."""
+    import devise_app.engine.model
+    from devise_app.engine.search import Library
+
+    made = EncoderFactory(encoder)
+    monkeypatch.setattr(devise_app.engine.model, "ImageEncoder", made)
+
+    def rescan() -> Any:
+        with Library(tmp_path / "library", vocabulary=vocabulary) as library:
+            return run_index(library, [photo_dir])
+
+    assert rescan().indexed == 5
+    assert made.calls == 1
+    assert rescan().unchanged == 5
+    os.utime(photo_dir / "coffee.png", ns=(1, 1))  # the same bytes, another mtime
+    (photo_dir / "rocket.jpg").rename(photo_dir / "moved rocket.jpg")
+    touched = rescan()
+    assert (touched.unchanged, touched.moved, touched.indexed) == (4, 1, 0)
+    assert made.calls == 1
+    copy_photo("camera.png", photo_dir)
+    assert rescan().indexed == 1
+    assert made.calls == 2
+
+
+def test_a_run_asks_for_its_encoder_once(tmp_path: Path, encoder: Any, photo_dir: Path) -> None:
+    made = EncoderFactory(encoder)
+    catalog = Catalog.open(tmp_path / "lib")
+    try:
+        last = list(index_folders(catalog, [photo_dir], made, "model-1", batch_size=2))[-1]
+    finally:
+        catalog.close()
+    assert last.summary.indexed == 5  # in three batches
+    assert made.calls == 1
+
+
+def test_a_learned_head_is_put_on_the_model_once_per_run(
+    tmp_path: Path,
+    library: Any,
+    photo_dir: Path,
+    run_index: RunIndex,
+    copy_photo: CopyPhoto,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from devise_app.engine import labels
+
+    run_index(library, [photo_dir])
+    library.add_label("Tabby", [photo_dir / "chelsea.png"])
+    learned = next(item for item in library.learn() if item.finished).result
+    real_with_head = labels.with_head
+    heads: list[Any] = []
+
+    def with_head(*args: Any) -> Any:
+        heads.append(real_with_head(*args))
+        return heads[-1]
+
+    monkeypatch.setattr(labels, "with_head", with_head)
+    new = tmp_path / "new"
+    for name in ("camera.png", "horse.png", "hubble_deep_field.jpg", "retina.jpg", "page.png"):
+        copy_photo(name, new)
+
+    assert run_index(library, [photo_dir, new], batch_size=2).indexed == 5  # in three batches
+    assert len(heads) == 1
+    _, features = library.catalog.features()
+    _, vectors = library.catalog.vectors()
+    np.testing.assert_allclose(vectors, learned.head.project(features), atol=2e-3)  # features are float16

@@ -19,7 +19,8 @@ runs). Rebuilds take an exclusive lock on ``vectors.lock`` (``flock``; on Window
 builders interleaving their two renames could otherwise leave one's index under
 the other's newer sidecar, a stale index that nothing would rebuild. Under the
 lock no other build is running, so temporary files found then are leftovers of a
-killed build and are removed.
+killed build and are removed. Each step of a rebuild is a crash point for the
+tests (``devise_app.engine.faults``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from devise_app.engine.catalog import Catalog
+from devise_app.engine.faults import crash_point
 
 INDEX_FILENAME = "vectors.annoy"
 SIDECAR_FILENAME = "vectors.json"
@@ -70,6 +72,7 @@ def exact_search(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data), encoding="utf-8")
+    crash_point("before-sidecar-replace")
     os.replace(tmp, path)
 
 
@@ -243,12 +246,15 @@ class VectorIndex:
             self._generation = generation
 
     def _rebuild(self, generation: int) -> None:
+        crash_point("before-index-build")
         started = time.time()
         ids, vectors = self._catalog.vectors()
         if len(ids):
             tmp = write_index(self.index_path, ids, vectors)
+            crash_point("after-index-temp")
 
             def install() -> AnnIndex:
+                crash_point("before-index-replace")
                 os.replace(tmp, self.index_path)
                 return AnnIndex(self.index_path, vectors.shape[1])
 
@@ -256,6 +262,7 @@ class VectorIndex:
                 self._swap(generation, install)
             finally:
                 tmp.unlink(missing_ok=True)
+            crash_point("after-index-replace")
         else:
 
             def remove() -> None:
@@ -264,6 +271,7 @@ class VectorIndex:
             self._swap(generation, remove)
         info = IndexInfo(generation, len(ids), vectors.shape[1], N_TREES, started)
         _atomic_write_json(self.sidecar_path, asdict(info))
+        crash_point("after-sidecar")
         self.builds += 1
 
     def search(self, vector: np.ndarray, k: int, allow_stale: bool = False) -> list[tuple[int, float]]:

@@ -26,6 +26,11 @@ A run goes like this:
    never stop the run. A file that vanishes or changes while it is being read
    is reported but not recorded, so the next run looks at it afresh; a name
    that is not valid UTF-8 is reported and left alone (the catalog cannot hold it).
+
+The model is loaded only when the first photo needs embedding, once per run.
+The moments where a crash matters (after the scan, on either side of each
+batch's commit, in the model thread, after the removals, after the last batch)
+are crash points for the tests (``devise_app.engine.faults``).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import numpy as np
 
 from devise_app.engine import imaging
 from devise_app.engine.catalog import ERROR, INDEXED, STALE, Catalog, LibraryError, PhotoRecord
+from devise_app.engine.faults import crash_point
 
 if TYPE_CHECKING:
     from devise_app.engine.model import ImageEncoder
@@ -264,6 +270,12 @@ def _decode(path: str, content_hash: bytes | None) -> _Loaded:
         return _Loaded(hash=content_hash, error=f"cannot decode: {type(exc).__name__}: {exc}")
 
 
+def _done(loaded: _Loaded) -> Future[_Loaded]:
+    future: Future[_Loaded] = Future()
+    future.set_result(loaded)
+    return future
+
+
 @dataclass
 class _Embedding:
     """A batch on its way through the model: the photos to embed and their stacked pixels."""
@@ -278,8 +290,9 @@ class _Run:
 
     catalog: Catalog
     get_encoder: Callable[[], ImageEncoder]
-    batch_size: int | None  # None: the encoder's suggestion
+    batch_size: int | None  # None: the encoder's suggestion, DEFAULT_BATCH_SIZE until it is made
     cancel: threading.Event
+    encoder: ImageEncoder | None = None  # made by the first batch with photos to embed
     started: float = field(default_factory=time.monotonic)
     total: int = 0
     done: int = 0
@@ -316,6 +329,19 @@ class _Run:
         )  # fmt: skip
         return summary
 
+    def batch_limit(self) -> int:
+        """How many photos the next batch takes."""
+        size = self.batch_size
+        if size is None:
+            size = int(getattr(self.encoder, "batch_size", DEFAULT_BATCH_SIZE))
+        return max(1, min(size, max_batch_size()))
+
+    def make_encoder(self) -> ImageEncoder:
+        """The run's encoder: made once, when the first photo needs embedding."""
+        if self.encoder is None:
+            self.encoder = self.get_encoder()
+        return self.encoder
+
     # -- storing one batch ----------------------------------------------------
 
     def prepare_batch(self, batch: list[tuple[FoundFile, PhotoRecord | None, _Loaded]]) -> _Embedding:
@@ -336,6 +362,7 @@ class _Run:
         embeddable = [loaded for _, _, loaded in batch if loaded.pixels is not None]
         if not embeddable:
             return _Embedding([], None)
+        self.make_encoder()  # a photo whose bytes were to be reused after all
         stacked = np.stack([loaded.pixels for loaded in embeddable])  # type: ignore[misc]
         for loaded in embeddable:
             loaded.pixels = None
@@ -345,8 +372,10 @@ class _Run:
         """Run the model on a prepared batch (in the model thread)."""
         if job.pixels is None:
             return
-        embedding = self.get_encoder().embed(job.pixels)
+        assert self.encoder is not None
+        embedding = self.encoder.embed(job.pixels)
         job.pixels = None
+        crash_point("after-embed")
         for i, loaded in enumerate(job.photos):
             loaded.vector, loaded.features = embedding.vectors[i], embedding.features[i]
 
@@ -364,6 +393,8 @@ class _Run:
                 else:
                     assert loaded.hash is not None and loaded.features is not None
                     self.store_photo(found, row, loaded.hash, loaded.vector, loaded.features)
+            crash_point("before-commit")
+        crash_point("after-commit")
 
     def store_photo(
         self,
@@ -407,9 +438,6 @@ class _Run:
         """
         if not work:
             return
-        if self.batch_size is None:
-            self.batch_size = int(getattr(self.get_encoder(), "batch_size", DEFAULT_BATCH_SIZE))
-        batch_size = max(1, min(self.batch_size, max_batch_size()))
         if self.work_started is None:
             self.work_started = time.monotonic()
         reusable = self.catalog.indexed_hashes()
@@ -420,11 +448,22 @@ class _Run:
         model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devise-embed")
 
         def submit_ahead() -> None:
-            while len(pending) < 2 * batch_size:
+            while len(pending) < 2 * self.batch_limit():
                 item = next(todo, None)
                 if item is None:
                     return
                 pending.append((item[0], item[1], pool.submit(_load, item[0], reusable)))
+
+        def take_batch() -> list[tuple[FoundFile, PhotoRecord | None, _Loaded]]:
+            taken = [pending.popleft() for _ in range(min(self.batch_limit(), len(pending)))]
+            submit_ahead()  # the next batches decode while this one is embedded
+            batch = [(found, row, future.result()) for found, row, future in taken]
+            if self.encoder is None and any(loaded.pixels is not None for *_, loaded in batch):
+                self.make_encoder()  # its batch size applies from this batch on
+                for found, row, loaded in reversed(batch[self.batch_limit() :]):
+                    pending.appendleft((found, row, _done(loaded)))
+                del batch[self.batch_limit() :]
+            return batch
 
         def store_oldest() -> IndexProgress:
             batch, job = embedding.popleft()
@@ -438,9 +477,7 @@ class _Run:
         try:
             submit_ahead()
             while pending and not self.cancel.is_set():
-                taken = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-                submit_ahead()  # the next batches decode while this one is embedded
-                batch = [(found, row, future.result()) for found, row, future in taken]
+                batch = take_batch()
                 embedding.append((batch, model.submit(self.embed_batch, self.prepare_batch(batch))))
                 if len(embedding) > 1:
                     yield store_oldest()
@@ -466,11 +503,12 @@ def index_folders(
 ) -> Iterator[IndexProgress]:
     """Bring the catalog up to date with ``folders``, yielding progress.
 
-    ``get_encoder`` is called only once there are files to load, so a run that
-    finds nothing new never loads the model; ``batch_size`` defaults to the
-    encoder's suggestion. ``model_id`` names the model the
-    vectors come from; when it differs from the catalog's, every photo is
-    re-embedded. The last item yielded has ``finished`` True and the summary.
+    ``get_encoder`` is called at most once per run, when the first photo needs
+    embedding, so a run that finds nothing new, or only moved or touched files,
+    never loads the model; ``batch_size`` defaults to the encoder's suggestion
+    (``DEFAULT_BATCH_SIZE`` until the encoder is made). ``model_id`` names the
+    model the vectors come from; when it differs from the catalog's, every
+    photo is re-embedded. The last item yielded has ``finished`` True and the summary.
     """
     roots = check_folders(folders)
     run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event())
@@ -490,6 +528,7 @@ def index_folders(
             if run.cancel.is_set():
                 yield run.progress("finished", run.summary(cancelled=True))
                 return
+    crash_point("after-scan")
 
     # 2. compare with the catalog
     records = catalog.records()
@@ -535,12 +574,14 @@ def index_folders(
         gone = [photo_id for ids in run.missing_by_hash.values() for photo_id in ids]
         gone += [record.id for record in missing if record.hash is None]
         catalog.delete_photos(gone)
+        crash_point("after-removal")
         run.removed = len(gone)
         run.missing_by_hash.clear()
         yield from run.process(others, workers)
 
     cancelled = run.cancel.is_set()
     if not cancelled:
+        crash_point("after-batches")
         catalog.set_meta("last_indexed_at", repr(time.time()))
     run.current = None
     yield run.progress("finished", run.summary(cancelled))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -69,13 +69,14 @@ def reproject(catalog: Catalog, project: Any, fingerprint: str) -> None:
         catalog.set_meta(HEAD_META_KEY, fingerprint)
 
 
-def reconcile(catalog: Catalog, library_dir: Path, encoder: ImageEncoder) -> bool:
-    """Re-project when the stored vectors do not come from the head in use; True if it did."""
+def reconcile(catalog: Catalog, library_dir: Path, get_encoder: Callable[[], ImageEncoder]) -> bool:
+    """Re-project when the stored vectors do not come from the head in use; True if it did.
+    ``get_encoder`` is called only to go back to the shipped head (the model loads slowly)."""
     fingerprint = head_fingerprint(library_dir)
     if (catalog.get_meta(HEAD_META_KEY) or SHIPPED_HEAD) == fingerprint:
         return False
     learned = LearnedHead.load(head_path(library_dir))
-    reproject(catalog, learned.head.project if learned else encoder.project, fingerprint)
+    reproject(catalog, learned.head.project if learned else get_encoder().project, fingerprint)
     return True
 
 

@@ -26,21 +26,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from devise_app.bench.common import (
-    PipelineResult,
-    Row,
-    Sizes,
-    build_ann,
-    count_label,
-    machine_line,
-    make_photos,
-    measure_ann,
-    measure_pipeline,
-    missing_sample_note,
-    print_table,
-    sample_photos,
-    say,
-)
+from devise_app.bench import common
+from devise_app.bench.common import PipelineResult, Row, Sizes
 
 ANN_DIM = 50
 FULL = Sizes(
@@ -87,27 +74,30 @@ def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
         print(f"devise-app: error: no such folder: {images}", file=sys.stderr)
         return 1
     encoder = ImageEncoder()
-    say(machine_line("index", encoder))
+    common.say(common.machine_line("index", encoder))
     (ann_items,) = sizes.ann_sizes
     width, height = sizes.large_size
     with tempfile.TemporaryDirectory(prefix="devise-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        sample = sample_photos(images, tmp / "generated", sizes)
+        sample = common.sample_photos(images, tmp / "generated", sizes)
         if sample.generated:
-            say(missing_sample_note(sizes.generated_sample))
+            common.say(common.missing_sample_note(sizes.generated_sample))
         if not sample.paths:
             print(f"devise-app: error: no photos in {images}", file=sys.stderr)
             return 1
-        say(f"Sample: {sample.name}. Generating {sizes.large_count} JPEGs of {width}x{height} …")
-        large = make_photos(tmp / "large-photos", sizes.large_count, sizes.large_size, 2, sample.sources())
+        common.say(f"Sample: {sample.name}. Generating {sizes.large_count} JPEGs of {width}x{height} …")
+        large = common.make_photos(
+            tmp / "large-photos", sizes.large_count, sizes.large_size, 2, sample.sources()
+        )
 
-        say("Measuring the sample photos …")
-        sample_result = measure_pipeline(sample.paths, encoder, tmp / "sample", sizes)
-        say(f"Measuring the {width * height / 1e6:.0f} MP JPEGs …")
-        large_result = measure_pipeline(large, encoder, tmp / "large", sizes)
-        say(f"Measuring Annoy on {ann_items:,} vectors …")
+        common.say("Measuring the sample photos …")
+        sample_result = common.measure_pipeline(sample.paths, encoder, tmp / "sample", sizes)
+        common.say(f"Measuring the {width * height / 1e6:.0f} MP JPEGs …")
+        large_result = common.measure_pipeline(large, encoder, tmp / "large", sizes)
+        common.say(f"Measuring Annoy on {ann_items:,} vectors …")
         path = tmp / "bench.annoy"
-        ann = measure_ann(path, ann_items, ANN_DIM, sizes.ann_queries, build_ann(path, ann_items, ANN_DIM))
+        build_s = common.build_ann(path, ann_items, ANN_DIM)
+        ann = common.measure_ann(path, ann_items, ANN_DIM, sizes.ann_queries, build_s)
     encoder.close()
 
     rows = _pipeline_rows("sample", sample_result, lambda r: ("", None))
@@ -117,7 +107,7 @@ def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
         lambda r: (f">= {TARGET_LARGE_RATE:.0f} photos/s", r.end_to_end >= TARGET_LARGE_RATE),
     )
     rows += [
-        Row(f"Annoy {count_label(ann_items)} x {ANN_DIM}-d: build", f"{ann.build_s:.1f} s"),
+        Row(f"Annoy {common.count_label(ann_items)} x {ANN_DIM}-d: build", f"{ann.build_s:.1f} s"),
         Row(
             "Annoy query top 10: p50",
             f"{ann.p50_ms:.2f} ms",
@@ -127,5 +117,5 @@ def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
         Row("Annoy query top 10: p99", f"{ann.p99_ms:.2f} ms"),
         Row("Annoy recall@10 vs exact", f"{ann.recall:.3f}"),
     ]
-    print_table(rows)
+    common.print_table(rows)
     return 0

@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 export QT_QPA_PLATFORM=offscreen
-.venv/bin/ruff check devise_app tests
+.venv/bin/ruff check devise_app tests scripts
+.venv/bin/ruff format --check --quiet devise_app tests scripts
 .venv/bin/mypy devise_app
 .venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"

@@ -179,3 +179,28 @@ def test_describe_leaves_out_labels_that_do_not_fit(indexed: Any, folder: Path) 
     indexed.add_label("Grandma", [folder / "cat-a.png", folder / "cat-b.png"])
     learn_all(indexed)
     assert not any(s.is_label for s in indexed.describe(folder / "coffee.png", top=10))
+
+
+def test_the_visual_prototype_ranks_other_views_of_the_labelled_photos_first(
+    indexed: Any, encoder: Any, folder: Path
+) -> None:
+    """What a label's photos share in how they look (devise_app.engine.visual)."""
+    from devise_app.engine.visual import visual_basis, visual_scores
+
+    names = [*CAT_VIEWS, "coffee.png", "rocket.png", "motorcycle_left.png", "astronaut.png", "camera.png"]
+    features = encoder.embed(np.stack([load_model_input(folder / n) for n in names])).features
+    scores = visual_scores(features[:2], features[2:], visual_basis(encoder.head.fc_weight))
+    others = scores[2:]
+    assert min(scores[:2]) > max(others), dict(zip(names[2:], scores.round(3), strict=True))
+
+
+def test_a_label_search_reranks_by_looks_without_starting_the_model(
+    indexed: Any, folder: Path, vocabulary: Any
+) -> None:
+    indexed.add_label("Zorblax", [folder / "cat-a.png", folder / "cat-b.png"])
+    reader = type(indexed)(indexed.path, vocabulary=vocabulary)  # no encoder given
+    hits = reader.search("Zorblax", top=4)
+    assert [hit.path.name for hit in hits[:2]] == ["cat-a.png", "cat-b.png"]
+    assert {hit.path.name for hit in hits[2:]} == {"cat-c.png", "cat-d.png"}
+    assert reader._encoder is None, "a label search must not start an inference session"
+    reader.close()

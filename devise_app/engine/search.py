@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["Library", "LibraryError", "ModelInfo", "SearchHit", "Suggestion", "describe_photo"]
 
 _LABEL_SCORE = 1.0
+RERANKED_CANDIDATES = 1000  # a label search re-ranks this many of the index's nearest photos
 _model_ids: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> digest, per process
 
 
@@ -149,6 +150,7 @@ class Library:
         self._catalog: Catalog | None = None
         self._vectors: VectorIndex | None = None
         self._learned: LearnedHead | bool | None = False  # False: not loaded yet
+        self._fc_weight: np.ndarray | None = None
         self._runs = 0  # index runs in progress
         self._lock = threading.RLock()  # guards the catalog, the search index and _runs
         self._model_lock = threading.Lock()  # guards loading the model files (slow)
@@ -185,6 +187,17 @@ class Library:
 
                 self._vocabulary = Vocabulary.load()
             return self._vocabulary
+
+    def _classifier_weight(self) -> np.ndarray:
+        """The CNN's classifier weights (frozen: the same for every head), without
+        starting an inference session when none is loaded."""
+        if self._encoder is not None:
+            return self._encoder.head.fc_weight
+        if self._fc_weight is None:
+            from devise_app.engine.model import HEAD_FILE, Head
+
+            self._fc_weight = Head.load(config.models_dir() / HEAD_FILE).fc_weight
+        return self._fc_weight
 
     def _learned_head(self) -> LearnedHead | None:
         """The library's own head (learned from its labels), if it has one."""
@@ -298,13 +311,39 @@ class Library:
         return self._nearest(query_vector(query, self.vocabulary, self._label_vector), top)
 
     def search_label(self, name: str, top: int = 20) -> list[SearchHit]:
-        """The photos carrying label ``name`` (score 1.0), then the unlabelled photos
-        nearest to the label. QueryError if there is no such label."""
+        """The photos carrying label ``name`` (score 1.0), then the other photos most
+        like them: the search index's nearest to the label's vector, re-ranked by
+        how much they look like the labelled photos (devise_app.engine.visual).
+        QueryError if there is no such label."""
         labelled = self._labelled_hits(name, top)
         if len(labelled) >= top or not labelled:
             return labelled
         exclude = frozenset(hit.photo_id for hit in labelled)
-        return labelled + self._nearest(self._label_vector(name), top - len(labelled), exclude)
+        wanted = top - len(labelled)
+        candidates = self._nearest(self._label_vector(name), max(wanted, RERANKED_CANDIDATES), exclude)
+        return labelled + self._rerank_visually(name, candidates)[:wanted]
+
+    def _rerank_visually(self, name: str, candidates: list[SearchHit]) -> list[SearchHit]:
+        from devise_app.engine.visual import VISUAL_SHARE, visual_basis, visual_scores
+
+        label_id = self._label_id_for_query(name)
+        _, own = self.catalog.features(i for i, _ in self.catalog.photos_with_labels([label_id]))
+        ids, features = self.catalog.features(hit.photo_id for hit in candidates)
+        if not len(own) or not len(ids):
+            return candidates
+        basis = visual_basis(self._classifier_weight())
+        looks = dict(zip(ids.tolist(), visual_scores(own, features, basis), strict=True))
+        rescored = [
+            SearchHit(
+                hit.photo_id,
+                hit.path,
+                (1 - VISUAL_SHARE) * hit.score + VISUAL_SHARE * float(looks[hit.photo_id]),
+            )
+            if hit.photo_id in looks
+            else hit
+            for hit in candidates
+        ]
+        return sorted(rescored, key=lambda hit: -hit.score)
 
     def label_photos(self, name: str, top: int = 20) -> list[SearchHit]:
         """Just the photos carrying label ``name`` (score 1.0), by path; what

@@ -290,7 +290,7 @@ class _Run:
 
     catalog: Catalog
     get_encoder: Callable[[], ImageEncoder]
-    batch_size: int | None  # None: the encoder's suggestion, DEFAULT_BATCH_SIZE until it is made
+    batch_size: int | None  # None: the encoder's suggestion once it is made, DEFAULT_BATCH_SIZE before
     cancel: threading.Event
     encoder: ImageEncoder | None = None  # made by the first batch with photos to embed
     started: float = field(default_factory=time.monotonic)
@@ -362,7 +362,7 @@ class _Run:
         embeddable = [loaded for _, _, loaded in batch if loaded.pixels is not None]
         if not embeddable:
             return _Embedding([], None)
-        self.make_encoder()  # a photo whose bytes were to be reused after all
+        self.make_encoder()  # first needed here when the photos' stored vectors vanished since loading
         stacked = np.stack([loaded.pixels for loaded in embeddable])  # type: ignore[misc]
         for loaded in embeddable:
             loaded.pixels = None
@@ -506,9 +506,10 @@ def index_folders(
     ``get_encoder`` is called at most once per run, when the first photo needs
     embedding, so a run that finds nothing new, or only moved or touched files,
     never loads the model; ``batch_size`` defaults to the encoder's suggestion
-    (``DEFAULT_BATCH_SIZE`` until the encoder is made). ``model_id`` names the
-    model the vectors come from; when it differs from the catalog's, every
-    photo is re-embedded. The last item yielded has ``finished`` True and the summary.
+    (batches read before the model is needed take ``DEFAULT_BATCH_SIZE``).
+    ``model_id`` names the model the vectors come from; when it differs from the
+    catalog's, every photo is re-embedded. The last item yielded has
+    ``finished`` True and the summary.
     """
     roots = check_folders(folders)
     run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event())

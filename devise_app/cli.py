@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shlex
 import sys
 import time
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 PROG = "devise-app"
 log = logging.getLogger(__name__)
 SHOWN_SKIPPED = 20  # skipped files listed by name after an index run
+MAX_TOP = 100_000  # --top; a larger one asked Annoy for an array of that many results
 
 
 def _is_user_error(exc: BaseException) -> bool:
@@ -49,8 +51,20 @@ def _is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError)  # disk full, permissions, ...
 
 
+# Control characters (a file named with a terminal escape sequence) and lone
+# surrogates (a name that is not valid UTF-8) never reach the terminal raw.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _shown(value: object) -> str:
+    """``value`` as text that is safe to print on a terminal: unprintable characters escaped."""
+    return _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", str(value)
+    )
+
+
 def _fail(message: object) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {_shown(message)}", file=sys.stderr)
 
 
 # -- output helpers -----------------------------------------------------------------
@@ -78,11 +92,11 @@ def _print_json(obj: dict[str, object]) -> None:
 
 
 def _print_hits(title: str, hits: Sequence[SearchHit]) -> None:
-    print(title)
+    print(_shown(title))
     if not hits:
         print("  (no photos)")
     for hit in hits:
-        print(f"  {hit.score:6.3f}  {hit.path}")
+        print(f"  {hit.score:6.3f}  {_shown(hit.path)}")
 
 
 def _duration(seconds: float) -> str:
@@ -117,7 +131,7 @@ class _ProgressPrinter:
                 filled = int(share * self.WIDTH)
                 line = f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {line}"
         if self.tty:
-            name = progress.current.name if progress.current else ""
+            name = _shown(progress.current.name) if progress.current else ""
             self.stream.write(f"\r\x1b[K{line}  {name}"[:200])
             self.shown = True
         else:
@@ -143,11 +157,11 @@ def _print_summary(summary: IndexSummary, photo_count: int) -> None:
     for name, count in rows:
         print(f"  {name:<10} {count:>7}")
     for reason, count in summary.skipped_reasons().most_common():
-        print(f"    {count:>5}  {reason}")
+        print(f"    {count:>5}  {_shown(reason)}")
     if summary.skipped:
         print("Skipped files:")
         for item in summary.skipped[:SHOWN_SKIPPED]:
-            print(f"  {item.path}: {item.reason}")
+            print(f"  {_shown(item.path)}: {_shown(item.reason)}")
         if len(summary.skipped) > SHOWN_SKIPPED:
             print(f"  … and {len(summary.skipped) - SHOWN_SKIPPED} more")
     if summary.cancelled:
@@ -224,10 +238,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
             {"photo": str(args.photo.absolute()), "words": [_suggestion_json(s) for s in suggestions]}
         )
     else:
-        print(f"Words for {args.photo}")
+        print(f"Words for {_shown(args.photo)}")
         for suggestion in suggestions:
             mark = "  (your label)" if suggestion.is_label else ""
-            print(f"  {suggestion.score:6.3f}  {suggestion.text}{mark}")
+            print(f"  {suggestion.score:6.3f}  {_shown(suggestion.text)}{mark}")
     return 0
 
 
@@ -254,7 +268,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             applied, missing = library.import_labels(Path(args.name).read_text(encoding="utf-8"))
             print(f"imported {applied} labels; {len(missing)} photos are not in this library")
             for path in missing[:SHOWN_SKIPPED]:
-                print(f"  not found: {path}")
+                print(f"  not found: {_shown(path)}")
     return 0
 
 
@@ -263,7 +277,7 @@ def _print_labels(labels: list[tuple[str, int]], as_json: bool) -> None:
         _print_json({"labels": [{"name": name, "photos": count} for name, count in labels]})
         return
     for name, count in labels:
-        print(f"{count:>7}  {name}")
+        print(f"{count:>7}  {_shown(name)}")
     if not labels:
         print("(no labels)")
 
@@ -296,7 +310,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         _print_json({"labels": names, "photos": photos, "seconds": seconds})
     else:
         print(
-            f"learned {len(names)} labels ({', '.join(names)}); {photos} photos re-projected "
+            f"learned {len(names)} labels ({_shown(', '.join(names))}); {photos} photos re-projected "
             f"and the search index rebuilt in {seconds} s"
         )
     return 0
@@ -336,6 +350,8 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    if value > MAX_TOP:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TOP} results can be asked for, not {value}")
     return value
 
 

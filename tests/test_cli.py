@@ -192,6 +192,28 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["search", "cat", "--top", "0"])
     assert "positive whole number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["search", "cat", "--top", "33554432"])
+    err = capsys.readouterr().err
+    assert "at most 100000" in err and "Traceback" not in err
+
+
+def test_names_with_control_characters_reach_the_terminal_escaped(
+    tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file named with a terminal escape sequence is shown escaped, never raw."""
+    hostile = photo_dir / "red\x1b[31mflag\x07.png"
+    (photo_dir / "coffee.png").rename(hostile)
+    (photo_dir / "broken\x1b]0;owned\x07.jpg").write_bytes(b"not a jpeg")
+    library = tmp_path / "lib"
+    code, out, err = run(capsys, "index", photo_dir, "--library", library)
+    assert code == 0, err
+    code, found, _ = run(capsys, "search", "espresso", "--top", "1", "--library", library)
+    assert code == 0
+    for text in (out, err, found):
+        assert "\x1b" not in text and "\x07" not in text
+    assert "red\\x1b[31mflag\\x07.png" in found
+    assert "broken\\x1b]0;owned\\x07.jpg" in out
 
 
 @pytest.mark.parametrize(
@@ -296,3 +318,40 @@ def test_interrupted_index_run_is_kept(
     assert code == 0
     assert "unchanged        2" in out
     assert "indexed          3" in out
+
+
+def test_an_emptied_catalog_is_refused_and_nothing_is_lost(
+    library_dir: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 0-byte catalog beside the index was truncated, not new: refuse it, touch nothing."""
+    (library_dir / "catalog.sqlite").write_bytes(b"")
+    before = sorted(p.name for p in library_dir.iterdir())
+    code, _, err = run(capsys, "index", photo_dir, "--library", library_dir)
+    assert code == 1
+    assert_one_line_error(err, "is empty (0 bytes)", "Nothing was changed")
+    assert sorted(p.name for p in library_dir.iterdir()) == before
+    assert (library_dir / "catalog.sqlite").stat().st_size == 0
+
+
+def test_a_zero_byte_catalog_alone_is_a_new_library(
+    tmp_path: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a kill right after creating the file leaves: nothing to lose, so it is started anew."""
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "catalog.sqlite").write_bytes(b"")
+    code, out, err = run(capsys, "index", photo_dir, "--library", library)
+    assert code == 0, err
+    assert "the library holds 5 photos" in out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_the_library_is_private_to_its_user(library_dir: Path, tmp_path: Path) -> None:
+    assert library_dir.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared-lib"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    from devise_app.engine.catalog import Catalog
+
+    Catalog.open(shared).close()
+    assert shared.stat().st_mode & 0o777 == 0o700

@@ -35,6 +35,7 @@ Design notes:
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -90,6 +91,7 @@ MIGRATIONS: list[str] = [
 VECTOR_DTYPE = np.float32
 # Features are kept as float16: half the space, and ample precision for re-projecting.
 FEATURE_DTYPE = np.float16
+PRIVATE_FOLDER_MODE = 0o700
 # How long a connection waits for another process's write transaction to end.
 BUSY_TIMEOUT_S = 30.0
 PHOTO_COLUMNS = ("path", "size", "mtime_ns", "hash", "state", "error", "vector", "features", "indexed_at")
@@ -108,6 +110,33 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         raise ValueError(f"incomplete SQL statement in a migration: {current.strip()!r}")
     return statements
+
+
+def _refuse_an_emptied_catalog(db: Path) -> None:
+    """A 0-byte catalog beside an index or a learned head was truncated, not new:
+    taking it for a new library would delete the index and lose every label."""
+    try:
+        if db.stat().st_size:
+            return
+        others = [p.name for p in db.parent.iterdir() if not p.name.startswith(CATALOG_FILENAME)]
+    except OSError:
+        return  # opening it reports the real problem
+    if others:
+        raise LibraryError(
+            f"the catalog {db} is empty (0 bytes) although the library holds {', '.join(sorted(others))}: "
+            "it was truncated. Nothing was changed; restore the file from a backup, or move the "
+            "library folder aside to start a new one"
+        )
+
+
+def _make_private(library_dir: Path) -> None:
+    """Only the user may read a library (its catalog lists photo paths and labels)."""
+    try:
+        st = library_dir.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            library_dir.chmod(PRIVATE_FOLDER_MODE)
+    except (OSError, AttributeError):  # not ours, or no getuid (Windows): leave it as it is
+        pass
 
 
 @dataclass(frozen=True)
@@ -169,9 +198,12 @@ class Catalog:
                     f"no photo library in {library_dir} (index a folder first: devise-app index FOLDER)"
                 )
             try:
-                library_dir.mkdir(parents=True, exist_ok=True)
+                library_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER_MODE)
             except OSError as exc:
                 raise LibraryError(f"cannot create the library folder {library_dir}: {exc}") from exc
+        else:
+            _refuse_an_emptied_catalog(db)
+        _make_private(library_dir)
         catalog = cls(db)
         log.info("library opened: %s", library_dir)
         return catalog

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from devise_app.engine.errors import ImageDecodeError
 
@@ -30,6 +30,11 @@ IMAGE_SUFFIXES = frozenset(
 )
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# A PNG's text chunks are metadata the app never reads, but Pillow refuses the
+# whole photo when one inflates past 1 MB (cameras and editors write large XMP
+# and ICC blocks). The limit per chunk is raised; Pillow's cap on all text of one
+# file (PngImagePlugin.MAX_TEXT_MEMORY, 64 MB) still bounds the memory.
+PngImagePlugin.MAX_TEXT_CHUNK = 16 * 1024 * 1024
 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; the app refuses those
 # too. The filter is installed once, here: ``warnings.catch_warnings()`` around each
 # decode swaps the process-wide filter list, and the decoder threads doing that at

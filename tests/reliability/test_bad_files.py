@@ -223,6 +223,16 @@ def _huge_exif_png(path: Path, cat: Image.Image) -> Image.Image:
     return cat
 
 
+def _large_text_chunk_png(path: Path, cat: Image.Image) -> Image.Image:
+    """A 3 MB XMP-like zTXt chunk, which inflates past Pillow's default 1 MB limit."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("XML:com.adobe.xmp", "<x:xmpmeta>" + "a" * 3_000_000 + "</x:xmpmeta>", zip=True)
+    cat.save(path.with_suffix(".png"), pnginfo=info)
+    return cat
+
+
 def _damaged_exif(path: Path, cat: Image.Image) -> Image.Image:
     """Orientation 6 beside an XResolution stored as text: Pillow's exif_transpose
     raised TypeError on it, and the photo was refused."""
@@ -239,6 +249,7 @@ VALID: dict[str, Valid] = {
     "animated GIF": _animated_gif,
     "JPEG with a 64 kB EXIF block": _huge_exif_jpeg,
     "PNG with a 4 MB EXIF block": _huge_exif_png,
+    "PNG with a 3 MB compressed text chunk": _large_text_chunk_png,
     "JPEG with a damaged EXIF block": _damaged_exif,
 }
 

@@ -10,6 +10,7 @@ are a test fixture, not a benchmark dependency).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -121,6 +122,14 @@ def count_label(n: int) -> str:
 
 
 # -- photos ----------------------------------------------------------------------------------
+
+
+def folder_missing(images: Path | None) -> bool:
+    """Whether ``--images DIR`` names no folder (said on stderr)."""
+    if images is None or images.is_dir():
+        return False
+    print(f"devise-app: error: no such folder: {images}", file=sys.stderr)
+    return True
 
 
 def images_in(folder: Path) -> list[Path]:

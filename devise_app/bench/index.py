@@ -70,8 +70,7 @@ def _pipeline_rows(
 def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
     from devise_app.engine.model import ImageEncoder
 
-    if images is not None and not images.is_dir():
-        print(f"devise-app: error: no such folder: {images}", file=sys.stderr)
+    if common.folder_missing(images):
         return 1
     encoder = ImageEncoder()
     common.say(common.machine_line("index", encoder))

@@ -72,6 +72,7 @@ from devise_app.bench.common import (
     Sizes,
     build_ann,
     count_label,
+    folder_missing,
     index_to_end,
     load_average,
     machine_line,
@@ -467,8 +468,7 @@ def run(images: Path | None, sizes: Sizes, workdir: Path, encoder: ImageEncoder)
 def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
     from devise_app.engine.model import ImageEncoder
 
-    if images is not None and not images.is_dir():
-        print(f"devise-app: error: no such folder: {images}", file=sys.stderr)
+    if folder_missing(images):
         return 1
     started = time.perf_counter()
     encoder = ImageEncoder()

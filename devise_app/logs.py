@@ -8,6 +8,7 @@ once at start: records of INFO and above go to
 ``config.cache_dir() / "log" / "devise-app.log"`` (1 MB, then rotated, three old
 files kept), so the terminal shows nothing extra; ``verbose`` adds stderr, at
 DEBUG. The crash dialog names the file (:func:`log_path`) for a bug report.
+The log folder is private to the user, as the library folder is.
 
 Logging must never stop the app: a log folder that cannot be written leaves
 the file out.
@@ -26,6 +27,7 @@ ROOT = "devise_app"
 LOG_NAME = "devise-app.log"
 MAX_BYTES = 1_000_000
 BACKUPS = 3
+PRIVATE_FOLDER_MODE = 0o700  # as the library folder
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
@@ -63,7 +65,8 @@ def setup_logging(verbose: bool = False) -> Path | None:
 
 def _file_handler(path: Path) -> _FileHandler | None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER_MODE)
+        path.parent.chmod(PRIVATE_FOLDER_MODE)  # it names the user's folders and labels
         handler = _FileHandler(
             path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", errors="backslashreplace"
         )

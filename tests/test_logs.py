@@ -4,6 +4,7 @@ per-user cache folder and nothing extra to the terminal."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +71,13 @@ def test_setting_up_twice_keeps_one_file_and_follows_the_cache_folder(
     logging.getLogger("devise_app.engine.search").warning("to the new file")
     assert "to the new file" in second.read_text(encoding="utf-8")
     assert "to the new file" not in first.read_text(encoding="utf-8")  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_the_log_folder_is_private() -> None:
+    path = logs.setup_logging()
+    assert path is not None
+    assert path.parent.stat().st_mode & 0o777 == 0o700
 
 
 def test_verbose_adds_stderr(capsys: pytest.CaptureFixture[str]) -> None:

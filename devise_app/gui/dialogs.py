@@ -81,6 +81,11 @@ class PreviewDialog(QDialog):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
+        # The keys step through the photos, so no button may take the focus (a
+        # focused Close button ate Space, Left and Right); Escape still closes.
+        for button in close.buttons():
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         bottom = QHBoxLayout()
         bottom.addWidget(self._previous)

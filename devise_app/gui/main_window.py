@@ -85,6 +85,11 @@ def label_query(name: str) -> str:
     return f'label:"{name}"' if any(char.isspace() for char in name) else f"label:{name}"
 
 
+def _shortened(text: str, limit: int = 80) -> str:
+    """A query as the results header shows it: at most ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     if seconds < 60:
@@ -147,7 +152,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
-        self.setWindowTitle(f"devise-app — {Path(library.path).name}")
+        self._set_title()
         self.setAcceptDrops(True)
 
         self._index_pool = WorkerPool(1, self)
@@ -330,6 +335,9 @@ class MainWindow(QMainWindow):
             Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
         )
         self.query_message.hide()
+        # long text wraps or is cut off; it never widens the window (a 500-character
+        # query made it 3,400 px wide)
+        self.query_message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         # indexing progress
         self.index_panel = QFrame()
@@ -359,6 +367,7 @@ class MainWindow(QMainWindow):
         # the grid and its header
         self.results_info = QLabel()
         self.results_info.setObjectName("resultsInfo")
+        self.results_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.zoom_slider = QSlider(Qt.Orientation.Horizontal)
         self.zoom_slider.setObjectName("zoomSlider")
         self.zoom_slider.setRange(MIN_SIZE, MAX_SIZE)
@@ -531,6 +540,11 @@ class MainWindow(QMainWindow):
             self.resize(1200, 800)
         self.zoom_slider.setValue(max(MIN_SIZE, min(MAX_SIZE, size)))
         self._set_thumbnail_size(self.zoom_slider.value())
+
+    def _set_title(self, progress: str = "") -> None:
+        """"LIBRARY" or "Indexing 40% · LIBRARY"; Qt adds the app's display name."""
+        name = Path(self.library.path).name
+        self.setWindowTitle(f"{progress} · {name}" if progress else name)
 
     def save_settings(self) -> None:
         if self.settings is None:
@@ -706,7 +720,7 @@ class MainWindow(QMainWindow):
             self._update_results_info()
             return
         self._last_search = ("query", text)
-        self._start_search(lambda: self.library.search(text, top=MAX_RESULTS), f"for “{text}”")
+        self._start_search(lambda: self.library.search(text, top=MAX_RESULTS), f"for “{_shortened(text)}”")
 
     def find_similar(self, photo: Path) -> None:
         """Show the photos that look like ``photo`` (in the library or not)."""
@@ -753,8 +767,9 @@ class MainWindow(QMainWindow):
             return
         if isinstance(exc, QueryError):
             self._last_error_word = exc.word
-            message = escape(_user_message(exc))
-            self.show_message(message, error=True, suggestions=exc.suggestions[:6])
+            self.results_model.clear()  # old results under the message read as its answer
+            shown = exc.message if exc.suggestions else _user_message(exc)  # the links offer them
+            self.show_message(escape(shown), error=True, suggestions=exc.suggestions[:6])
             self.results_info.setText("")
             self.queryFailed.emit(_user_message(exc))
             return
@@ -869,6 +884,7 @@ class MainWindow(QMainWindow):
         else:
             self.index_progress.setRange(0, total)
             self.index_progress.setValue(done)
+            self._set_title(f"Indexing {done * 100 // max(total, 1)}%")
             eta = progress.eta
             left = f" · about {format_duration(eta)} left" if eta is not None and done < total else ""
             self.index_label.setText(f"Indexing {done:,} of {total:,} photos{left}".replace(",", " "))
@@ -892,6 +908,7 @@ class MainWindow(QMainWindow):
         summary = self._last_summary
         self._index_worker = None
         self.index_panel.hide()
+        self._set_title()
         self.cancel_action.setEnabled(False)
         if summary is not None:
             self.statusBar().showMessage(describe_summary(summary), 15000)

@@ -75,6 +75,9 @@ class ResultsView(QListView):
         self.setAcceptDrops(True)
         self.setDropIndicatorShown(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        # setMovement(Static) turned drops off on the viewport, where a real drag
+        # lands (Qt's drop-target search then found the scroll area, which ignores them)
+        self.viewport().setAcceptDrops(True)
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setMouseTracking(True)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)

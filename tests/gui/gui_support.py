@@ -6,23 +6,44 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+_BUTTONS, _KEYS, _COPY = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, Qt.DropAction.CopyAction
 
 
-def drop(widget: Any, position: QPoint, mime: QMimeData) -> QDropEvent:
-    """Deliver a drop of ``mime`` at ``position`` as Qt would (item views: viewport coordinates)."""
-    event = QDropEvent(
-        QPointF(position),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    widget.dropEvent(event)
+def drop(widget: QWidget, position: QPoint, mime: QMimeData) -> QDropEvent:
+    """Drop ``mime`` at ``position`` (in ``widget``'s coordinates) the way a real drag
+    ends: Qt's drop-target search picks the deepest widget under the pointer that
+    accepts drops (an item view's viewport, not the view), which gets a drag-enter,
+    a drag-move and the drop, each of which it may refuse. Calling ``dropEvent``
+    directly passed even where a real pointer's drop was never delivered."""
+    window = widget.window()
+    at = widget.mapTo(window, position)
+    target = window.childAt(at) or window
+    while not target.isWindow() and not target.acceptDrops():
+        target = target.parentWidget()
+    event = QDropEvent(QPointF(position), _COPY, mime, _BUTTONS, _KEYS)
+    event.ignore()
+    if not target.acceptDrops():
+        return event
+    local = target.mapFrom(window, at)
+    enter = QDragEnterEvent(local, _COPY, mime, _BUTTONS, _KEYS)
+    enter.ignore()
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return event
+    move = QDragMoveEvent(local, _COPY, mime, _BUTTONS, _KEYS)
+    move.ignore()
+    QApplication.sendEvent(target, move)
+    if not move.isAccepted():
+        return event
+    event = QDropEvent(QPointF(local), _COPY, mime, _BUTTONS, _KEYS)
+    event.ignore()
+    QApplication.sendEvent(target, event)
     return event
 
 

@@ -89,7 +89,7 @@ def test_label_by_drag_and_drop_then_search_with_label(window: Any, library: Any
         window.labels_model.index(window.labels_model.row_of("favourites"), 0)
     ).center()
     with qtbot.waitSignal(window.labelsUpdated, timeout=30_000):
-        assert drop(labels, target, mime).isAccepted()
+        assert drop(labels.viewport(), target, mime).isAccepted()
     assert ("favourites", 2) in library.labels()
     qtbot.waitUntil(lambda: model.data(model.index(row, 0), Role.Labels) == ["favourites"], timeout=10_000)
     with qtbot.waitSignal(window.resultsShown, timeout=30_000) as blocker:

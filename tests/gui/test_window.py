@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from gui_support import drop, files_held_open, many_photos
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtWidgets import QApplication
 
 from devise_app.engine.search import Library
 from devise_app.gui.models import LABEL_MIME, PHOTO_MIME, Role
@@ -157,7 +158,7 @@ def test_drag_photos_onto_a_label_then_find_them_with_label_query(indexed_window
     labels_view = window.labels_view
     target = labels_view.visualRect(window.labels_model.index(window.labels_model.row_of("pets"), 0)).center()
     with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
-        event = drop(labels_view, target, mime)
+        event = drop(labels_view.viewport(), target, mime)
     assert event.isAccepted()
     assert window.labels_model.data(window.labels_model.index(0, 0), Role.LabelCount) == 2
     # the grid shows the new label on the photos
@@ -171,6 +172,7 @@ def test_drag_photos_onto_a_label_then_find_them_with_label_query(indexed_window
 
 def test_drag_a_label_onto_selected_photos(indexed_window: Any, qtbot: Any) -> None:
     window = indexed_window
+    assert window.results_view.viewport().acceptDrops(), "a real drag lands on the viewport"
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("space")
     grid = window.results_view
@@ -183,7 +185,7 @@ def test_drag_a_label_onto_selected_photos(indexed_window: Any, qtbot: Any) -> N
     mime.setData(LABEL_MIME, b"sky")
     target = grid.visualRect(model.index(1, 0)).center()
     with qtbot.waitSignal(window.labelApplied, timeout=10_000):
-        event = drop(grid, target, mime)
+        event = drop(grid.viewport(), target, mime)
     assert event.isAccepted()
     qtbot.waitUntil(lambda: window.labels_model.names() == ["sky"], timeout=5000)
     labelled = {model.photo(0).path.name, model.photo(1).path.name}
@@ -318,8 +320,14 @@ def test_preview_dialog_steps_through_results(indexed_window: Any, qtbot: Any) -
     qtbot.waitUntil(
         lambda: dialog._image.pixmap() is not None and not dialog._image.pixmap().isNull(), timeout=10_000
     )
-    qtbot.keyClick(dialog, Qt.Key.Key_Right)
-    assert dialog.row == 1
+    qtbot.waitExposed(dialog)
+    dialog.activateWindow()
+    # keys go where the user's keys go: the widget that has the focus
+    for key, row in ((Qt.Key.Key_Right, 1), (Qt.Key.Key_Space, 2), (Qt.Key.Key_Left, 1)):
+        focused = QApplication.focusWidget() or dialog
+        assert focused.window() is dialog
+        qtbot.keyClick(focused, key)
+        assert dialog.row == row, key
     dialog.reject()
     qtbot.waitUntil(lambda: window.results_view.currentIndex().row() == 1, timeout=5000)
 
@@ -414,3 +422,45 @@ def test_a_result_that_arrives_after_the_window_closed_is_dropped(
     window.close()
     qtbot.waitUntil(lambda: bool(delivered), timeout=10_000)
     assert reached == []
+
+
+def test_a_long_query_or_message_never_widens_the_window(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    width = window.width()
+    long_query = " ".join(["cat"] * 120) + " qqqzzzx " + "dog " * 5
+    answered: list[object] = []
+    window.resultsShown.connect(answered.append)
+    window.queryFailed.connect(answered.append)
+    window.search(long_query)  # results, or a message naming the unknown word
+    qtbot.waitUntil(lambda: bool(answered), timeout=10_000)
+    assert window.width() == width
+    assert window.minimumSizeHint().width() <= width
+    window.show_message("x" * 600, error=True)
+    window.results_info.setText("y" * 600)
+    assert window.minimumSizeHint().width() <= width
+
+
+def test_suggestions_for_a_misspelt_word_are_offered_once(indexed_window: Any, qtbot: Any) -> None:
+    from devise_app.engine.errors import QueryError
+
+    window = indexed_window
+    window._on_search_error(
+        window.results_model.generation, QueryError("Unknown word 'caaat'.", ["cat", "coat"], word="caaat")
+    )
+    text = window.query_message.text()
+    assert text.count("coat") == 2  # the link's target and its text, once
+    assert "Did you mean" not in text
+
+
+def test_the_title_names_the_library_once_and_shows_indexing_progress(
+    make_window: Callable[..., Any], library: Library, photo_dir: Path, qtbot: Any
+) -> None:
+    window = make_window(library)
+    assert window.windowTitle() == library.path.name  # Qt adds " — devise-app" itself
+    titles: list[str] = []
+    window.windowTitleChanged.connect(titles.append)
+    _index(window, photo_dir, qtbot)
+    assert any(
+        title.startswith("Indexing ") and title.endswith(f"% · {library.path.name}") for title in titles
+    )
+    assert window.windowTitle() == library.path.name

@@ -83,8 +83,8 @@ class PreviewDialog(QDialog):
         close.rejected.connect(self.reject)
         # The keys step through the photos, so no button may take the focus (a
         # focused Close button ate Space, Left and Right); Escape still closes.
-        for button in close.buttons():
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for close_button in close.buttons():
+            close_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         bottom = QHBoxLayout()

@@ -129,6 +129,14 @@ def _refuse_an_emptied_catalog(db: Path) -> None:
         )
 
 
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _make_private(library_dir: Path) -> None:
     """Only the user may read a library (its catalog lists photo paths and labels)."""
     try:
@@ -533,6 +541,8 @@ class Catalog:
             return self._conn.execute("DELETE FROM labels WHERE name = ?", (name,)).rowcount > 0
 
     def label_id(self, name: str) -> int | None:
+        if not name.isprintable() and _unencodable(name):
+            return None  # a lone surrogate (typed or pasted): no label can have that name
         with self._lock:
             row = self._conn.execute("SELECT id FROM labels WHERE name = ?", (name,)).fetchone()
         return None if row is None else int(row[0])

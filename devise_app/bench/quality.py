@@ -7,12 +7,24 @@ Metrics (MODEL_NOTES' protocol):
   query being the class's name typed into the search box;
 - hypernym mAP: one-word WordNet hypernyms ("dog", "vehicle") as queries, a photo
   being relevant when its class lies below the word (models/hypernyms.json).
+
+Then, on everyday photos (``../shared/datasets/coco-sample``, when present; see its
+README), the protocol of the CLIP paper's retrieval tables on a smaller pool:
+- caption -> photo: each of the 5 captions of the 315 captioned photos typed
+  exactly as written, its photo ranked among those 315: R@1/5/10, median rank,
+  and how many captions were refused (a refused caption counts as missed);
+- category-name mAP: each of COCO's 80 category names typed as a query over all
+  395 photos, a photo being relevant when the category is in it.
+
+Last, the time to embed a query (one thread, p50 over repeated runs): a measure,
+never a test verdict.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,14 +33,25 @@ from pathlib import Path
 import numpy as np
 
 from devise_app.bench.common import dataset_dir
-from devise_app.engine.evaluation import HIT_KS, conse, flat_hits, hypernym_map, text_to_photo, unit_rows
+from devise_app.engine.errors import QueryError
+from devise_app.engine.evaluation import (
+    HIT_KS,
+    average_precision,
+    conse,
+    flat_hits,
+    hypernym_map,
+    text_to_photo,
+    unit_rows,
+)
 from devise_app.engine.imaging import load_model_input
 from devise_app.engine.model import ImageEncoder
-from devise_app.engine.query import query_vector
+from devise_app.engine.query import embed_query, query_vector
 from devise_app.engine.vocabulary import Vocabulary
 
 DEFAULT_IMAGES = dataset_dir("imagenet-sample")
-TARGETS = {"hit@1": 0.88, "hit@5": 0.95, "R@1": 0.90, "hypernym mAP": 0.50}
+TARGETS = {"hit@1": 0.88, "hit@5": 0.95, "R@1": 0.90, "hypernym mAP": 0.55}
+COCO_TARGETS = {"caption R@10": 0.70, "category mAP": 0.55, "refused captions": 0}
+QUERY_P50_TARGET_MS = 10.0
 
 
 Setup = tuple[Path, list[Path], np.ndarray, ImageEncoder, Vocabulary, dict[str, list[int]]]
@@ -71,14 +94,9 @@ def embed_all(encoder: ImageEncoder, paths: list[Path]) -> tuple[np.ndarray, np.
 
 
 def plain_label_vectors(vocabulary: Vocabulary) -> np.ndarray:
-    """ConSE's label vectors: the mean GloVe vector of the words of each class name
-    (zero where no word is known), in the first part of the space."""
-    rows = []
-    for name in vocabulary.class_names:
-        words = [w for w in name.lower().replace("-", " ").split() if vocabulary.is_word(w)]
-        vector = np.mean([vocabulary.word_vector(w) for w in words], axis=0) if words else None
-        rows.append(vocabulary.pad(vector) if vector is not None else np.zeros(vocabulary.dim, np.float32))
-    return unit_rows(np.array(rows))
+    """ConSE's label vectors: the text encoder's vector of each class name alone,
+    in the word part of the space."""
+    return unit_rows(np.stack([vocabulary.pad(v) for v in vocabulary.encode(vocabulary.class_names)]))
 
 
 def typed_name(name: str) -> str:
@@ -135,4 +153,93 @@ def main(images: Path | None = None) -> int:
             for k, v in TARGETS.items()
         )
     )
+    print()
+    coco_table(encoder, vocabulary)
+    print()
+    query_speed_table(vocabulary)
     return 0
+
+
+def coco_table(
+    encoder: ImageEncoder, vocabulary: Vocabulary, folder: Path | None = None
+) -> dict[str, float] | None:
+    """The everyday-photo table on the COCO sample; None (with a message) when it is absent."""
+    folder = folder or dataset_dir("coco-sample")
+    if not (folder / "manifest.json").is_file():
+        print(
+            f"no COCO sample at {folder} (a folder with manifest.json): the everyday-photo table is skipped"
+        )
+        return None
+    entries = json.loads((folder / "manifest.json").read_text())
+    photos, _, _ = embed_all(encoder, [folder / e["file"] for e in entries])
+    captioned = [i for i, e in enumerate(entries) if e["captions"]]
+    pool = photos[captioned]
+    ranks, refused, set_aside = [], 0, 0
+    for row_index, i in enumerate(captioned):
+        for caption in entries[i]["captions"]:
+            try:
+                query = embed_query(caption, vocabulary)
+            except QueryError:
+                refused += 1
+                ranks.append(len(pool))
+                continue
+            set_aside += bool(query.ignored_words)
+            scores = pool @ query.vector
+            ranks.append(int((scores > scores[row_index]).sum()))
+    rank_array = np.array(ranks)
+    categories = sorted({tag for e in entries for tag in e["tags"]})
+    aps = []
+    for name in categories:
+        relevant = np.array([name in e["tags"] for e in entries])
+        aps.append(average_precision(photos @ query_vector(name, vocabulary), relevant))
+    result = {
+        **{f"caption R@{k}": float((rank_array < k).mean()) for k in (1, 5, 10)},
+        "median rank": float(np.median(rank_array) + 1),
+        "category mAP": float(np.mean(aps)),
+        "refused captions": float(refused),
+    }
+    print(
+        f"everyday photos: {folder} ({len(entries)} photos; {len(rank_array)} captions of "
+        f"{len(captioned)} photos, typed as written; {len(categories)} category names)"
+    )
+    print(
+        "| model | caption R@1 | R@5 | R@10 | median rank | category mAP | refused | with words set aside |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {encoder.name} | {result['caption R@1']:.3f} | {result['caption R@5']:.3f} | "
+        f"{result['caption R@10']:.3f} | {result['median rank']:.0f} of {len(pool)} | "
+        f"{result['category mAP']:.3f} | {refused} of {len(rank_array)} | {set_aside} |"
+    )
+    print(
+        "targets: "
+        + ", ".join(
+            f"{k} {result[k]:.3f} (target {v}, "
+            + ("met" if (result[k] >= v if k != "refused captions" else result[k] <= v) else "NOT met")
+            + ")"
+            for k, v in COCO_TARGETS.items()
+        )
+    )
+    return result
+
+
+def query_speed_table(vocabulary: Vocabulary, runs: int = 50) -> None:
+    """p50 time to turn a query into its vector (text encoder on one CPU thread)."""
+    queries = {
+        "sentence": "A room with chairs, a table, and a woman in it.",
+        "word": "beach",
+        "arithmetic": "king - man + woman",
+    }
+    print("query embedding, p50 of", runs, "runs (one CPU thread; a measure, not a test):")
+    print("| query | p50 ms | p90 ms |")
+    print("|---|---|---|")
+    for kind, text in queries.items():
+        query_vector(text, vocabulary)  # warm
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            query_vector(text, vocabulary)
+            times.append((time.perf_counter() - started) * 1000)
+        p90 = statistics.quantiles(times, n=10)[-1]
+        print(f"| {kind}: {text!r} | {statistics.median(times):.1f} | {p90:.1f} |")
+    print(f"target: sentence p50 <= {QUERY_P50_TARGET_MS:g} ms")

@@ -1,50 +1,70 @@
-"""The query language: words, phrases and word arithmetic.
+"""Queries: any text, with word arithmetic where it is clearly meant.
 
-    query   := term (("+" | "-") term)*
+Any text is a query: words, phrases, whole sentences, with punctuation, any
+casing, plurals and stop-words (``A room with chairs, a table, and a woman in it.``).
+A text is embedded whole by the text encoder (``Vocabulary.encode``); a text that
+names an ImageNet class ("Great White Shark", "tabby cats") uses the class's full
+vector, and one that names a WordNet concept with classes below it ("dogs",
+"fruit", "a vehicle") is mixed with those classes (``Vocabulary.concept_vector``).
+
+Arithmetic is read only where it is clearly meant:
+
+    query   := term (op term)*         op: " + " (or "+" between words), " - " (spaces around)
     term    := ["-"] [number "*"] atom
-    atom    := phrase | label | "(" query ")"
-    phrase  := word+ | '"' text '"'   e.g.  great white shark, red car, "crane (bird)"
+    atom    := text | '"' text '"' | label | "(" query ")"
     label   := "label:" NAME | 'label:"' any text '"'
 
-Examples: ``dog``, ``king - man + woman``, ``2*dog + beach``, ``label:Grandma + beach``.
-A phrase that names a vocabulary entry ("great white shark") uses that entry;
-otherwise its words are averaged. Every word vector is unit-length, and the
-result is normalised. Anything wrong raises ``QueryError`` with a readable
-message and, for unknown words, the closest known spellings.
+e.g. ``king - man + woman``, ``2*dog + beach``, ``label:Grandma + beach``. A hyphen
+inside a word (``double-decker``), a dash, a comma or a lone ``*`` are just text;
+brackets group only in a query with operators (elsewhere they are text too).
+Every term is a unit vector; the result is their weighted sum, normalised.
+
+A word the model does not know (``Vocabulary.known_form``: not in WordNet or the
+frequent-word list, e.g. a typo) is set aside, and the answer says so
+(``QueryVector.ignored_words``, with close spellings). Only a query with nothing
+usable left raises ``QueryError``: no words at all, only unknown words, a weight
+out of range, a ``label:`` without a name or an unknown label, or terms that
+cancel out.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from devise_app.engine.errors import QueryError
-from devise_app.engine.vocabulary import Vocabulary
+from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms
 
 MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
-MAX_NESTING = 20  # brackets inside brackets; deeper ones used to exhaust Python's recursion limit
+MAX_NESTING = 20  # brackets inside brackets
+ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ", "many ")
 
-TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<label>label:(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s()+*"]+))?)
-      | "(?P<phrase>[^"]*)"
-      | (?P<number>\d+(?:\.\d*)?|\.\d+)(?=\s*\*)
-      | (?P<word>[^\W_](?:[\w'.&]|-(?=\w))*)
-      | (?P<op>[-+*()])
-    )""",
-    re.VERBOSE | re.UNICODE,
+_SCANNER = re.compile(
+    r"""
+      (?P<label>(?<!\w)label:(?:"(?P<quoted_name>[^"]*)"|(?P<bare_name>[^\s()+*"]+))?)
+    | "(?P<quoted>[^"]*)"
+    | (?P<weight>(?:\d+(?:\.\d*)?|\.\d+))\s*\*
+    | (?P<plus>(?<![+\w])\+(?![+])|(?<=\w)\+(?=\w))
+    | (?P<minus>(?:(?<=\s)|^)-(?=\s|[^\W_]|\())
+    | (?P<open>\()
+    | (?P<close>\))
+    """,
+    re.VERBOSE | re.UNICODE | re.IGNORECASE,
 )
-
-
 
 
 @dataclass
 class Phrase:
-    words: list[str]
+    """A piece of free text (a word, a phrase, a sentence)."""
+
+    text: str
+    position: int = field(default=0, compare=False)  # offset in the query
+    quoted: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -60,45 +80,100 @@ class Sum:
 Node = Phrase | Label | Sum
 
 
+@dataclass(frozen=True)
+class QueryVector:
+    """What a query stands for: its unit vector, and the words set aside."""
+
+    vector: np.ndarray
+    ignored_words: list[tuple[str, list[str]]] = field(default_factory=list)  # (word, close spellings)
+
+    @property
+    def notice(self) -> str:
+        """One line on the words set aside ("" when none was)."""
+        if not self.ignored_words:
+            return ""
+        parts = []
+        for word, suggestions in self.ignored_words:
+            hint = f" (did you mean {', '.join(suggestions[:3])}?)" if suggestions else ""
+            parts.append(f"'{word}'{hint}")
+        return "Unknown words set aside: " + "; ".join(parts) + "."
+
+
 @dataclass
 class _Token:
-    kind: str
+    kind: str  # text, quoted, label, weight, plus, minus, open, close
     text: str
+    position: int
+    end: int
 
 
-def tokenize(text: str) -> list[_Token]:
+def _scan(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     position = 0
-    text = text.rstrip()
+    pending_start = 0
+
+    def flush(end: int) -> None:
+        piece = text[pending_start:end]
+        if piece.strip():
+            start = pending_start + len(piece) - len(piece.lstrip())
+            tokens.append(_Token("text", piece.strip(), start, start + len(piece.strip())))
+
     while position < len(text):
-        match = TOKEN.match(text, position)
-        if not match or match.end() == position:
-            bad = text[position:].strip()[:1]
-            raise QueryError(f"Unexpected character {bad!r} at position {position + 1}.")
-        position = match.end()
-        if match.group("label"):
-            name = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
+        match = _SCANNER.match(text, position)
+        if match is None or match.end() == position:
+            position += 1
+            continue
+        kind = match.lastgroup or ""
+        if kind in ("quoted_name", "bare_name"):
+            kind = "label"
+        flush(position)
+        if kind == "label":
+            name = match.group("quoted_name")
+            name = match.group("bare_name") if name is None else name
             if not name or not name.strip():
-                raise QueryError('label: needs a name, e.g. label:Grandma or label:"Summer 2024".')
-            tokens.append(_Token("label", name.strip()))
-        elif match.group("phrase") is not None:
-            if not match.group("phrase").strip():
-                raise QueryError('Empty quotes: put a phrase between them, e.g. "crane (bird)".')
-            tokens.append(_Token("quoted", match.group("phrase").strip()))
-        elif match.group("number"):
-            tokens.append(_Token("number", match.group("number")))
-        elif match.group("word"):
-            tokens.append(_Token("word", match.group("word")))
+                raise QueryError(
+                    'label: needs a name, e.g. label:Grandma or label:"Summer 2024".', position=position
+                )
+            tokens.append(_Token("label", name.strip(), position, match.end()))
+        elif kind == "quoted":
+            tokens.append(_Token("quoted", match.group("quoted"), position + 1, match.end()))
+        elif kind == "weight":
+            tokens.append(_Token("weight", match.group("weight"), position, match.end()))
         else:
-            tokens.append(_Token("op", match.group("op")))
-    return tokens
+            tokens.append(_Token(kind, match.group(kind), position, match.end()))
+        position = match.end()
+        pending_start = position
+    flush(len(text))
+    return _resolve_brackets(tokens, text)
+
+
+def _resolve_brackets(tokens: list[_Token], text: str) -> list[_Token]:
+    """Brackets group only in a query with operators and when they balance;
+    elsewhere they are text ("crane (bird)")."""
+    arithmetic = any(t.kind in ("plus", "minus", "weight") for t in tokens)
+    depth, balanced = 0, True
+    for t in tokens:
+        depth += {"open": 1, "close": -1}.get(t.kind, 0)
+        balanced = balanced and depth >= 0
+    if arithmetic and balanced and depth == 0:
+        return tokens
+    merged: list[_Token] = []
+    for t in tokens:
+        if t.kind in ("open", "close"):
+            t = _Token("text", t.text, t.position, t.end)
+        if t.kind == "text" and merged and merged[-1].kind == "text":
+            start = merged[-1].position
+            merged[-1] = _Token("text", text[start : t.end], start, t.end)
+        else:
+            merged.append(t)
+    return merged
 
 
 class _Parser:
     def __init__(self, tokens: list[_Token]):
         self.tokens = tokens
         self.position = 0
-        self.depth = 0  # brackets open
+        self.depth = 0
 
     def peek(self) -> _Token | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -108,124 +183,138 @@ class _Parser:
         self.position += 1
         return token
 
-    def parse(self) -> Node:
-        node = self.query()
-        leftover = self.peek()
-        if leftover is not None:
-            raise QueryError(f"Unexpected {leftover.text!r}: expected + or - between terms.")
-        return node
-
     def query(self) -> Sum:
+        """Terms up to the end or a closing bracket; operators without a term are dropped."""
         result = Sum()
-        sign = 1.0
-        while True:
-            token = self.peek()
-            if token is not None and token.kind == "op" and token.text in "+-" and not result.terms:
-                self.take()
-                sign = -1.0 if token.text == "-" else 1.0
-            weight, atom = self.term()
-            result.terms.append((sign * weight, atom))
-            token = self.peek()
-            if token is None or not (token.kind == "op" and token.text in "+-"):
-                return result
+        sign, weight = 1.0, 1.0
+        while (token := self.peek()) is not None and token.kind != "close":
             self.take()
-            sign = -1.0 if token.text == "-" else 1.0
-
-    def term(self) -> tuple[float, Node]:
-        token = self.peek()
-        weight = 1.0
-        if token is not None and token.kind == "number":
-            self.take()
-            weight = float(token.text)
-            if not 0 < weight <= MAX_WEIGHT:
-                raise QueryError(f"A weight must be above 0 and at most {MAX_WEIGHT:g}, not {token.text}.")
-            self.take()  # the "*" the tokenizer saw ahead
-        return weight, self.atom()
-
-    def atom(self) -> Node:
-        token = self.peek()
-        if token is None:
-            raise QueryError("The query ends where a word was expected.")
-        if token.kind == "label":
-            self.take()
-            return Label(token.text)
-        if token.kind == "quoted":
-            self.take()
-            return Phrase([token.text])
-        if token.kind == "word":
-            words = []
-            while (nxt := self.peek()) is not None and nxt.kind == "word":
-                words.append(self.take().text)
-            return Phrase(words)
-        if token.text == "(":
-            self.take()
-            if self.depth == MAX_NESTING:
-                raise QueryError(f"Too many brackets inside brackets (at most {MAX_NESTING}).")
-            self.depth += 1
-            inner = self.query()
-            self.depth -= 1
-            closing = self.peek()
-            if closing is None or closing.text != ")":
-                raise QueryError("A bracket is not closed: add ')'.")
-            self.take()
-            return inner
-        raise QueryError(f"Unexpected {token.text!r} where a word was expected.")
+            if token.kind in ("plus", "minus"):
+                sign = -1.0 if token.kind == "minus" else 1.0
+                continue
+            if token.kind == "weight":
+                weight = float(token.text)
+                if not 0 < weight <= MAX_WEIGHT:
+                    raise QueryError(
+                        f"A weight must be above 0 and at most {MAX_WEIGHT:g}, not {token.text}.",
+                        position=token.position,
+                    )
+                continue
+            node: Node
+            if token.kind == "open":
+                if self.depth == MAX_NESTING:
+                    raise QueryError(
+                        f"Too many brackets inside brackets (at most {MAX_NESTING}).", position=token.position
+                    )
+                self.depth += 1
+                node = self.query()
+                self.depth -= 1
+                if self.peek() is not None:
+                    self.take()  # the closing bracket (brackets balance, _resolve_brackets)
+            elif token.kind == "label":
+                node = Label(token.text)
+            else:
+                node = Phrase(token.text, token.position, quoted=token.kind == "quoted")
+            result.terms.append((sign * weight, node))
+            sign, weight = 1.0, 1.0
+        return result
 
 
-def parse(text: str) -> Node:
+def parse(text: str) -> Sum:
+    """The query's terms. Raises QueryError only for text that is too long or not
+    valid text, an empty query, a weight out of range, ``label:`` without a name or
+    brackets nested too deep."""
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"The query is too long ({len(text)} characters, at most {MAX_QUERY_LENGTH}).")
     # A command line with bytes that are not UTF-8 gives lone surrogates; as a label
     # name they reached SQLite, which raised UnicodeEncodeError.
     bad = next((i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff"), None)
     if bad is not None:
-        raise QueryError(f"Unexpected character {text[bad]!r} at position {bad + 1}: not valid text.")
-    tokens = tokenize(text)
-    if not tokens:
-        raise QueryError("The query is empty: type a word, e.g. dog or beach.")
-    return _Parser(tokens).parse()
-
-
-def phrase_parts(words: list[str], vocabulary: Vocabulary) -> list[str]:
-    """Split a phrase into vocabulary entries, longest match first from the left."""
-    if len(words) == 1 and words[0] not in vocabulary and " " in words[0]:
-        quoted = words[0]
-        words = [w for w in re.findall(r"[^\W_](?:[\w'.&]|-(?=\w))*", quoted)]
-        if not words:
-            raise QueryError(f"No word in {quoted!r}: put words between the quotes.")
-    parts = []
-    start = 0
-    while start < len(words):
-        for end in range(len(words), start, -1):
-            candidate = " ".join(words[start:end])
-            if candidate in vocabulary:
-                parts.append(candidate)
-                start = end
-                break
-        else:
-            word = words[start]
-            raise QueryError(f"Unknown word {word!r}.", vocabulary.suggest(word))
-    return parts
+        raise QueryError(
+            f"Unexpected character {text[bad]!r} at position {bad + 1}: not valid text.", position=bad
+        )
+    if not text.strip():
+        raise QueryError("The query is empty: type a word or a sentence, e.g. dog or a dog on a beach.")
+    return _Parser(_scan(text)).query()
 
 
 LabelResolver = Callable[[str], np.ndarray]
 
 
 def _no_labels(name: str) -> np.ndarray:
-    raise QueryError(f"No label named {name!r} here.")
+    raise QueryError(f"No label named {name!r} here.", word=name)
 
 
-def evaluate(node: Node, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> np.ndarray:
+def _normal(text: str) -> str:
+    return " ".join(WORD.findall(unicodedata.normalize("NFKC", text).lower()))
+
+
+def _named_entry(text: str, vocabulary: Vocabulary) -> np.ndarray | None:
+    """The vector of a class or a WordNet concept that the whole text names
+    ("Great White Shark", "the tabby cats", "Dogs!"), else None."""
+    plain = unicodedata.normalize("NFKC", text).strip().lower()
+    candidates = [plain.strip(" .,;:!?'\""), _normal(text)]
+    for candidate in list(candidates):
+        for article in ARTICLES:
+            if candidate.startswith(article):
+                candidates.append(candidate[len(article) :])
+    for candidate in dict.fromkeys(candidates):
+        if not candidate:
+            continue
+        head, _, last = candidate.rpartition(" ")
+        for form in base_forms(last):
+            key = f"{head} {form}" if head else form
+            index = vocabulary.class_index(key)
+            if index is not None:
+                return vocabulary.class_vectors[index].copy()
+            if vocabulary.concept_classes(key):
+                return vocabulary.concept_vector(key)
+    return None
+
+
+def _embed_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> np.ndarray | None:
+    """A piece of text's unit vector in the full space; None when no known word is left."""
+    text = unicodedata.normalize("NFKC", node.text)
+    if not WORD.search(text):
+        return None
+    named = _named_entry(text, vocabulary)
+    if named is not None:
+        return named
+    kept: list[str] = []
+    last = 0
+    for match in WORD.finditer(text):
+        word = match.group()
+        known = vocabulary.known_form(word) is not None or any(char.isdigit() for char in word)
+        if not known and word.lower() not in vocabulary:
+            kept.append(text[last : match.start()])
+            last = match.end()
+            ignored.append((word, node.position + match.start()))
+    kept.append(text[last:])
+    clean = " ".join("".join(kept).split())
+    if not WORD.search(clean):
+        return None
+    return vocabulary.text_vector(clean)
+
+
+def _evaluate(
+    node: Node,
+    vocabulary: Vocabulary,
+    label_vector: LabelResolver,
+    ignored: list[tuple[str, int]],
+) -> np.ndarray | None:
     if isinstance(node, Phrase):
-        parts = phrase_parts(node.words, vocabulary)
-        return _unit(np.mean([vocabulary.vector(p) for p in parts], axis=0))
+        return _embed_text(node, vocabulary, ignored)
     if isinstance(node, Label):
         return _unit(label_vector(node.name))
     # float64: weights multiply through nested brackets (up to MAX_WEIGHT ** MAX_NESTING)
-    return sum(
-        (weight * evaluate(term, vocabulary, label_vector).astype(np.float64) for weight, term in node.terms),
-        start=np.zeros(vocabulary.dim, dtype=np.float64),
-    )
+    total = np.zeros(vocabulary.dim, dtype=np.float64)
+    used = False
+    for weight, term in node.terms:
+        vector = _evaluate(term, vocabulary, label_vector, ignored)
+        if vector is not None:
+            total += weight * vector.astype(np.float64)
+            used = True
+    return total if used else None
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -235,15 +324,41 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return (vector / norm).astype(np.float32)
 
 
+def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> QueryVector:
+    """The unit vector a query stands for and the words set aside; QueryError when
+    nothing in it is usable (the error names the first unknown word, if any)."""
+    ignored: list[tuple[str, int]] = []
+    total = _evaluate(parse(text), vocabulary, label_vector, ignored)
+    suggestions = {word: vocabulary.suggest(word) for word, _ in ignored}
+    if total is None:
+        if ignored:
+            word, position = ignored[0]
+            unknown = ", ".join(repr(w) for w in dict.fromkeys(w for w, _ in ignored))
+            raise QueryError(
+                f"Unknown word {unknown}: nothing left to search for." if len(ignored) == 1
+                else f"Unknown words {unknown}: nothing left to search for.",
+                suggestions[word],
+                word=word,
+                position=position,
+            )  # fmt: skip
+        raise QueryError("The query has no words: type a word or a sentence, e.g. dog or a dog on a beach.")
+    seen: dict[str, list[str]] = {}
+    for word, _ in ignored:
+        seen.setdefault(word, suggestions[word])
+    return QueryVector(_unit(total), list(seen.items()))
+
+
 def query_vector(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> np.ndarray:
-    """The unit vector a query stands for; raises QueryError."""
-    return _unit(evaluate(parse(text), vocabulary, label_vector))
+    """The unit vector a query stands for (see ``embed_query``); raises QueryError."""
+    return embed_query(text, vocabulary, label_vector).vector
 
 
 def query_words(node: Node) -> list[str]:
     """The words and phrases a query mentions (to leave them out of analogy answers)."""
     if isinstance(node, Phrase):
-        return [" ".join(node.words), *node.words]
+        words = WORD.findall(node.text.lower())
+        forms = [form for word in words for form in base_forms(word)]
+        return [" ".join(words), *forms]
     if isinstance(node, Label):
         return []
     return [w for _, term in node.terms for w in query_words(term)]

@@ -1,11 +1,23 @@
-"""Words and labels in the model's space (``models/vocabulary.npz``).
+"""Words and labels in the model's space (``models/vocabulary.npz``, format 2).
 
-Two kinds of entries:
-- 250k GloVe words (50-d, stored as int8 with one scale per row). In the full
-  space a word is its GloVe vector followed by zeros in the label-code part.
+The word space is the text encoder's (``devise_app.engine.text``: all-MiniLM-L6-v2),
+projected onto the span of the 1000 label texts (``text_mean``, ``text_projection``)
+and renormalised: ``word_dim`` dimensions. In the full space a text is that vector
+followed by zeros in the label-code part. The file holds:
+
+- ``known_words``: every word the model knows (WordNet 3.0's lemmas and their
+  irregular forms, and GloVe 6B's 100k most frequent words), most frequent first.
+  Any text can be embedded; a query word outside this list is set aside as a
+  likely typo (``devise_app.engine.query``).
+- ``words`` / ``word_vectors``: the describe words (frequent nouns and adjectives)
+  with their vectors, int8 with one scale per row, for "words for this photo"
+  and the nearest words of a query.
 - the 1000 ImageNet class labels ("great white shark", "tabby cat", ...), whose
-  vectors have both parts. A class name shadows the GloVe word of the same
-  spelling ("goldfish"), since the class vector is that word made precise.
+  vectors have both parts, with their WordNet aliases. A class name shadows
+  other readings of the same text, since the class vector is that text made precise.
+- ``concepts``: every WordNet noun with ImageNet classes at or below it ("dog",
+  "fruit", "vehicle") and those classes. A query naming a concept is mixed with
+  the mean vector of its classes (``concept_vector``).
 """
 
 from __future__ import annotations
@@ -13,20 +25,61 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import re
+import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from devise_app.engine import config
 from devise_app.engine.model import REBUILD_HINT, ModelFileError, read_manifest
 
+if TYPE_CHECKING:
+    from devise_app.engine.text import TextEncoder
+
 VOCABULARY_FILE = "vocabulary.npz"
+WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # a word of a query or a name
+# A concept query: this share of its own text vector, the rest from the mean of the
+# vectors of the ImageNet classes below it (chosen on pseudo-validation and the COCO
+# development set, see models/MODEL_CARD.md).
+CONCEPT_TEXT_WEIGHT = 0.5
 
 
 def _lines(array: np.ndarray) -> list[str]:
     return bytes(array).decode("utf-8").split("\n") if array.size else []
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+
+def concept_vector(text_vector: np.ndarray, member_vectors: np.ndarray) -> np.ndarray:
+    """A concept's query vector: its text (full space, zero code part) mixed with the
+    normalised mean of the full vectors of the classes below it."""
+    members = _unit(member_vectors.mean(axis=0))
+    return _unit(CONCEPT_TEXT_WEIGHT * _unit(text_vector) + (1 - CONCEPT_TEXT_WEIGHT) * members)
+
+
+def base_forms(word: str) -> Iterator[str]:
+    """The word and the forms it may be inflected from (dogs -> dog, berries -> berry)."""
+    yield word
+    if word.endswith(("'s", "’s")):
+        yield word[:-2]
+    if len(word) > 3 and word.endswith("ies"):
+        yield word[:-3] + "y"
+    if len(word) > 3 and word.endswith("es"):
+        yield word[:-2]
+    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
+        yield word[:-1]
+    if len(word) > 4 and word.endswith("ing"):
+        yield word[:-3]
+        yield word[:-3] + "e"
+    if len(word) > 3 and word.endswith("ed"):
+        yield word[:-2]
+        yield word[:-1]
 
 
 class Vocabulary:
@@ -37,6 +90,11 @@ class Vocabulary:
         class_names: list[str],
         class_vectors: np.ndarray,
         aliases: dict[str, int],
+        known_words: list[str] | None = None,
+        concepts: dict[str, list[int]] | None = None,
+        text_mean: np.ndarray | None = None,
+        text_projection: np.ndarray | None = None,
+        model_dir: Path | None = None,
     ):
         self.words = words
         self.word_dim = word_vectors.shape[1]
@@ -48,6 +106,14 @@ class Vocabulary:
         self._class_index = {name.lower(): i for i, name in enumerate(class_names)}
         for alias, index in aliases.items():
             self._class_index.setdefault(alias.lower(), index)
+        self.known_words = known_words if known_words is not None else list(words)
+        self._known_rank = {w: i for i, w in enumerate(self.known_words)}
+        self._concepts = concepts or {}
+        self._text_mean = text_mean
+        self._text_projection = text_projection
+        self.model_dir = model_dir
+        self._encoder: TextEncoder | None = None
+        self._encoder_lock = threading.Lock()
 
     @classmethod
     def load(cls, model_dir: Path | None = None) -> Vocabulary:
@@ -58,19 +124,24 @@ class Vocabulary:
         path = model_dir / VOCABULARY_FILE
         try:
             with np.load(path) as data:
-                # in place, one (W, word_dim) float32 array at a time: the load's peak
-                # memory is part of every search process's (devise-app bench speed)
                 word_vectors = data["word_vectors"].astype(np.float32)
                 word_vectors *= data["word_scale"][:, None]
                 norms = np.sqrt(np.einsum("ij,ij->i", word_vectors, word_vectors))
                 word_vectors /= np.maximum(norms, 1e-12)[:, None]
                 words = _lines(data["words"])
+                known = _lines(data["known_words"])
                 class_names = _lines(data["class_names"])
                 class_vectors = data["class_vectors"].astype(np.float32)
                 aliases = {}
                 for line in _lines(data["class_aliases"]):
                     alias, index = line.split("\t")
                     aliases[alias] = int(index)
+                concepts = {}
+                for line in _lines(data["concepts"]):
+                    word, members = line.split("\t")
+                    concepts[word] = [int(m) for m in members.split()]
+                text_mean = data["text_mean"].astype(np.float32)
+                text_projection = data["text_projection"].astype(np.float32)
         except FileNotFoundError:
             raise ModelFileError(f"vocabulary {path} is missing; " + REBUILD_HINT) from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -79,44 +150,122 @@ class Vocabulary:
             raise ModelFileError(f"vocabulary {path} is inconsistent (entry and vector counts differ)")
         manifest = read_manifest(model_dir)
         dims = (word_vectors.shape[1], class_vectors.shape[1] if class_vectors.ndim == 2 else -1)
-        if dims != (manifest.get("word_dim", dims[0]), manifest["dim"]):
+        if (
+            dims != (manifest.get("word_dim", dims[0]), manifest["dim"])
+            or text_projection.shape[1:] != (dims[0],)
+            or text_mean.shape != text_projection.shape[:1]
+        ):
             raise ModelFileError(
                 f"vocabulary {path} does not fit the model (words of {dims[0]} and vectors of "
                 f"{dims[1]} dimensions, the model's are {manifest['dim']}); " + REBUILD_HINT
             )
-        return cls(words, word_vectors, class_names, class_vectors, aliases)
+        return cls(
+            words,
+            word_vectors,
+            class_names,
+            class_vectors,
+            aliases,
+            known,
+            concepts,
+            text_mean,
+            text_projection,
+            model_dir,
+        )
+
+    # -- the text encoder ------------------------------------------------------------
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        """The text encoder of this model (loaded on first use; ModelFileError if missing)."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                from devise_app.engine.text import TextEncoder
+
+                self._encoder = TextEncoder(self.model_dir or config.models_dir())
+            return self._encoder
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(N, word_dim) unit vectors of texts in the word space."""
+        if self._text_mean is None or self._text_projection is None:
+            raise ModelFileError("this vocabulary has no text projection; " + REBUILD_HINT)
+        raw = self.text_encoder.embed(texts)
+        reduced = (raw - self._text_mean) @ self._text_projection
+        return (reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+
+    def text_vector(self, text: str) -> np.ndarray:
+        """A text's unit vector in the full space (zeros in the code part)."""
+        return self.pad(self.encode([text])[0])
+
+    # -- entries ---------------------------------------------------------------------
 
     def __contains__(self, word: str) -> bool:
         key = word.lower().strip()
-        return key in self._class_index or key in self._word_index
+        return key in self._class_index or self.known_form(key) is not None
+
+    def known_form(self, word: str) -> str | None:
+        """The known word ``word`` is, or is inflected from (lower case); None if unknown."""
+        key = word.lower().strip()
+        for form in base_forms(key):
+            if form in self._known_rank or form in self._word_index:
+                return form
+        return None
 
     @functools.cached_property
     def _sorted(self) -> list[str]:
         """Every entry in sorted order, for prefix completion (built on first use)."""
-        return sorted(self._word_index.keys() | self._class_index.keys())
+        return sorted(self._known_rank.keys() | self._class_index.keys())
 
     def is_class(self, word: str) -> bool:
         return word.lower().strip() in self._class_index
 
+    @functools.cached_property
+    def _plain_class_index(self) -> dict[str, int]:
+        """Class names and aliases by their words alone ("crane wading bird")."""
+        return {" ".join(WORD.findall(name)): index for name, index in reversed(self._class_index.items())}
+
+    def class_index(self, text: str) -> int | None:
+        """The class a text names (its name or a WordNet alias, any case, punctuation
+        aside), else None."""
+        key = text.lower().strip()
+        index = self._class_index.get(key)
+        return index if index is not None else self._plain_class_index.get(" ".join(WORD.findall(key)))
+
+    def concept_classes(self, text: str) -> list[int]:
+        """The ImageNet classes at or below the WordNet noun ``text`` names (empty if none)."""
+        return self._concepts.get(text.lower().strip(), [])
+
+    def concept_vector(self, text: str) -> np.ndarray | None:
+        """The query vector of a WordNet concept with classes below it, else None."""
+        members = self.concept_classes(text)
+        if not members:
+            return None
+        return concept_vector(self.text_vector(text), self.class_vectors[members])
+
     def vector(self, word: str) -> np.ndarray:
-        """The unit vector of a word or class label, in the full space."""
+        """The unit vector of a class label, a concept or any known word, in the full space."""
         key = word.lower().strip()
         if key in self._class_index:
             return self.class_vectors[self._class_index[key]].copy()
-        if key in self._word_index:
-            return self.pad(self._word_vectors[self._word_index[key]])
-        raise KeyError(word)
+        if key not in self:
+            raise KeyError(word)
+        concept = self.concept_vector(key)
+        return concept if concept is not None else self.text_vector(key)
 
     def is_word(self, word: str) -> bool:
-        """Whether ``word`` is one of the GloVe words (class labels aside)."""
-        return word.lower() in self._word_index
+        """Whether ``word`` is a known word (class labels aside)."""
+        return self.known_form(word) is not None
 
     def word_vector(self, word: str) -> np.ndarray:
-        """The word's own GloVe vector (word part only), even where a label shadows it."""
-        return self._word_vectors[self._word_index[word.lower()]]
+        """The word's own text vector (word part only), even where a label shadows it."""
+        index = self._word_index.get(word.lower())
+        if index is not None:
+            return self._word_vectors[index]
+        return self.encode([word.lower()])[0]
 
     def frequent_words(self, n: int) -> tuple[list[str], np.ndarray]:
-        """The n most frequent GloVe words and their (word part) unit vectors."""
+        """The n most frequent describe words and their (word part) unit vectors."""
         return self.words[:n], self._word_vectors[:n]
 
     def pad(self, word_vector: np.ndarray) -> np.ndarray:
@@ -134,7 +283,7 @@ class Vocabulary:
         word_scores = self._word_vectors @ vector[: self.word_dim]
         class_scores = self.class_vectors @ vector
         candidates: list[tuple[float, str]] = []
-        want = k + len(excluded) + k  # room for class names shadowing their GloVe word
+        want = k + len(excluded) + k  # room for class names shadowing a word
         for index in np.argpartition(-word_scores, min(want, len(word_scores) - 1))[:want]:
             candidates.append((float(word_scores[index]), self.words[index]))
         for index in np.argpartition(-class_scores, min(want, len(class_scores) - 1))[:want]:
@@ -157,11 +306,12 @@ class Vocabulary:
         key = word.lower().strip()
         if not key:
             return []
-        pool = [w for w in self.words[:100_000] if abs(len(w) - len(key)) <= 2 and w[:1] == key[:1]]
+        frequent = self.known_words[:100_000]
+        pool = [w for w in frequent if abs(len(w) - len(key)) <= 2 and w[:1] == key[:1]]
         pool += [w for w in self._class_index if abs(len(w) - len(key)) <= 3]
         matches = difflib.get_close_matches(key, pool, n=n, cutoff=0.7)
         if len(matches) < n:
-            rest = [w for w in self.words[:100_000] if abs(len(w) - len(key)) <= 2]
+            rest = [w for w in frequent if abs(len(w) - len(key)) <= 2]
             matches += [m for m in difflib.get_close_matches(key, rest, n=n, cutoff=0.75) if m not in matches]
         return matches[:n]
 
@@ -173,5 +323,5 @@ class Vocabulary:
         start = bisect.bisect_left(self._sorted, key)
         end = bisect.bisect_left(self._sorted, key + "\uffff", lo=start)
         matches = self._sorted[start:end]
-        matches.sort(key=lambda w: (self._word_index.get(w, len(self.words)), w))
+        matches.sort(key=lambda w: (self._known_rank.get(w, len(self.known_words)), w))
         return matches[:n]

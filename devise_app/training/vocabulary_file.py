@@ -1,5 +1,7 @@
-"""Write models/vocabulary.npz: GloVe words (int8, one scale per row) and the
-1000 class labels (their full visual-semantic vectors, names and aliases)."""
+"""Write models/vocabulary.npz (format 2): the known words, the describe words with
+their vectors in the word space (int8, one scale per row), the 1000 class labels
+(full visual-semantic vectors, names, WordNet ids, aliases), the WordNet concepts
+with the classes below them, and the projection from the text encoder's space."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devise_app.training.labels import ImageNetClass, LabelSpace, WordSpace
+from devise_app.training.labels import ImageNetClass
 from devise_app.training.wordnet import Synset, wnid_offset
 
 
@@ -39,23 +41,30 @@ def class_aliases(classes: list[ImageNetClass], synsets: dict[int, Synset], name
 
 def write_vocabulary(
     path: Path,
-    space: WordSpace,
-    size: int,
-    labels: LabelSpace,
+    *,
+    known: list[str],
+    words: list[str],
+    word_vectors: np.ndarray,
+    names: list[str],
     classes: list[ImageNetClass],
     synsets: dict[int, Synset],
     class_vectors: np.ndarray,
+    concepts: dict[str, list[int]],
+    text_mean: np.ndarray,
+    text_projection: np.ndarray,
 ) -> None:
-    words = [w for w in space.words[:size] if w.isprintable() and w.strip() == w and w]
-    rows = [space.rank[w] for w in words]
-    quantised, scale = quantise_rows(space.unit[rows])
+    quantised, scale = quantise_rows(word_vectors)
     np.savez_compressed(
         path,
+        known_words=_text(known),
         words=_text(words),
         word_vectors=quantised,
         word_scale=scale,
-        class_names=_text(labels.names),
+        class_names=_text(names),
         class_wnids=_text([c.wnid for c in classes]),
-        class_aliases=_text(class_aliases(classes, synsets, labels.names)),
+        class_aliases=_text(class_aliases(classes, synsets, names)),
         class_vectors=class_vectors.astype(np.float32),
+        concepts=_text([f"{word}\t{' '.join(map(str, members))}" for word, members in concepts.items()]),
+        text_mean=text_mean.astype(np.float32),
+        text_projection=text_projection.astype(np.float32),
     )

@@ -1,0 +1,127 @@
+"""The word space of the model: the text encoder's embeddings, reduced to the span
+of the 1000 label texts (build time only).
+
+- Label text: ``"<class name>, a kind of <parent>: <first sentence of the WordNet gloss>"``
+  ("tabby cat, a kind of domestic cat: a cat with a grey or tawny coat mottled with
+  black"). Every class gets a distinct, meaningful text, including the three pairs
+  of classes that share a name (their display names are told apart, labels.py).
+- Projection: a photo's word part is a mixture of label embeddings, so it lies in
+  their span; a query only meets photos through its component in that span. The
+  label embeddings, centred on their mean, are reduced to their top principal
+  directions (``TEXT_DIM``): queries and labels are projected alike and renormalised.
+- Known words: every lemma of WordNet 3.0 (nouns, verbs, adjectives, adverbs, their
+  irregular forms), the 250,000 most frequent words of GloVe 6B's word list (only
+  the list: its vectors are no longer used) and the encoder's own whole-word
+  tokens. A query word outside these is set aside and reported
+  (devise_app.engine.query), since the encoder would happily embed a typo's word
+  pieces. On the COCO sample's 1,575 captions this sets aside 30 words, nearly all
+  typos ("peson", "streer", "restaraunt") or run-together words ("sittingon").
+- Describe words: the words "describe" can answer with, embedded once: single
+  WordNet nouns and adjectives among the most frequent GloVe words.
+- Concepts: every WordNet noun lemma with ImageNet classes at or below it, and
+  those classes (for queries such as "dog", "fruit", "vehicle").
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from devise_app.training.labels import ImageNetClass
+from devise_app.training.wordnet import Synset, ancestors, wnid_offset
+
+WORDNET = Path("/usr/share/wordnet")
+KNOWN_GLOVE_WORDS = 250_000
+DESCRIBE_POOL = 60_000  # describe words come from this many most frequent GloVe words
+WORD = re.compile(r"^[a-z][a-z'-]*[a-z]$|^[a-z]$")
+
+
+def first_sentence(gloss: str) -> str:
+    """A gloss without its quoted examples, up to its first semicolon."""
+    return gloss.split('"')[0].split(";")[0].strip().rstrip(",;: ")
+
+
+def label_texts(classes: list[ImageNetClass], synsets: dict[int, Synset], names: list[str]) -> list[str]:
+    texts = []
+    for name, c in zip(names, classes, strict=True):
+        synset = synsets[wnid_offset(c.wnid)]
+        parent = f", a kind of {synsets[synset.hypernyms[0]].lemmas[0]}" if synset.hypernyms else ""
+        texts.append(f"{name}{parent}: {first_sentence(synset.gloss)}")
+    return texts
+
+
+def fit_projection(label_embeddings: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (encoder_dim, dim) projection onto the labels' top principal directions."""
+    mean = label_embeddings.astype(np.float64).mean(axis=0)
+    _, _, right = np.linalg.svd(label_embeddings - mean, full_matrices=False)
+    projection = right[:dim].T
+    # a fixed sign per direction, so rebuilds agree
+    signs = np.sign(projection[np.abs(projection).argmax(axis=0), np.arange(dim)])
+    return mean.astype(np.float32), (projection * signs).astype(np.float32)
+
+
+def project(embeddings: np.ndarray, mean: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    reduced = (embeddings - mean) @ projection
+    return (reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def wordnet_lemmas(parts: tuple[str, ...] = ("noun", "verb", "adj", "adv")) -> dict[str, list[str]]:
+    """Lemmas (lower case, spaces for underscores) of each part of speech, and the
+    irregular forms of its exception list (mice, geese, ran)."""
+    lemmas: dict[str, list[str]] = {}
+    for part in parts:
+        found: list[str] = []
+        for kind in ("index", "exc"):
+            path = WORDNET / (f"index.{part}" if kind == "index" else f"{part}.exc")
+            if not path.exists():
+                raise FileNotFoundError(f"{path} is missing: install Debian's wordnet-base package")
+            for line in path.read_text(encoding="latin-1").splitlines():
+                if line and not line.startswith(" "):
+                    found.append(line.split()[0].replace("_", " ").lower())
+        lemmas[part] = found
+    return lemmas
+
+
+def tokenizer_words(tokenizer_json: str) -> list[str]:
+    """The whole words of a WordPiece vocabulary (no ``##`` pieces, no special tokens)."""
+    import json
+
+    vocab = json.loads(tokenizer_json)["model"]["vocab"]
+    return sorted(w for w in vocab if WORD.match(w) and len(w) > 1)
+
+
+def known_words(
+    glove_words: list[str], lemmas: dict[str, list[str]], extra: tuple[str, ...] | list[str] = ()
+) -> list[str]:
+    """Single words, most frequent (GloVe order) first, then the others sorted."""
+    tokens: set[str] = set(extra)
+    for found in lemmas.values():
+        for lemma in found:
+            tokens.update(t for t in re.split(r"[\s]+", lemma) if t)
+            tokens.update(t for t in re.split(r"[\s\-/]+", lemma) if t)
+    frequent = [w for w in glove_words[:KNOWN_GLOVE_WORDS] if WORD.match(w)]
+    seen = set(frequent)
+    rest = sorted(t for t in tokens if t not in seen and t.isprintable() and "\n" not in t)
+    return frequent + rest
+
+
+def describe_words(glove_words: list[str], lemmas: dict[str, list[str]], size: int) -> list[str]:
+    """Frequent single-word nouns and adjectives, most frequent first."""
+    wanted = {lemma for part in ("noun", "adj") for lemma in lemmas[part] if WORD.match(lemma)}
+    return [w for w in glove_words[:DESCRIBE_POOL] if w in wanted and len(w) > 1][:size]
+
+
+def concepts(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> dict[str, list[int]]:
+    """Every noun lemma with ImageNet classes at or below one of its synsets -> those classes."""
+    below: dict[int, set[int]] = {}
+    for c in classes:
+        offset = wnid_offset(c.wnid)
+        for node in (offset, *ancestors(synsets, offset)):
+            below.setdefault(node, set()).add(c.index)
+    members: dict[str, set[int]] = {}
+    for node, found in below.items():
+        for lemma in synsets[node].lemmas:
+            members.setdefault(lemma.lower(), set()).update(found)
+    return {word: sorted(found) for word, found in sorted(members.items())}

@@ -86,7 +86,18 @@ MIGRATIONS: list[str] = [
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO meta (key, value) VALUES ('generation', '0');
     """,
+    # 1 -> 2: when each photo was taken (EXIF, else file time; NULL in rows made
+    # before: browsing then uses mtime), the folders the library was asked to index,
+    # and the folders and files taken out of it (the scan skips them).
+    """
+    ALTER TABLE photos ADD COLUMN taken_at REAL;
+    CREATE INDEX photos_taken ON photos (COALESCE(taken_at, mtime_ns / 1e9));
+    CREATE TABLE folders (path TEXT PRIMARY KEY, added REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE excluded (path TEXT PRIMARY KEY, added REAL NOT NULL) WITHOUT ROWID;
+    """,
 ]
+# When a photo was taken, for sorting and filtering: the stored date, else its file time.
+TAKEN_AT = "COALESCE(photos.taken_at, photos.mtime_ns / 1e9)"
 
 VECTOR_DTYPE = np.float32
 # Features are kept as float16: half the space, and ample precision for re-projecting.
@@ -94,7 +105,9 @@ FEATURE_DTYPE = np.float16
 PRIVATE_FOLDER_MODE = 0o700
 # How long a connection waits for another process's write transaction to end.
 BUSY_TIMEOUT_S = 30.0
-PHOTO_COLUMNS = ("path", "size", "mtime_ns", "hash", "state", "error", "vector", "features", "indexed_at")
+PHOTO_COLUMNS = (
+    "path", "size", "mtime_ns", "hash", "state", "error", "vector", "features", "indexed_at", "taken_at",
+)  # fmt: skip
 
 
 def _statements(script: str) -> list[str]:
@@ -437,9 +450,11 @@ class Catalog:
         content_hash: bytes,
         vector: np.ndarray,
         features: np.ndarray,
+        taken_at: float | None = None,
     ) -> int:
         """Store an indexed photo: a new row, or row ``photo_id`` updated (also
-        its path: that is how a moved photo keeps its id and labels)."""
+        its path: that is how a moved photo keeps its id and labels).
+        ``taken_at``: when it was taken (EXIF, else its file time)."""
         values = (
             path,
             size,
@@ -450,6 +465,7 @@ class Catalog:
             np.ascontiguousarray(vector, VECTOR_DTYPE).tobytes(),
             np.ascontiguousarray(features, FEATURE_DTYPE).tobytes(),
             time.time(),
+            taken_at if taken_at is not None else mtime_ns / 1e9,
         )
         return self._put(photo_id, values)
 
@@ -464,7 +480,7 @@ class Catalog:
     ) -> int:
         """Record a file that could not be indexed, and why."""
         return self._put(
-            photo_id, (path, size, mtime_ns, content_hash, ERROR, error, None, None, time.time())
+            photo_id, (path, size, mtime_ns, content_hash, ERROR, error, None, None, time.time(), None)
         )
 
     def _put(self, photo_id: int | None, values: tuple[object, ...]) -> int:
@@ -610,3 +626,174 @@ class Catalog:
                 (*label_ids, len(set(label_ids))),
             ).fetchall()
         return [(int(row[0]), str(row[1])) for row in rows]
+
+    # -- browsing, folders and exclusions (devise_app.engine.care) ---------------
+
+    def photo_rows(
+        self,
+        *,
+        where: str = "",
+        params: Sequence[object] = (),
+        order: str = "photos.id",
+        limit: int | None = None,
+    ) -> list[PhotoRow]:
+        """Indexed photos as ``PhotoRow``s, each content once: exact copies (one
+        hash) come as their first-indexed photo with ``copies`` counting them.
+        ``where`` is an SQL condition over ``photos`` (built by
+        ``care.PhotoFilter``, its values in ``params``); copies are counted among
+        the photos it admits; ``order`` sorts over ``photos`` too."""
+        condition = f"state = '{INDEXED}'" + (f" AND ({where})" if where else "")
+        sql = (
+            f"SELECT photos.id, photos.path, photos.size, photos.mtime_ns, photos.hash, {TAKEN_AT}, "
+            f"shown.copies FROM photos JOIN (SELECT MIN(photos.id) AS id, COUNT(*) AS copies "
+            f"FROM photos WHERE {condition} GROUP BY COALESCE(photos.hash, photos.id)) AS shown "
+            f"ON shown.id = photos.id ORDER BY {order}"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._conn.execute(sql, list(params)).fetchall()
+        return [
+            PhotoRow(int(r[0]), str(r[1]), int(r[2]), int(r[3]), r[4], float(r[5]), int(r[6])) for r in rows
+        ]
+
+    def photo_ids_where(self, where: str, params: Sequence[object] = ()) -> frozenset[int]:
+        """Ids of the indexed photos meeting an SQL condition over ``photos``."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT photos.id FROM photos WHERE photos.state = '{INDEXED}' AND ({where})", list(params)
+            ).fetchall()
+        return frozenset(int(row[0]) for row in rows)
+
+    def rows_of(self, ids: Iterable[int]) -> dict[int, PhotoRow]:
+        """``PhotoRow``s of indexed photos by id (``copies``: all indexed photos with the same bytes)."""
+        id_list = list(dict.fromkeys(int(i) for i in ids))
+        found: dict[int, PhotoRow] = {}
+        for start in range(0, len(id_list), 500):
+            chunk = id_list[start : start + 500]
+            found.update(
+                (row.id, row)
+                for row in self._rows_with_copies(f"photos.id IN ({','.join('?' * len(chunk))})", chunk)
+            )
+        return found
+
+    def _rows_with_copies(self, where: str, params: Sequence[object]) -> list[PhotoRow]:
+        sql = (
+            f"SELECT photos.id, photos.path, photos.size, photos.mtime_ns, photos.hash, {TAKEN_AT}, "
+            "(SELECT COUNT(*) FROM photos AS same "
+            f"WHERE same.hash = photos.hash AND same.state = '{INDEXED}') "
+            f"FROM photos WHERE photos.state = '{INDEXED}' AND ({where})"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, list(params)).fetchall()
+        return [
+            PhotoRow(int(r[0]), str(r[1]), int(r[2]), int(r[3]), r[4], float(r[5]), max(1, int(r[6])))
+            for r in rows
+        ]
+
+    def duplicate_hashes(self) -> list[bytes]:
+        """Contents held by more than one indexed photo, most copies first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT hash FROM photos WHERE state = '{INDEXED}' AND hash IS NOT NULL "
+                "GROUP BY hash HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, MIN(path)"
+            ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
+    def rows_with_hash(self, content_hash: bytes) -> list[PhotoRow]:
+        return sorted(self._rows_with_copies("photos.hash = ?", [content_hash]), key=lambda r: r.path)
+
+    def copies_by_hash(self, hashes: Iterable[bytes]) -> dict[bytes, int]:
+        """How many indexed photos hold each of these contents."""
+        wanted = list(dict.fromkeys(hashes))
+        counts: dict[bytes, int] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT hash, COUNT(*) FROM photos WHERE state = '{INDEXED}' "
+                    f"AND hash IN ({','.join('?' * len(chunk))}) GROUP BY hash",
+                    chunk,
+                ).fetchall()
+            counts.update({bytes(row[0]): int(row[1]) for row in rows})
+        return counts
+
+    def set_taken_at(self, values: Iterable[tuple[int, float]]) -> None:
+        """Store dates taken, (photo id, seconds) pairs; the vectors are untouched."""
+        with self._lock:
+            self._conn.executemany(
+                "UPDATE photos SET taken_at = ? WHERE id = ?", [(when, i) for i, when in values]
+            )
+
+    def undated(self) -> list[tuple[int, str]]:
+        """(id, path) of indexed photos without a stored date taken (catalogued before dates were)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, path FROM photos WHERE state = '{INDEXED}' AND taken_at IS NULL"
+            ).fetchall()
+        return [(int(row[0]), str(row[1])) for row in rows]
+
+    def delete_paths_under(self, folder: str) -> int:
+        """Drop every catalogued file under ``folder`` (indexed or not); how many."""
+        low, high = path_range(folder)
+        with self.transaction():
+            return int(self._write("DELETE FROM photos WHERE path >= ? AND path < ?", (low, high)).rowcount)
+
+    def delete_paths(self, paths: Iterable[str]) -> int:
+        with self.transaction():
+            return sum(self._write("DELETE FROM photos WHERE path = ?", (path,)).rowcount for path in paths)
+
+    def _paths(self, table: str) -> list[str]:
+        with self._lock:
+            return [str(row[0]) for row in self._conn.execute(f"SELECT path FROM {table} ORDER BY path")]
+
+    def folders(self) -> list[str]:
+        """The folders the library was asked to index."""
+        return self._paths("folders")
+
+    def add_folders(self, folders: Iterable[str]) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO folders (path, added) VALUES (?, ?)",
+                [(folder, time.time()) for folder in folders],
+            )
+
+    def forget_folder(self, folder: str) -> bool:
+        with self._lock:
+            return self._conn.execute("DELETE FROM folders WHERE path = ?", (folder,)).rowcount > 0
+
+    def excluded(self) -> list[str]:
+        """Folders and files taken out of the library: the scan skips them."""
+        return self._paths("excluded")
+
+    def exclude(self, paths: Iterable[str]) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO excluded (path, added) VALUES (?, ?)",
+                [(path, time.time()) for path in paths],
+            )
+
+    def include(self, path: str) -> bool:
+        """Take ``path`` off the excluded list; whether it was on it."""
+        with self._lock:
+            return self._conn.execute("DELETE FROM excluded WHERE path = ?", (path,)).rowcount > 0
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """An indexed photo as browsing sees it; ``taken_at`` is never None (file time at worst)."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: bytes | None
+    taken_at: float
+    copies: int = 1  # indexed photos with the same bytes (among those asked for)
+
+
+def path_range(folder: str) -> tuple[str, str]:
+    """(low, high) such that the paths under ``folder`` are exactly low <= path < high
+    (an index range, unlike LIKE, which would need its wildcards escaped)."""
+    base = folder.rstrip(os.sep) + os.sep
+    return base, base[:-1] + chr(ord(os.sep) + 1)

@@ -7,8 +7,9 @@ then is committed batch by batch, so the next run resumes where it stopped.
 
 A run goes like this:
 
-1. Scan the folders (recursively; hidden entries skipped; symlinks followed, each
-   directory visited once by (st_dev, st_ino), so loops end; broken links reported).
+1. Scan the folders (recursively; hidden entries and the folders and files the
+   catalog lists as excluded skipped; symlinks followed, each directory visited
+   once by (st_dev, st_ino), so loops end; broken links reported).
 2. Compare with the catalog: a file with the size and mtime it had is unchanged
    (a file that failed before is not retried until it changes); a catalogued file
    under a scanned folder that was not found is missing.
@@ -26,6 +27,8 @@ A run goes like this:
    never stop the run. A file that vanishes or changes while it is being read
    is reported but not recorded, so the next run looks at it afresh; a name
    that is not valid UTF-8 is reported and left alone (the catalog cannot hold it).
+   Each photo read also gets its date taken (``imaging.date_taken``: EXIF, else
+   the file's mtime), read from the header by the same worker.
 
 The model is loaded only when the first photo needs embedding, once per run.
 The moments where a crash matters (after the scan, on either side of each
@@ -168,8 +171,14 @@ def _storable(name: str) -> bool:
     return True
 
 
-def scan(roots: Sequence[Path], skipped: list[SkippedFile], unreadable: list[str]) -> Iterator[FoundFile]:
-    """Every image file under ``roots``, each directory visited once.
+def scan(
+    roots: Sequence[Path],
+    skipped: list[SkippedFile],
+    unreadable: list[str],
+    excluded: frozenset[str] = frozenset(),
+) -> Iterator[FoundFile]:
+    """Every image file under ``roots``, each directory visited once, except the
+    folders and files in ``excluded`` (absolute paths).
 
     Problems are appended to ``skipped``; folders that could not be listed also
     go to ``unreadable`` (their catalogued photos must not count as deleted).
@@ -197,7 +206,7 @@ def scan(roots: Sequence[Path], skipped: list[SkippedFile], unreadable: list[str
                 continue
             subfolders = []
             for entry in entries:
-                if entry.name.startswith("."):
+                if entry.name.startswith(".") or entry.path in excluded:
                     continue
                 try:
                     if entry.is_dir():
@@ -235,6 +244,7 @@ class _Loaded:
     error: str | None = None
     vector: np.ndarray | None = None  # once embedded, or reused from a photo with the same bytes
     features: np.ndarray | None = None
+    taken_at: float | None = None  # from the photo's EXIF; None: its mtime is used
 
 
 def _load(found: FoundFile, reusable: frozenset[bytes]) -> _Loaded:
@@ -244,7 +254,7 @@ def _load(found: FoundFile, reusable: frozenset[bytes]) -> _Loaded:
     except OSError as exc:
         return _Loaded(error=_os_error_reason(exc))
     if content_hash in reusable:
-        return _unless_changed(found, _Loaded(hash=content_hash))
+        return _unless_changed(found, _Loaded(hash=content_hash, taken_at=imaging.date_taken(found.path)))
     return _unless_changed(found, _decode(found.path, content_hash))
 
 
@@ -263,7 +273,8 @@ def _unless_changed(found: FoundFile, loaded: _Loaded) -> _Loaded:
 
 def _decode(path: str, content_hash: bytes | None) -> _Loaded:
     try:
-        return _Loaded(hash=content_hash, pixels=imaging.load_model_input(path))
+        pixels = imaging.load_model_input(path)
+        return _Loaded(hash=content_hash, pixels=pixels, taken_at=imaging.date_taken(path))
     except imaging.ImageDecodeError as exc:
         return _Loaded(hash=content_hash, error=str(exc))
     except Exception as exc:  # a broken file must not stop the run, whatever Pillow raises
@@ -392,7 +403,7 @@ class _Run:
                     self.unchanged += 1
                 else:
                     assert loaded.hash is not None and loaded.features is not None
-                    self.store_photo(found, row, loaded.hash, loaded.vector, loaded.features)
+                    self.store_photo(found, row, loaded.hash, loaded.vector, loaded.features, loaded.taken_at)
             crash_point("before-commit")
         crash_point("after-commit")
 
@@ -403,6 +414,7 @@ class _Run:
         content_hash: bytes,
         vector: np.ndarray,
         features: np.ndarray,
+        taken_at: float | None = None,
     ) -> None:
         photo_id = row.id if row is not None else None
         if photo_id is None and self.missing_by_hash.get(content_hash):
@@ -411,7 +423,7 @@ class _Run:
         else:
             self.indexed += 1
         self.catalog.put_photo(
-            photo_id, found.path, found.size, found.mtime_ns, content_hash, vector, features
+            photo_id, found.path, found.size, found.mtime_ns, content_hash, vector, features, taken_at
         )
 
     def store_error(self, found: FoundFile, row: PhotoRecord | None, loaded: _Loaded) -> None:
@@ -520,7 +532,7 @@ def index_folders(
     # 1. scan
     unreadable: list[str] = []
     found_files: list[FoundFile] = []
-    for found in scan(roots, run.skipped, unreadable):
+    for found in scan(roots, run.skipped, unreadable, frozenset(catalog.excluded())):
         found_files.append(found)
         if len(found_files) % SCAN_PROGRESS_EVERY == 0:
             run.total = len(found_files)

@@ -8,6 +8,12 @@ lazily made parts. Searches made while an index run is going use the search
 index as it was (rebuilding it after every batch would be wasted work); the run
 brings it up to date before its last progress item.
 
+Results hold each content once: exact copies (the same bytes) are folded into
+the best-ranked one, whose ``copies`` counts them. ``browse`` lists photos without
+a query, and a ``care.PhotoFilter`` (folder, date range, label) narrows a browse
+or a search. Library care (removing, excluding, rescanning, duplicates) lives in
+``devise_app.engine.care``; the methods here are its typed face.
+
 Errors meant for the user are typed and carry a one-line message:
 ``LibraryError`` (library, folders, photos, labels), ``QueryError`` (query text),
 ``ModelFileError`` (model files), ``ImageDecodeError`` (a photo that cannot be read).
@@ -27,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app.engine import config, imaging, labels
+from devise_app.engine import care, config, imaging, labels
 from devise_app.engine.ann import VectorIndex
 from devise_app.engine.catalog import Catalog, LibraryError
 from devise_app.engine.indexer import IndexProgress, check_folders, index_folders
@@ -37,7 +43,13 @@ if TYPE_CHECKING:
     from devise_app.engine.model import ImageEncoder
     from devise_app.engine.vocabulary import Vocabulary
 
-__all__ = ["Library", "LibraryError", "ModelInfo", "SearchHit", "Suggestion", "describe_photo"]
+__all__ = [
+    "DuplicateGroup", "Library", "LibraryError", "ModelInfo", "PhotoFilter", "PhotoInfo", "SearchHit",
+    "Suggestion", "describe_photo",
+]  # fmt: skip
+PhotoFilter = care.PhotoFilter
+PhotoInfo = care.PhotoInfo
+DuplicateGroup = care.DuplicateGroup
 
 _LABEL_SCORE = 1.0
 RERANKED_CANDIDATES = 1000  # a label search re-ranks this many of the index's nearest photos
@@ -49,6 +61,8 @@ class SearchHit:
     photo_id: int
     path: Path
     score: float
+    copies: int = 1  # photos of the library with exactly these bytes, this one included
+    taken_at: float | None = None  # seconds since the epoch: EXIF date taken, else the file's mtime
 
 
 @dataclass(frozen=True)
@@ -242,6 +256,7 @@ class Library:
         """
         roots = check_folders(folders)
         catalog = self.catalog
+        catalog.add_folders(map(str, roots))  # the library's folders, for rescan and watching
         model_id = self._model_id()
         labels.reconcile(catalog, self.path, lambda: self.encoder)  # after a crash in the middle of learning
 
@@ -287,9 +302,10 @@ class Library:
 
     # -- searching --------------------------------------------------------------
 
-    def search(self, query: str, top: int = 20) -> list[SearchHit]:
+    def search(self, query: str, top: int = 20, filters: care.PhotoFilter | None = None) -> list[SearchHit]:
         """Photos matching a query, best first. Raises QueryError for a query that
-        cannot be answered (bad syntax, unknown word or label).
+        cannot be answered (bad syntax, unknown word or label). ``filters`` keeps
+        only the photos it admits (LibraryError for an unknown label in it).
 
         A query that is exactly a label's name (whatever characters it holds:
         ``C++``, ``Mom & Dad``) is looked up before any parsing and answered by
@@ -299,6 +315,9 @@ class Library:
         """
         from devise_app.engine.query import query_vector
 
+        allowed = care.allowed_ids(self.catalog, filters)
+        if allowed is not None:
+            return self._filtered_search(query, top, allowed)
         text = query.strip()
         if self.catalog.label_id(text) is not None:
             return self.search_label(text, top)
@@ -309,6 +328,35 @@ class Library:
         if name is not None:
             return self._labelled_hits(name, top)
         return self._nearest(query_vector(query, self.vocabulary, self._label_vector), top)
+
+    def _filtered_search(self, query: str, top: int, allowed: frozenset[int]) -> list[SearchHit]:
+        """``search`` among ``allowed`` photos: the unfiltered ranking, asked for more
+        until enough of it passes (or all of it was seen)."""
+        total = self.catalog.photo_count()
+        want = top
+        while True:
+            hits = [hit for hit in self.search(query, want) if hit.photo_id in allowed]
+            if len(hits) >= top or want >= total:
+                return hits[:top]
+            want = min(total, want * 4)
+
+    def browse(
+        self,
+        sort: str = "date",
+        filters: care.PhotoFilter | None = None,
+        top: int | None = None,
+        *,
+        folder: Path | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        label: str | None = None,
+    ) -> list[care.PhotoInfo]:
+        """The library's photos without a query, each content once (``copies`` counts
+        exact copies): ``sort="date"``, newest taken first, or ``"name"``, by path.
+        ``filters`` or the keywords (folder, taken since/until, label) narrow it."""
+        if filters is None:
+            filters = care.PhotoFilter(folder, since, until, label)
+        return care.browse(self.catalog, sort, filters, top)
 
     def search_label(self, name: str, top: int = 20) -> list[SearchHit]:
         """The photos carrying label ``name`` (score 1.0), then the other photos most
@@ -387,15 +435,24 @@ class Library:
     def _nearest(
         self, vector: np.ndarray, top: int, exclude: frozenset[int] = frozenset()
     ) -> list[SearchHit]:
-        # While an index run is going, search the index as it was; the run brings it up to date at its end.
-        pairs = self._vector_index().search(vector, top + len(exclude), allow_stale=self._runs > 0)
-        paths = self.catalog.paths_of(photo_id for photo_id, _ in pairs)
-        hits = [
-            SearchHit(photo_id, Path(paths[photo_id]), score)
-            for photo_id, score in pairs
-            if photo_id in paths and photo_id not in exclude
+        """The ``top`` photos nearest to ``vector``, each content once: the index is
+        asked for more while exact copies fold the list below ``top``."""
+        total = self.catalog.photo_count()
+        want = top + len(exclude)
+        while True:
+            # While an index run is going, search the index as it was; the run updates it at its end.
+            pairs = self._vector_index().search(vector, want, allow_stale=self._runs > 0)
+            hits = self._hits([(i, score) for i, score in pairs if i not in exclude])
+            if len(hits) >= top or len(pairs) < want or want >= total:
+                return hits[:top]
+            want = min(total, want * 2)
+
+    def _hits(self, pairs: Sequence[tuple[int, float]]) -> list[SearchHit]:
+        """Ranked (id, score) pairs as hits, exact copies folded into the best-ranked one."""
+        return [
+            SearchHit(row.id, Path(row.path), score, row.copies, row.taken_at)
+            for row, score in care.collapse(self.catalog, pairs)
         ]
-        return hits[:top]
 
     def similar(self, photo: Path, top: int = 20) -> list[SearchHit]:
         """Photos like ``photo``: its stored vector if it is in the library (and
@@ -539,6 +596,52 @@ class Library:
             else:
                 raise LibraryError(f"not a photo of the library: {photo}")
         return ids
+
+    # -- library care (devise_app.engine.care) -------------------------------------
+
+    def folders(self) -> list[Path]:
+        """The folders the library indexes (for a library made before they were
+        recorded: the top-most folders holding its photos)."""
+        return care.known_folders(self.catalog)
+
+    def excluded(self) -> list[Path]:
+        """Folders and files kept out of the library."""
+        return [Path(path) for path in self.catalog.excluded()]
+
+    def rescan(
+        self, cancel: threading.Event | None = None, batch_size: int | None = None
+    ) -> Generator[IndexProgress, None, None]:
+        """``index`` over all the library's folders that are there now (a folder on
+        a disk that is not mounted keeps its photos); LibraryError if none is."""
+        care.backfill_dates(self.catalog)
+        present = [folder for folder in self.folders() if folder.is_dir()]
+        if not present:
+            raise LibraryError("none of the library's folders is there to rescan")
+        return self.index(present, cancel, batch_size)
+
+    def remove_photos(self, photos: Sequence[Path], trash: bool = False) -> int:
+        """Take photos out of the library, and later scans (``trash``: move the files
+        to the system trash instead); how many were removed."""
+        return care.remove_photos(self.catalog, photos, trash)
+
+    def remove_folder(self, folder: Path, trash: bool = False) -> int:
+        """Take a folder and its photos out of the library (``trash``: move it to the
+        system trash too); how many photos were removed."""
+        return care.remove_folder(self.catalog, folder, trash)
+
+    def exclude_folder(self, folder: Path) -> int:
+        """Keep a folder (say, a sub-folder of an indexed one) out of the library;
+        its photos are removed (how many)."""
+        return care.exclude_folder(self.catalog, folder)
+
+    def include(self, path: Path) -> None:
+        """Let an excluded folder or file back in: the next rescan indexes it."""
+        care.include(self.catalog, path)
+
+    def duplicates(self, near: bool = True) -> list[care.DuplicateGroup]:
+        """Exact copies (the same bytes), then near-duplicates (re-saved, resized or
+        cropped copies: alike CNN features), each a group."""
+        return care.duplicates(self.catalog, near)
 
     def close(self) -> None:
         with self._lock:

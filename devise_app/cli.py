@@ -22,7 +22,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -177,10 +177,21 @@ def _library(args: argparse.Namespace, create: bool = False) -> Library:
     return Library(args.library, create=create)
 
 
+def _index_run(library: Library, args: argparse.Namespace) -> Generator[IndexProgress, None, None]:
+    """The run ``--engine`` asks for: this machine's pipeline, or Ray's (``engine.cluster``)."""
+    if args.engine == "ray":
+        from devise_app.engine.cluster import RayOptions, index_on_ray
+
+        return index_on_ray(library, args.folders, RayOptions(address=args.address))
+    if args.address is not None:
+        raise UserError("--address is for --engine ray")
+    return library.index(args.folders)
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     with _library(args, create=True) as library:
         printer = _ProgressPrinter(sys.stderr)
-        progress_items = library.index(args.folders)
+        progress_items = _index_run(library, args)
         try:
             last = None
             for last in progress_items:
@@ -329,6 +340,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from devise_app.bench.index import main as bench_index
 
         return bench_index(args.images)
+    if args.what == "cluster":
+        from devise_app.bench.cluster import main as bench_cluster
+
+        return bench_cluster(args.images)
     from devise_app.bench.quality import main as bench_quality
 
     return bench_quality(args.images)
@@ -384,6 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
         "index", cmd_index, "add folders of photos to the library, or bring it up to date", [library]
     )
     sub.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+    sub.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: decode and embed on a Ray cluster "
+        "(needs devise-app[cluster])",
+    )
+    sub.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --engine ray: the cluster to use (host:port, ray://host:port or auto); "
+        "default: a private Ray on this machine, on 127.0.0.1 only",
+    )
 
     sub = command(
         "search",
@@ -429,11 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "bench",
         cmd_bench,
-        "measure indexing speed (index), search quality (quality), learning from labels (learn) "
-        "or speed and scale against targets (speed)",
+        "measure indexing speed (index), search quality (quality), learning from labels (learn), "
+        "speed and scale against targets (speed) or the Ray engine (cluster)",
         [],
     )
-    sub.add_argument("what", choices=["index", "quality", "learn", "speed"])
+    sub.add_argument("what", choices=["index", "quality", "learn", "speed", "cluster"])
     sub.add_argument(
         "--images", type=Path, metavar="DIR", help="photos to measure on (default: the ImageNet sample)"
     )

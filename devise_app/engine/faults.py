@@ -41,6 +41,8 @@ POINTS: tuple[str, ...] = (
     "after-index-replace",  # the new index in place, its sidecar still the old one
     "before-sidecar-replace",  # the new sidecar written to its temporary file
     "after-sidecar",  # the new index and its sidecar in place
+    "learn-head-written",  # learning: the new head beside the old one, the catalog unchanged
+    "learn-committed",  # learning: vectors and fingerprint committed, the new head not yet renamed
 )
 
 

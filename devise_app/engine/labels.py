@@ -1,25 +1,40 @@
 """A library's labels as teachers: its own learned head, kept in step with the catalog.
 
 The library folder may hold ``learned_head.npz`` (devise_app.engine.learning). Every
-stored vector must come from the head in use, so the catalog records the
-fingerprint of that head (meta key ``head``) in the same transaction that
-re-projects the vectors. After a crash between writing a new head and
-re-projecting, the fingerprints differ and ``reconcile`` re-projects again:
-the library never mixes vectors of two heads for long, and loses nothing.
+stored vector must come from the head in use, and the catalog says which one
+that is: the fingerprint of the head (meta key ``head``), written in the same
+transaction that re-projects the vectors. Learning changes the two together or
+not at all:
+
+1. the new head is written beside the old one, as ``learned_head.next.npz``;
+2. one catalog transaction re-projects every stored vector with it and records
+   its fingerprint (the commit is the moment the library changes);
+3. the new head is renamed over the old one.
+
+A crash, a full disk or a read-only catalog before the commit leaves the old
+head, the old vectors and a stray next file, which ``settle_head`` removes; a
+crash after it leaves the new vectors and a next file whose fingerprint the
+catalog names, which ``settle_head`` renames into place. Every reader settles
+first, under the same lock as learning. A concurrent index run checks the
+fingerprint in each batch's transaction (``head_guard``), so its photos get
+vectors of the head that is in use when they are stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
 from devise_app.engine.catalog import Catalog
+from devise_app.engine.faults import crash_point
 from devise_app.engine.learning import HEAD_FILE, LearnedHead, LearnProgress, learn
 from devise_app.engine.model import Embedding, ImageEncoder
 from devise_app.engine.vocabulary import Vocabulary
@@ -27,15 +42,60 @@ from devise_app.engine.vocabulary import Vocabulary
 SHIPPED_HEAD = "shipped"
 HEAD_META_KEY = "head"
 LABELS_FORMAT = "devise-app labels"
+NEXT_HEAD_FILE = "learned_head.next.npz"
+LEARN_LOCK_FILE = "learn.lock"
 
 
 def head_path(library_dir: Path) -> Path:
     return library_dir / HEAD_FILE
 
 
+def _file_fingerprint(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def head_fingerprint(library_dir: Path) -> str:
     path = head_path(library_dir)
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else SHIPPED_HEAD
+    return _file_fingerprint(path) if path.exists() else SHIPPED_HEAD
+
+
+def stored_fingerprint(catalog: Catalog) -> str:
+    """The head the catalog's vectors come from."""
+    return catalog.get_meta(HEAD_META_KEY) or SHIPPED_HEAD
+
+
+@contextlib.contextmanager
+def learn_lock(library_dir: Path) -> Iterator[None]:
+    """Held while a head changes and while one is settled (POSIX advisory lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the head change is still ordered, only not locked
+        yield
+        return
+    with (library_dir / LEARN_LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def settle_head(catalog: Catalog, library_dir: Path) -> None:
+    """Finish or undo a head change that a crash interrupted (see the module docstring)."""
+    pending = library_dir / NEXT_HEAD_FILE
+    if not pending.exists():
+        return
+    with learn_lock(library_dir):
+        if not pending.exists():
+            return
+        try:
+            committed = _file_fingerprint(pending) == stored_fingerprint(catalog)
+        except OSError:
+            committed = False
+        if committed:
+            os.replace(pending, head_path(library_dir))
+        else:
+            pending.unlink(missing_ok=True)
 
 
 class HeadedEncoder:
@@ -61,17 +121,41 @@ def with_head(encoder: ImageEncoder, head: LearnedHead) -> ImageEncoder:
 
 
 def reproject(catalog: Catalog, project: Any, fingerprint: str) -> None:
-    """Re-compute every stored vector from its stored features, in one transaction."""
-    ids, features = catalog.features()
+    """Re-compute every stored vector from its stored features, in one transaction
+    (read inside it, so no photo stored meanwhile by another process is missed)."""
     with catalog.transaction():
+        ids, features = catalog.features()
         if len(ids):
             catalog.set_vectors(ids, project(features))
         catalog.set_meta(HEAD_META_KEY, fingerprint)
 
 
+def head_guard(
+    catalog: Catalog, library_dir: Path, get_encoder: Callable[[], ImageEncoder]
+) -> Callable[[np.ndarray], np.ndarray | None]:
+    """For an index run: given a batch's features inside its transaction, the vectors
+    of the head in use now if it is not the one the run started with, else None."""
+    started_with = stored_fingerprint(catalog)
+
+    def current_vectors(features: np.ndarray) -> np.ndarray | None:
+        now = stored_fingerprint(catalog)
+        if now == started_with:
+            return None
+        pending = library_dir / NEXT_HEAD_FILE
+        for path in (pending, head_path(library_dir)):  # the next file until it is renamed
+            if path.exists() and _file_fingerprint(path) == now:
+                learned = LearnedHead.load(path)
+                assert learned is not None
+                return learned.head.project(features)
+        return get_encoder().project(features) if now == SHIPPED_HEAD else None
+
+    return current_vectors
+
+
 def reconcile(catalog: Catalog, library_dir: Path, get_encoder: Callable[[], ImageEncoder]) -> bool:
     """Re-project when the stored vectors do not come from the head in use; True if it did.
     ``get_encoder`` is called only to go back to the shipped head (the model loads slowly)."""
+    settle_head(catalog, library_dir)
     fingerprint = head_fingerprint(library_dir)
     if (catalog.get_meta(HEAD_META_KEY) or SHIPPED_HEAD) == fingerprint:
         return False
@@ -116,9 +200,26 @@ def learn_library(
             break
         yield progress
     assert result is not None
-    result.save(head_path(library_dir))
-    reproject(catalog, result.head.project, head_fingerprint(library_dir))
+    commit_head(catalog, library_dir, result)
     yield LearnProgress(progress.steps, progress.steps, progress.loss, finished=True, result=result)
+
+
+def commit_head(catalog: Catalog, library_dir: Path, result: LearnedHead) -> None:
+    """Put a new head in use with the vectors it makes, together or not at all."""
+    settle_head(catalog, library_dir)
+    pending = library_dir / NEXT_HEAD_FILE
+    with learn_lock(library_dir):
+        committed = False
+        try:
+            result.save(pending)
+            crash_point("learn-head-written")
+            reproject(catalog, result.head.project, _file_fingerprint(pending))
+            committed = True
+            crash_point("learn-committed")
+            os.replace(pending, head_path(library_dir))
+        finally:
+            if not committed:
+                pending.unlink(missing_ok=True)
 
 
 def export_labels(catalog: Catalog) -> dict[str, Any]:

@@ -182,6 +182,7 @@ class Library:
         with self._lock:
             if self._catalog is None:
                 self._catalog = Catalog.open(self.path, create=self._create)
+                labels.settle_head(self._catalog, self.path)  # finish or undo a learn a crash interrupted
             return self._catalog
 
     @property
@@ -264,8 +265,9 @@ class Library:
             with self._lock:
                 self._runs += 1
             try:
+                guard = labels.head_guard(catalog, self.path, lambda: self.encoder)
                 for progress in index_folders(
-                    catalog, roots, self._photo_encoder, model_id, cancel, batch_size
+                    catalog, roots, self._photo_encoder, model_id, cancel, batch_size, head_guard=guard
                 ):
                     if progress.finished:
                         self._vector_index().ensure_current()
@@ -280,6 +282,10 @@ class Library:
         """The image model's name and where it runs (loads the model if needed)."""
         encoder = self.encoder
         return ModelInfo(encoder.name, encoder.provider, encoder.provider_note, encoder.model_dir)
+
+    def head_in_use(self) -> str:
+        """A fingerprint of the head the stored vectors come from ("shipped" before any learning)."""
+        return labels.stored_fingerprint(self.catalog)
 
     def last_learned_at(self) -> float | None:
         """When the library's own head was last learned (seconds since the epoch), if ever."""

@@ -13,8 +13,9 @@ every point passed is written to stderr as ``crash point NAME N``, so a test can
 wait for a moment of a run before killing it itself.
 
 The variables are read once, at import; unset, a crash point is one test of a
-module global. ``POINTS`` lists every point in the order a run passes them; a
-name not in it is an error, so a point cannot be renamed without its tests.
+module global. ``POINTS`` lists every point (an index run's in the order it
+passes them, then learning's); a name not in it is an error, so a point cannot
+be renamed without its tests.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from collections import Counter
 CRASH_AT_VARIABLE = "DEVISE_APP_CRASH_AT"
 TRACE_VARIABLE = "DEVISE_APP_CRASH_TRACE"
 
-POINTS: tuple[str, ...] = (
+# An index run passes these, in this order (the search-index build's also after
+# learning); tests/reliability/test_crash_safety.py kills the CLI at each.
+INDEXING: tuple[str, ...] = (
     "after-scan",  # the folders scanned, nothing written
     "after-embed",  # in the model thread: a batch embedded, its vectors not yet handed over
     "before-commit",  # a batch's rows written inside its transaction, not committed
@@ -41,9 +44,13 @@ POINTS: tuple[str, ...] = (
     "after-index-replace",  # the new index in place, its sidecar still the old one
     "before-sidecar-replace",  # the new sidecar written to its temporary file
     "after-sidecar",  # the new index and its sidecar in place
-    "learn-head-written",  # learning: the new head beside the old one, the catalog unchanged
-    "learn-committed",  # learning: vectors and fingerprint committed, the new head not yet renamed
 )
+# Learning from labels passes these (tests/reliability/test_learn_atomic.py).
+LEARNING: tuple[str, ...] = (
+    "learn-head-written",  # the new head beside the old one, the catalog unchanged
+    "learn-committed",  # vectors and fingerprint committed, the new head not yet renamed
+)
+POINTS = INDEXING + LEARNING
 
 
 def _parse(value: str | None) -> tuple[str, int] | None:

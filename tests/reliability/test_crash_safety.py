@@ -12,7 +12,7 @@ by SIGKILL, the invariants below, and what the point promises (nothing
 committed before the first commit; the old index until the new one is renamed
 over it; a new sidecar only after its rename). Then a run without a crash
 completes. Every point is covered by construction: a point added to
-``faults.POINTS`` without a case here fails ``test_every_crash_point_has_a_case``.
+``faults.INDEXING`` without a case here fails ``test_every_crash_point_has_a_case``.
 
 Random moments. A chain of CLI runs over one library (48 photos, changed before
 every run, labels put on between runs through the Library API), each killed a
@@ -56,7 +56,7 @@ import numpy as np
 import pytest
 from reliability_support import cli_command, distinct_photos, run_cli, write_distinct_photo
 
-from devise_app.engine.faults import CRASH_AT_VARIABLE, POINTS, TRACE_VARIABLE
+from devise_app.engine.faults import CRASH_AT_VARIABLE, INDEXING, TRACE_VARIABLE
 from devise_app.engine.search import Library
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -260,8 +260,8 @@ CASES = [
     ("after-sidecar", 1),
 ]
 NOTHING_COMMITTED = {("after-scan", 1), ("before-commit", 1)}
-NEW_INDEX_FROM = POINTS.index("after-index-replace")
-NEW_SIDECAR_FROM = POINTS.index("after-sidecar")
+NEW_INDEX_FROM = INDEXING.index("after-index-replace")
+NEW_SIDECAR_FROM = INDEXING.index("after-sidecar")
 LEFTOVER = {
     "after-index-temp": "vectors.annoy.tmp-",
     "before-index-replace": "vectors.annoy.tmp-",
@@ -270,7 +270,7 @@ LEFTOVER = {
 
 
 def test_every_crash_point_has_a_case() -> None:
-    assert {point for point, _ in CASES} == set(POINTS)
+    assert {point for point, _ in CASES} == set(INDEXING)
 
 
 def _labelled_library(tmp_path: Path, encoder: Any, vocabulary: Any) -> tuple[Folder, Path, Expected]:
@@ -310,9 +310,9 @@ def test_killed_at_a_crash_point_loses_nothing(
     index = expected.check(state, before.index_digest)
     committed = state.generation > before.generation
     assert committed == ((point, hit) not in NOTHING_COMMITTED)
-    assert index == ("new" if POINTS.index(point) >= NEW_INDEX_FROM else "old")
+    assert index == ("new" if INDEXING.index(point) >= NEW_INDEX_FROM else "old")
     new_sidecar = state.sidecar != before.sidecar
-    assert new_sidecar == (POINTS.index(point) >= NEW_SIDECAR_FROM)
+    assert new_sidecar == (INDEXING.index(point) >= NEW_SIDECAR_FROM)
     if point in LEFTOVER:
         assert [name for name in state.leftovers() if name.startswith(LEFTOVER[point])]
 

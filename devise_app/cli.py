@@ -216,7 +216,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with _library(args) as library:
         for query in args.queries:
             try:
-                hits = library.search(query, args.top)
+                found = library.find(query, args.top)
             except QueryError as exc:
                 failed += 1
                 if args.json:
@@ -225,9 +225,18 @@ def cmd_search(args: argparse.Namespace) -> int:
                     _fail(f"{query!r}: {exc}")
                 continue
             if args.json:
-                _print_json({"query": query, "results": _hits_json(hits)})
+                answer: dict[str, object] = {"query": query, "results": _hits_json(found.hits)}
+                if found.ignored_words:  # an extra field: scripts reading "results" are unaffected
+                    answer["ignored"] = [{"word": w, "suggestions": s} for w, s in found.ignored_words]
+                _print_json(answer)
             else:
-                _print_hits(query, hits)
+                for word, suggestions in found.ignored_words:
+                    hint = f" (did you mean {', '.join(suggestions[:3])}?)" if suggestions else ""
+                    print(
+                        f"{PROG}: note: {_shown(query)!s}: unknown word {_shown(word)!r} left out{hint}",
+                        file=sys.stderr,
+                    )
+                _print_hits(query, found.hits)
     return 1 if failed else 0
 
 

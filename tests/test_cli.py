@@ -85,6 +85,41 @@ def test_search_json_contract(library_dir: Path, capsys: pytest.CaptureFixture[s
     assert len(json.loads(out)["results"]) == 5  # fewer photos than --top's default 20
 
 
+def test_a_sentence_with_an_unknown_word_is_answered_and_says_what_was_left_out(
+    library_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = "A cup of espreso, and a qqxyzzy on the table."
+    code, out, err = run(capsys, "search", query, "--json", "--library", library_dir, "--top", "2")
+    assert code == 0, err
+    (answer,) = [json.loads(line) for line in out.splitlines()]
+    assert Path(answer["results"][0]["path"]).name == "coffee.png"
+    ignored = {item["word"]: item["suggestions"] for item in answer["ignored"]}
+    assert "qqxyzzy" in ignored and "espresso" in ignored.get("espreso", ["espresso"])
+    code, out, err = run(capsys, "search", query, "--library", library_dir, "--top", "2")
+    assert code == 0
+    assert "coffee.png" in out.splitlines()[1]
+    assert "unknown word 'qqxyzzy' left out" in err
+
+
+def test_the_issue_sentence_and_a_label_named_cpp(
+    library_dir: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys,
+        "search",
+        "A room with chairs, a table, and a woman in it.",
+        "--json",
+        "--library",
+        library_dir,
+    )
+    assert code == 0, err
+    assert json.loads(out)["results"]
+    assert run(capsys, "label", "add", "C++", photo_dir / "rocket.jpg", "--library", library_dir)[0] == 0
+    code, out, err = run(capsys, "search", "C++", "--json", "--top", "1", "--library", library_dir)
+    assert code == 0, err
+    assert Path(json.loads(out)["results"][0]["path"]).name == "rocket.jpg"
+
+
 def test_search_table(library_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "search", "missile", "zzqqx", "--library", library_dir, "--top", "2")
     assert code == 1
@@ -179,7 +214,7 @@ def test_interrupt_is_one_line(
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("devise_app.engine.search.Library.search", interrupted)
+    monkeypatch.setattr("devise_app.engine.search.Library.find", interrupted)
     code, _, err = run(capsys, "search", "cat", "--library", library_dir)
     assert code == 130
     assert err.strip() == "devise-app: interrupted"

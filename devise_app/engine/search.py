@@ -27,7 +27,7 @@ import json
 import os
 import threading
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DuplicateGroup", "Library", "LibraryError", "ModelInfo", "PhotoFilter", "PhotoInfo", "SearchHit",
-    "Suggestion", "describe_photo",
+    "SearchResult", "Suggestion", "describe_photo",
 ]  # fmt: skip
 PhotoFilter = care.PhotoFilter
 PhotoInfo = care.PhotoInfo
@@ -63,6 +63,15 @@ class SearchHit:
     score: float
     copies: int = 1  # photos of the library with exactly these bytes, this one included
     taken_at: float | None = None  # seconds since the epoch: EXIF date taken, else the file's mtime
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a query found, and the words it set aside (unknown to the model), each
+    with close spellings, so a face can say "'xyzzy' was left out; did you mean ...?"."""
+
+    hits: list[SearchHit]
+    ignored_words: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -309,9 +318,14 @@ class Library:
     # -- searching --------------------------------------------------------------
 
     def search(self, query: str, top: int = 20, filters: care.PhotoFilter | None = None) -> list[SearchHit]:
-        """Photos matching a query, best first. Raises QueryError for a query that
-        cannot be answered (bad syntax, unknown word or label). ``filters`` keeps
-        only the photos it admits (LibraryError for an unknown label in it).
+        """Photos matching a query, best first; ``find`` also says what the query set aside."""
+        return self.find(query, top, filters).hits
+
+    def find(self, query: str, top: int = 20, filters: care.PhotoFilter | None = None) -> SearchResult:
+        """Photos matching a query, best first, and the words it set aside. Raises
+        QueryError for a query that cannot be answered (nothing usable in it, an
+        unknown label). ``filters`` keeps only the photos it admits (LibraryError
+        for an unknown label in it).
 
         A query that is exactly a label's name (whatever characters it holds:
         ``C++``, ``Mom & Dad``) is looked up before any parsing and answered by
@@ -319,31 +333,33 @@ class Library:
         carrying that label (score 1.0). Anything else is turned into a vector by
         the query language, ``label:NAME`` standing for the label's vector.
         """
-        from devise_app.engine.query import query_vector
+        from devise_app.engine.query import embed_query
 
         allowed = care.allowed_ids(self.catalog, filters)
         if allowed is not None:
             return self._filtered_search(query, top, allowed)
         text = query.strip()
         if self.catalog.label_id(text) is not None:
-            return self.search_label(text, top)
+            return SearchResult(self.search_label(text, top))
         prefixed = _prefixed_label(text)
         if prefixed is not None and self.catalog.label_id(prefixed) is not None:
-            return self.label_photos(prefixed, top)
+            return SearchResult(self.label_photos(prefixed, top))
         name = _sole_label(query)
         if name is not None:
-            return self._labelled_hits(name, top)
-        return self._nearest(query_vector(query, self.vocabulary, self._label_vector), top)
+            return SearchResult(self._labelled_hits(name, top))
+        embedded = embed_query(query, self.vocabulary, self._label_vector)
+        return SearchResult(self._nearest(embedded.vector, top), embedded.ignored_words)
 
-    def _filtered_search(self, query: str, top: int, allowed: frozenset[int]) -> list[SearchHit]:
-        """``search`` among ``allowed`` photos: the unfiltered ranking, asked for more
+    def _filtered_search(self, query: str, top: int, allowed: frozenset[int]) -> SearchResult:
+        """``find`` among ``allowed`` photos: the unfiltered ranking, asked for more
         until enough of it passes (or all of it was seen)."""
         total = self.catalog.photo_count()
         want = top
         while True:
-            hits = [hit for hit in self.search(query, want) if hit.photo_id in allowed]
+            found = self.find(query, want)
+            hits = [hit for hit in found.hits if hit.photo_id in allowed]
             if len(hits) >= top or want >= total:
-                return hits[:top]
+                return SearchResult(hits[:top], found.ignored_words)
             want = min(total, want * 4)
 
     def browse(

@@ -60,6 +60,7 @@ from PySide6.QtWidgets import (
 from devise_app.engine import config
 from devise_app.engine.errors import ModelFileError, QueryError, UserError
 from devise_app.engine.imaging import is_image_path
+from devise_app.engine.search import SearchResult
 from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from devise_app.gui.dialogs import PreviewDialog, WordsDialog
 from devise_app.gui.icons import ICON_SIZE, app_icon, icon
@@ -71,7 +72,7 @@ from devise_app.gui.workers import Worker, WorkerPool
 if TYPE_CHECKING:
     from devise_app.engine.indexer import IndexProgress, IndexSummary
     from devise_app.engine.learning import LearnedHead, LearnProgress
-    from devise_app.engine.search import Library, ModelInfo, SearchHit, Suggestion
+    from devise_app.engine.search import Library, ModelInfo, Suggestion
     from devise_app.engine.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
     # Emitted for anyone who waits on the window (tests, the screenshot script).
     resultsShown = Signal(int)  # number of photos now in the grid
     queryFailed = Signal(str)  # the inline message
+    wordsSetAside = Signal(list)  # the unknown words a query left out (it was answered from the rest)
     indexFinished = Signal(object)  # the core's IndexSummary, or None if the run failed
     labelsUpdated = Signal()
     libraryRefreshed = Signal()
@@ -542,7 +544,7 @@ class MainWindow(QMainWindow):
         self._set_thumbnail_size(self.zoom_slider.value())
 
     def _set_title(self, progress: str = "") -> None:
-        """"LIBRARY" or "Indexing 40% · LIBRARY"; Qt adds the app's display name."""
+        """ "LIBRARY" or "Indexing 40% · LIBRARY"; Qt adds the app's display name."""
         name = Path(self.library.path).name
         self.setWindowTitle(f"{progress} · {name}" if progress else name)
 
@@ -720,32 +722,37 @@ class MainWindow(QMainWindow):
             self._update_results_info()
             return
         self._last_search = ("query", text)
-        self._start_search(lambda: self.library.search(text, top=MAX_RESULTS), f"for “{_shortened(text)}”")
+        self._start_search(lambda: self.library.find(text, top=MAX_RESULTS), f"for “{_shortened(text)}”")
 
     def find_similar(self, photo: Path) -> None:
         """Show the photos that look like ``photo`` (in the library or not)."""
         photo = Path(photo)
         self._last_search = ("similar", photo)
         self.search_box.clear()
-        self._start_search(lambda: self.library.similar(photo, top=MAX_RESULTS), f"like {photo.name}")
+        self._start_search(
+            lambda: SearchResult(self.library.similar(photo, top=MAX_RESULTS)), f"like {photo.name}"
+        )
 
-    def _start_search(self, fn: Callable[[], list[SearchHit]], description: str) -> None:
+    def _start_search(self, fn: Callable[[], SearchResult], description: str) -> None:
         generation = self.results_model.new_generation()
         self.results_info.setText(f"Searching {description}…")
         self.call(
             fn,
-            lambda hits: self._on_results(generation, description, hits),
+            lambda found: self._on_results(generation, description, found),
             lambda exc: self._on_search_error(generation, exc),
         )
 
-    def _on_results(self, generation: int, description: str, hits: list[SearchHit]) -> None:
-        photos = [Photo.from_hit(hit) for hit in hits]
+    def _on_results(self, generation: int, description: str, found: SearchResult) -> None:
+        photos = [Photo.from_hit(hit) for hit in found.hits]
         if not self.results_model.set_results(photos, generation):
             return  # a newer search started meanwhile
         self._last_error_word = None
         self._update_page(force_results=True)
+        if found.ignored_words:
+            self._show_set_aside(found.ignored_words)
         if photos:
-            self.hide_message()
+            if not found.ignored_words:
+                self.hide_message()
             self.results_view.scrollToTop()
             self.results_view.setCurrentIndex(self.results_model.index(0, 0))
             self.results_view.selectionModel().clearSelection()
@@ -761,6 +768,17 @@ class MainWindow(QMainWindow):
         )
         self.results_view.set_empty_message("No photos found", "Try another word, or check the spelling.")
         self.resultsShown.emit(count)
+
+    def _show_set_aside(self, ignored: list[tuple[str, list[str]]]) -> None:
+        """The words a query left out, under the box; the first one's spellings are links."""
+        words = ", ".join(f"“{escape(word)}”" for word, _ in ignored)
+        first, spellings = ignored[0]
+        self._last_error_word = first
+        verb = "is" if len(ignored) == 1 else "are"
+        self.show_message(
+            f"{words} {verb} not a word the model knows, so it was left out.", suggestions=spellings[:6]
+        )
+        self.wordsSetAside.emit([word for word, _ in ignored])
 
     def _on_search_error(self, generation: int, exc: BaseException) -> None:
         if generation != self.results_model.generation:

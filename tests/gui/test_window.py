@@ -464,3 +464,21 @@ def test_the_title_names_the_library_once_and_shows_indexing_progress(
         title.startswith("Indexing ") and title.endswith(f"% · {library.path.name}") for title in titles
     )
     assert window.windowTitle() == library.path.name
+
+
+def test_a_query_with_an_unknown_word_is_answered_and_the_word_offered_a_spelling(
+    indexed_window: Any, qtbot: Any
+) -> None:
+    window = indexed_window
+    set_aside: list[list[str]] = []
+    window.wordsSetAside.connect(set_aside.append)
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("a cup of espreso on a table")
+    assert set_aside == [["espreso"]]
+    assert _grid_names(window)[0] == "coffee.png"
+    message = window.query_message.text()
+    assert "espreso" in message and 'href="suggest:espresso"' in message
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window._on_suggestion("suggest:espresso")  # what a click on the link does
+    assert window.search_box.text() == "a cup of espresso on a table"
+    assert window.query_message.isHidden()

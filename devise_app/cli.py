@@ -23,6 +23,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -32,7 +33,8 @@ from devise_app.logs import setup_logging
 
 if TYPE_CHECKING:
     from devise_app.engine.indexer import IndexProgress, IndexSummary
-    from devise_app.engine.search import Library, SearchHit, Suggestion
+    from devise_app.engine.search import Library, PhotoInfo, SearchHit, Suggestion
+    from devise_app.engine.watch import WatchRun
 
 PROG = "devise-app"
 log = logging.getLogger(__name__)
@@ -340,6 +342,156 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _follow(progress_items: Generator[IndexProgress, None, None]) -> IndexSummary | None:
+    """Run an index run to its end with a progress line on stderr; None if interrupted."""
+    printer = _ProgressPrinter(sys.stderr)
+    try:
+        last = None
+        for last in progress_items:
+            printer.update(last)
+    except KeyboardInterrupt:
+        printer.close()
+        print(f"{PROG}: interrupted; what was indexed is kept, run again to finish", file=sys.stderr)
+        return None
+    finally:
+        progress_items.close()
+    printer.close()
+    assert last is not None and last.summary is not None
+    return last.summary
+
+
+def cmd_rescan(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        folders = library.folders()
+        for folder in folders:
+            if not folder.is_dir():
+                print(f"not there (its photos are kept): {_shown(folder)}")
+        summary = _follow(library.rescan())
+        if summary is None:
+            return 130
+        _print_summary(summary, library.photo_count())
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        folders = [path for path in args.paths if path.is_dir()]
+        photos = [path for path in args.paths if not path.is_dir()]
+        removed = sum(library.remove_folder(folder, trash=args.trash) for folder in folders)
+        if photos:
+            removed += library.remove_photos(photos, trash=args.trash)
+    where = " and moved to the trash" if args.trash else ""
+    print(f"removed {removed} photos from the library{where}")
+    return 0
+
+
+def cmd_exclude(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        if not args.folders:
+            for path in library.excluded():
+                print(_shown(path))
+            return 0
+        for folder in args.folders:
+            if args.undo:
+                library.include(folder)
+                print(f"{_shown(folder)} is back in the library from the next rescan")
+            else:
+                removed = library.exclude_folder(folder)
+                print(f"excluded {_shown(folder)} ({removed} photos removed from the library)")
+    return 0
+
+
+def _when(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date such as 2024-07-14, got {text!r}") from None
+
+
+def _photo_json(photo: PhotoInfo) -> dict[str, object]:
+    return {
+        "path": str(photo.path),
+        "taken": photo.taken.isoformat(timespec="seconds"),
+        "copies": photo.copies,
+    }
+
+
+def cmd_browse(args: argparse.Namespace) -> int:
+    from devise_app.engine.search import PhotoFilter
+
+    filters = PhotoFilter(args.folder, args.since, args.until, args.label)
+    with _library(args) as library:
+        photos = library.browse(args.sort, filters, args.top)
+    if args.json:
+        _print_json({"sort": args.sort, "photos": [_photo_json(photo) for photo in photos]})
+        return 0
+    for photo in photos:
+        copies = f"  ({photo.copies} copies)" if photo.copies > 1 else ""
+        print(f"{photo.taken:%Y-%m-%d %H:%M}  {_shown(photo.path)}{copies}")
+    if not photos:
+        print("(no photos)")
+    return 0
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        groups = library.duplicates(near=not args.exact)
+    if args.json:
+        for group in groups:
+            _print_json(
+                {
+                    "kind": "exact" if group.exact else "near",
+                    "similarity": group.similarity,
+                    "photos": [_photo_json(photo) for photo in group.photos],
+                }
+            )
+        return 0
+    for group in groups:
+        if group.exact:
+            print(f"{len(group.photos)} identical copies:")
+        else:
+            print(f"{len(group.photos)} near-duplicates (similarity at least {group.similarity:.2f}):")
+        for photo in group.photos:
+            copies = f"  ({photo.copies} copies)" if photo.copies > 1 and not group.exact else ""
+            print(f"  {_shown(photo.path)}{copies}")
+    if not groups:
+        print("(no duplicates)")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from devise_app.engine.watch import FolderWatcher
+
+    with _library(args, create=True) as library:
+        watcher = FolderWatcher(library, args.folders, quiet=args.quiet, on_run=_print_watch_run)
+        watcher.start()
+        print(f"watching {', '.join(_shown(f) for f in watcher.folders)}; Ctrl+C to stop", file=sys.stderr)
+        try:
+            while True:
+                time.sleep(3600)  # the watcher works on its own threads; this one only waits for Ctrl+C
+        except KeyboardInterrupt:
+            print(f"{PROG}: stopped watching", file=sys.stderr)
+        finally:
+            watcher.stop()
+    return 0
+
+
+def _print_watch_run(run: WatchRun) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    for folder in run.missing:
+        print(f"{stamp}  not there (its photos are kept): {_shown(folder)}", flush=True)
+    if run.error is not None:
+        print(f"{stamp}  {PROG}: error: {_shown(run.error)}", flush=True)
+    summary = run.summary
+    if summary is None or not (summary.indexed or summary.moved or summary.removed or summary.skipped):
+        return
+    print(
+        f"{stamp}  {summary.indexed} indexed, {summary.moved} moved, {summary.removed} removed, "
+        f"{len(summary.skipped)} skipped",
+        flush=True,
+    )
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "learn":
         from devise_app.bench.learn import main as bench_learn
@@ -466,6 +618,58 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("photos", nargs="*", type=Path, metavar="PHOTO")
 
     sub = command("learn", cmd_learn, "teach the library's own head from its labels", [library, output])
+
+    sub = command(
+        "browse",
+        cmd_browse,
+        "list the library's photos without a query, newest first (exact copies once)",
+        [library, output],
+    )
+    sub.add_argument("--sort", choices=["date", "name"], default="date", help="date taken (default) or name")
+    sub.add_argument("--folder", type=Path, metavar="F", help="only photos in this folder (and below)")
+    sub.add_argument("--label", metavar="L", help="only photos carrying this label")
+    sub.add_argument("--since", type=_when, metavar="DATE", help="only photos taken on or after (2024-07-14)")
+    sub.add_argument("--until", type=_when, metavar="DATE", help="only photos taken before")
+    sub.add_argument("--top", type=_positive, metavar="K", help="at most K photos (default: all)")
+
+    sub = command("rescan", cmd_rescan, "bring the library up to date with all its folders", [library])
+
+    sub = command(
+        "remove",
+        cmd_remove,
+        "take photos or folders out of the library (the files stay unless --trash)",
+        [library],
+    )
+    sub.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    sub.add_argument("--trash", action="store_true", help="also move the files to the system trash")
+
+    sub = command(
+        "exclude",
+        cmd_exclude,
+        "keep sub-folders out of the library (rescans skip them); no FOLDER: list them",
+        [library],
+    )
+    sub.add_argument("folders", nargs="*", type=Path, metavar="FOLDER")
+    sub.add_argument("--undo", action="store_true", help="let the folders back in")
+
+    sub = command(
+        "duplicates",
+        cmd_duplicates,
+        "identical copies and near-duplicates (re-saved, resized, cropped) in the library",
+        [library, output],
+    )
+    sub.add_argument("--exact", action="store_true", help="only identical copies")
+
+    sub = command(
+        "watch",
+        cmd_watch,
+        "keep the library up to date with folders while they change, until Ctrl+C",
+        [library],
+    )
+    sub.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+    sub.add_argument(
+        "--quiet", type=float, default=1.5, metavar="S", help="index after S seconds without changes (1.5)"
+    )
 
     sub = command(
         "bench",

@@ -6,7 +6,9 @@ skips and summary, and the driver (this process) writes every batch to the
 catalog as a plain run does. Only the heavy part goes to Ray, through the
 indexer's ``Loader`` seam, as a Ray Data pipeline:
 
-1. a dataset of the files to load (path, size, mtime), in blocks of ``BLOCK_ROWS``;
+1. a dataset of the files to load (path, size, mtime), in blocks of one model
+   batch each (16 photos for CPU actors, 96 for GPU ones): a block is the unit
+   of work throughout, one decode task, one actor call, one catalog batch;
 2. ``map_batches(_decode_block)`` in CPU tasks: each file is hashed, checked
    against the hashes the catalog already has, and decoded and preprocessed by
    the plain indexer's own per-file step (``indexer.load_file``, which uses
@@ -39,9 +41,11 @@ import logging
 import os
 import signal
 import threading
+import time
+import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +66,6 @@ INSTALL_HINT = "the Ray engine needs Ray: pip install 'devise-app[cluster]'"
 KILL_VARIABLE = "DEVISE_APP_RAY_KILL_WORKER"
 LOOPBACK = "127.0.0.1"
 HASH_BYTES = 16  # indexer.hash_file's digest size
-BLOCK_ROWS = 32  # files per decode task: the work a dead decode worker costs
 # Memory a decode task declares: its block of model input (32 x 0.6 MB) and one
 # large photo being decoded. Declared, it also keeps Ray Data from fusing the
 # decoding into the model actors (it fuses maps whose remote arguments are equal),
@@ -127,12 +130,13 @@ def ray_available() -> bool:
 
 
 @dataclass
-class _Session:
+class RaySession:
     """Ray for one index run: started (local) or joined (address) when the first
     photo needs embedding, shut down (local) or left (address) at the end."""
 
     options: RayOptions
     ray: Any = None
+    start_seconds: float = 0.0  # how long ray.init took
     started_here: bool = False  # ray.init called here (a local instance, or joining the address)
 
     def open(self) -> Any:
@@ -149,6 +153,7 @@ class _Session:
         if ray.is_initialized():
             self.ray = ray
             return ray
+        started = time.perf_counter()
         if self.options.address is None:
             _local_loopback(ray)
             cpus = self.options.local_cpus or max(os.cpu_count() or 1, self._workers_wanted() + 1)
@@ -163,6 +168,7 @@ class _Session:
         else:
             ray.init(address=self.options.address, log_to_driver=False, logging_level=logging.ERROR)
         self.started_here = True
+        self.start_seconds = time.perf_counter() - started
         log.info("Ray %s: %s", ray.__version__, ray.cluster_resources())
         self.ray = ray
         return ray
@@ -193,6 +199,14 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def start_local(options: RayOptions | None = None) -> RaySession:
+    """A local Ray started now, for several runs on one instance (the benchmark, the
+    tests): ``index_on_ray`` joins a Ray that is already up and leaves it up."""
+    session = RaySession(replace(options or RayOptions(), address=None))
+    session.open()
+    return session
+
+
 def _local_loopback(ray: Any) -> None:
     """Ray imported before the environment was set still takes its single-machine
     mode for this process (the processes it starts read the environment)."""
@@ -202,8 +216,10 @@ def _local_loopback(ray: Any) -> None:
 
 
 def _quiet_ray_data(ray: Any) -> None:
-    """No progress bars or execution banners from Ray Data: the terminal shows the
-    app's own progress line; Ray's logs stay in its session folder."""
+    """No progress bars, execution banners or tuning hints from Ray Data: the
+    terminal shows the app's own progress line; Ray's logs stay in its session
+    folder. (Called again by every run: a test framework resets warning filters.)"""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"ray\.")
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -324,7 +340,7 @@ def _kill_hook(folder: str, batches: int, embedded: int) -> None:
 class RayLoader:
     """The indexer's ``Loader`` on Ray: see the module docstring."""
 
-    session: _Session
+    session: RaySession
     head: LearnedHead | None
     model_id: str
 
@@ -332,8 +348,9 @@ class RayLoader:
         self, files: Sequence[FoundFile], reusable: frozenset[bytes]
     ) -> Iterator[list[tuple[str, LoadedFile]]]:
         ray = self.session.open()
-        dataset = self._dataset(ray, files, reusable)
+        _quiet_ray_data(ray)
         batch = self._model_batch(ray)
+        dataset = self._dataset(ray, files, reusable, batch)
         for block in dataset.iter_batches(batch_size=batch, batch_format="numpy", prefetch_batches=2):
             yield _loaded_rows(block)
 
@@ -342,18 +359,19 @@ class RayLoader:
             return self.session.options.model_batch
         return GPU_MODEL_BATCH if _gpus(ray) else CPU_MODEL_BATCH
 
-    def _dataset(self, ray: Any, files: Sequence[FoundFile], reusable: frozenset[bytes]) -> Any:
+    def _dataset(self, ray: Any, files: Sequence[FoundFile], reusable: frozenset[bytes], batch: int) -> Any:
+        """The pipeline: decode tasks, then the model actors; nothing runs until iterated."""
         import pyarrow as pa
 
         blocks = [
             pa.table(
                 {
-                    "path": [f.path for f in files[i : i + BLOCK_ROWS]],
-                    "size": [f.size for f in files[i : i + BLOCK_ROWS]],
-                    "mtime_ns": [f.mtime_ns for f in files[i : i + BLOCK_ROWS]],
+                    "path": [f.path for f in files[i : i + batch]],
+                    "size": [f.size for f in files[i : i + batch]],
+                    "mtime_ns": [f.mtime_ns for f in files[i : i + batch]],
                 }
             )
-            for i in range(0, len(files), BLOCK_ROWS)
+            for i in range(0, len(files), batch)
         ]
         hashes = np.array(sorted(reusable), dtype=f"S{HASH_BYTES}")
         decoded = ray.data.from_arrow(blocks).map_batches(
@@ -371,7 +389,7 @@ class RayLoader:
         return decoded.map_batches(
             _Embedder,
             fn_constructor_args=("cuda" if gpus else "cpu", threads, self.head, self.model_id, kill_dir),
-            batch_size=self._model_batch(ray),
+            batch_size=batch,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_gpus=1 if gpus else 0,
@@ -379,9 +397,11 @@ class RayLoader:
         )
 
     def _cpu_workers(self, ray: Any) -> int:
-        if self.session.options.model_workers:
-            return self.session.options.model_workers
-        return max(1, int(ray.cluster_resources().get("CPU", 1)) // 2)
+        """CPU model actors: as asked, else half the cluster's CPUs; always leaving
+        one CPU to the decode tasks (actors hold theirs for the whole run)."""
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        wanted = self.session.options.model_workers or cpus // 2
+        return max(1, min(wanted, cpus - 1))
 
 
 def _gpus(ray: Any) -> int:
@@ -429,7 +449,7 @@ def index_on_ray(
     model_id = model_identity(config.models_dir())
     labels.reconcile(catalog, library.path, lambda: library.encoder)
     head = LearnedHead.load(labels.head_path(library.path))
-    session = _Session(options or RayOptions())
+    session = RaySession(options or RayOptions())
     loader = RayLoader(session, head, model_id)
 
     def local_encoder() -> ImageEncoder:

@@ -2,7 +2,7 @@
 # Sets up everything devise-app needs on a fresh Debian/Ubuntu machine (or any
 # machine where the system libraries are already present): Qt's system libraries
 # when apt-get is available, then a virtual environment in .venv with the app.
-# Usage: scripts/setup.sh [extra ...]   e.g. scripts/setup.sh test
+# Usage: scripts/setup.sh [extra ...]   e.g. scripts/setup.sh test cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -233,6 +233,17 @@ def test_bench_cluster_prints_its_table(tmp_path: Path, photo_dir: Path) -> None
     assert "PROJECTION: 10M photos on 16 GPU nodes" in done.stdout
 
 
+def test_ray_is_imported_only_by_a_run_that_needs_it() -> None:
+    code = (
+        "import sys, devise_app.cli, devise_app.engine.cluster, devise_app.bench.cluster\n"
+        "devise_app.cli.build_parser().parse_args(['index', '.', '--engine', 'ray'])\n"
+        "print(sorted(name for name in sys.modules if name == 'ray' or name.startswith('ray.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 def test_without_ray_the_command_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

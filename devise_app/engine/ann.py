@@ -21,10 +21,18 @@ the other's newer sidecar, a stale index that nothing would rebuild. Under the
 lock no other build is running, so temporary files found then are leftovers of a
 killed build and are removed. Each step of a rebuild is a crash point for the
 tests (``devise_app.engine.faults``).
+
+Annoy trusts its file: one overwritten with random bytes of the right size made
+every query die with SIGSEGV, and a zero-filled one answered "no photos". So the
+sidecar also records the file's size, modification time and a digest of its
+first and last megabyte, checked before the file is loaded; an index that does
+not match is rebuilt from the catalog instead (a full-content check would read
+hundreds of megabytes at every start; ``devise-app check`` is the place for that).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -159,6 +167,31 @@ class AnnIndex:
         self._index.unload()
 
 
+SAMPLE_BYTES = 1 << 20  # of each end of the index file, for its stamp
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What an index file was when it was built: any write since changes it."""
+
+    size: int
+    mtime_ns: int
+    sample: str  # digest of the first and last SAMPLE_BYTES
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp | None:
+        try:
+            with path.open("rb") as file:
+                st = os.fstat(file.fileno())
+                digest = hashlib.blake2b(file.read(SAMPLE_BYTES), digest_size=16)
+                if st.st_size > SAMPLE_BYTES:
+                    file.seek(max(SAMPLE_BYTES, st.st_size - SAMPLE_BYTES))
+                    digest.update(file.read(SAMPLE_BYTES))
+        except OSError:
+            return None
+        return cls(st.st_size, st.st_mtime_ns, digest.hexdigest())
+
+
 @dataclass(frozen=True)
 class IndexInfo:
     """The sidecar: what the index file on disk was built from."""
@@ -168,6 +201,24 @@ class IndexInfo:
     dim: int
     trees: int
     built_at: float
+    file: FileStamp | None = None  # None: no file (an empty library)
+
+    @classmethod
+    def parse(cls, text: str) -> IndexInfo | None:
+        """The sidecar's contents, or None if they are not a whole, well-typed sidecar."""
+        try:
+            data = json.loads(text)
+            raw = data.get("file")
+            stamp = FileStamp(int(raw["size"]), int(raw["mtime_ns"]), str(raw["sample"])) if raw else None
+            info = cls(
+                int(data["generation"]), int(data["count"]), int(data["dim"]), int(data["trees"]),
+                float(data["built_at"]), stamp,
+            )  # fmt: skip
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
+        if info.count < 0 or info.dim <= 0 or (info.count and info.file is None):
+            return None  # an older sidecar without a stamp: rebuild once
+        return info
 
 
 class VectorIndex:
@@ -190,8 +241,8 @@ class VectorIndex:
 
     def _read_sidecar(self) -> IndexInfo | None:
         try:
-            return IndexInfo(**json.loads(self.sidecar_path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
+            return IndexInfo.parse(self.sidecar_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
             return None
 
     def ensure_current(self, allow_stale: bool = False) -> bool:
@@ -222,6 +273,8 @@ class VectorIndex:
         info = self._read_sidecar()
         if info is None or info.generation != generation:
             return False
+        if info.count and FileStamp.of(self.index_path) != info.file:
+            return False  # overwritten, truncated or damaged since it was built: rebuild
         try:
             self._swap(generation, lambda: AnnIndex(self.index_path, info.dim) if info.count else None)
         except OSError:
@@ -263,13 +316,15 @@ class VectorIndex:
             finally:
                 tmp.unlink(missing_ok=True)
             crash_point("after-index-replace")
+            stamp = FileStamp.of(self.index_path)
         else:
+            stamp = None
 
             def remove() -> None:
                 self.index_path.unlink(missing_ok=True)
 
             self._swap(generation, remove)
-        info = IndexInfo(generation, len(ids), vectors.shape[1], N_TREES, started)
+        info = IndexInfo(generation, len(ids), vectors.shape[1], N_TREES, started, stamp)
         _atomic_write_json(self.sidecar_path, asdict(info))
         crash_point("after-sidecar")
         self.builds += 1

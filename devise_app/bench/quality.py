@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from devise_app.bench.common import dataset_dir
+from devise_app.engine import imaging
 from devise_app.engine.errors import QueryError
 from devise_app.engine.evaluation import (
     HIT_KS,
@@ -160,8 +164,68 @@ def main(images: Path | None = None) -> int:
     return 0
 
 
+@dataclass
+class CocoQueries:
+    """The COCO sample's caption and category queries, embedded once."""
+
+    entries: list[dict[str, Any]]
+    captioned: list[int]  # indices of the photos with captions: the caption pool
+    caption_vectors: np.ndarray  # (captions, dim); zero rows for refused captions
+    caption_photo: np.ndarray  # (captions,) row of the caption's photo in the pool
+    refused: int
+    set_aside: int  # captions answered with a word set aside
+    categories: list[str]
+    category_vectors: np.ndarray
+
+    @classmethod
+    def embed(cls, entries: list[dict[str, Any]], vocabulary: Vocabulary) -> CocoQueries:
+        captioned = [i for i, e in enumerate(entries) if e["captions"]]
+        vectors, photo_rows, refused, set_aside = [], [], 0, 0
+        for row, i in enumerate(captioned):
+            for caption in entries[i]["captions"]:
+                photo_rows.append(row)
+                try:
+                    query = embed_query(caption, vocabulary)
+                except QueryError:
+                    refused += 1
+                    vectors.append(np.zeros(vocabulary.dim, np.float32))
+                    continue
+                set_aside += bool(query.ignored_words)
+                vectors.append(query.vector)
+        categories = sorted({tag for e in entries for tag in e["tags"]})
+        return cls(
+            entries,
+            captioned,
+            np.stack(vectors),
+            np.array(photo_rows),
+            refused,
+            set_aside,
+            categories,
+            np.stack([query_vector(name, vocabulary) for name in categories]),
+        )
+
+    def scores(self, photos: np.ndarray) -> dict[str, float]:
+        """Caption R@1/5/10 and median rank (a refused caption counts as missed) and
+        category-name mAP of these photo vectors (one row per entry)."""
+        pool = photos[self.captioned]
+        scores = self.caption_vectors @ pool.T
+        true = scores[np.arange(len(scores)), self.caption_photo]
+        ranks = (scores > true[:, None]).sum(axis=1)
+        ranks[~self.caption_vectors.any(axis=1)] = len(pool)
+        aps = [
+            average_precision(photos @ vector, np.array([name in e["tags"] for e in self.entries]))
+            for name, vector in zip(self.categories, self.category_vectors, strict=True)
+        ]
+        return {
+            **{f"caption R@{k}": float((ranks < k).mean()) for k in (1, 5, 10)},
+            "median rank": float(np.median(ranks) + 1),
+            "category mAP": float(np.mean(aps)),
+            "refused captions": float(self.refused),
+        }
+
+
 def coco_table(
-    encoder: ImageEncoder, vocabulary: Vocabulary, folder: Path | None = None
+    encoder: ImageEncoder, vocabulary: Vocabulary, folder: Path | None = None, views: bool = True
 ) -> dict[str, float] | None:
     """The everyday-photo table on the COCO sample; None (with a message) when it is absent."""
     folder = folder or dataset_dir("coco-sample")
@@ -171,45 +235,24 @@ def coco_table(
         )
         return None
     entries = json.loads((folder / "manifest.json").read_text())
-    photos, _, _ = embed_all(encoder, [folder / e["file"] for e in entries])
-    captioned = [i for i, e in enumerate(entries) if e["captions"]]
-    pool = photos[captioned]
-    ranks, refused, set_aside = [], 0, 0
-    for row_index, i in enumerate(captioned):
-        for caption in entries[i]["captions"]:
-            try:
-                query = embed_query(caption, vocabulary)
-            except QueryError:
-                refused += 1
-                ranks.append(len(pool))
-                continue
-            set_aside += bool(query.ignored_words)
-            scores = pool @ query.vector
-            ranks.append(int((scores > scores[row_index]).sum()))
-    rank_array = np.array(ranks)
-    categories = sorted({tag for e in entries for tag in e["tags"]})
-    aps = []
-    for name in categories:
-        relevant = np.array([name in e["tags"] for e in entries])
-        aps.append(average_precision(photos @ query_vector(name, vocabulary), relevant))
-    result = {
-        **{f"caption R@{k}": float((rank_array < k).mean()) for k in (1, 5, 10)},
-        "median rank": float(np.median(rank_array) + 1),
-        "category mAP": float(np.mean(aps)),
-        "refused captions": float(refused),
-    }
+    paths = [folder / e["file"] for e in entries]
+    queries = CocoQueries.embed(entries, vocabulary)
+    photos, _, _ = embed_all(encoder, paths)
+    result = queries.scores(photos)
     print(
-        f"everyday photos: {folder} ({len(entries)} photos; {len(rank_array)} captions of "
-        f"{len(captioned)} photos, typed as written; {len(categories)} category names)"
+        f"everyday photos: {folder} ({len(entries)} photos; {len(queries.caption_photo)} captions of "
+        f"{len(queries.captioned)} photos, typed as written; {len(queries.categories)} category names)"
     )
-    print(
-        "| model | caption R@1 | R@5 | R@10 | median rank | category mAP | refused | with words set aside |"
+    header = (
+        "| model | caption R@1 | R@5 | R@10 | median rank | category mAP | refused | words set aside in |"
     )
+    print(header)
     print("|---|---|---|---|---|---|---|---|")
     print(
         f"| {encoder.name} | {result['caption R@1']:.3f} | {result['caption R@5']:.3f} | "
-        f"{result['caption R@10']:.3f} | {result['median rank']:.0f} of {len(pool)} | "
-        f"{result['category mAP']:.3f} | {refused} of {len(rank_array)} | {set_aside} |"
+        f"{result['caption R@10']:.3f} | {result['median rank']:.0f} of {len(queries.captioned)} | "
+        f"{result['category mAP']:.3f} | {queries.refused} of {len(queries.caption_photo)} | "
+        f"{queries.set_aside} captions |"
     )
     print(
         "targets: "
@@ -220,26 +263,106 @@ def coco_table(
             for k, v in COCO_TARGETS.items()
         )
     )
+    if views:
+        print()
+        views_table(encoder, paths, queries, photos)
     return result
 
 
+VIEW_NAMES = ("centre crop", "whole photo", "top left", "top right", "bottom left", "bottom right")
+VIEW_SETS = {  # name -> (views, pooled how)
+    "centre crop (shipped)": ((0,), "vectors"),
+    "whole photo": ((1,), "vectors"),
+    "centre crop + whole photo": ((0, 1), "vectors"),
+    "whole photo + 4 corner crops": ((1, 2, 3, 4, 5), "vectors"),
+    "all 6 views": ((0, 1, 2, 3, 4, 5), "vectors"),
+    "whole photo + 4 corner crops, mean features": ((1, 2, 3, 4, 5), "features"),
+}
+CORNER_SHARE = 0.6  # a corner crop's side, as a share of the photo's
+
+
+def photo_views(path: Path) -> np.ndarray:
+    """(6, 3, 224, 224): the shipped centre crop, the whole photo (squashed to a
+    square) and four overlapping corner crops of 60 % of each side."""
+    from PIL import Image
+
+    square = (imaging.RESIZE_SHORT_SIDE, imaging.RESIZE_SHORT_SIDE)
+    with imaging.open_image(path, min_side=2 * imaging.RESIZE_SHORT_SIDE) as img:
+        rgb = img.convert("RGB")
+    width, height = rgb.size
+    views = [
+        imaging.load_model_input(path),
+        imaging.to_model_input(rgb.resize(square, Image.Resampling.BILINEAR)),
+    ]
+    crop_w, crop_h = int(width * CORNER_SHARE), int(height * CORNER_SHARE)
+    for top in (0, height - crop_h):
+        for left in (0, width - crop_w):
+            crop = rgb.crop((left, top, left + crop_w, top + crop_h))
+            views.append(imaging.to_model_input(crop.resize(square, Image.Resampling.BILINEAR)))
+    return np.stack(views)
+
+
+def views_table(encoder: ImageEncoder, paths: list[Path], queries: CocoQueries, shipped: np.ndarray) -> None:
+    """What the visual side gains from more views of each photo (a measure: the app
+    indexes the centre crop). Pooled by the mean of the views' vectors, or by the mean
+    of their CNN features (what stored features could hold)."""
+    started = time.perf_counter()
+    vectors, features = [], []
+    for path in paths:
+        embedding = encoder.embed(photo_views(path))
+        vectors.append(embedding.vectors)
+        features.append(embedding.features)
+    all_vectors, all_features = np.stack(vectors), np.stack(features)  # (photos, 6, ...)
+    seconds = time.perf_counter() - started
+    print(f"views of each COCO photo (CNN runs per photo = views; {seconds:.0f} s for all):")
+    print("| views | CNN runs | caption R@1 | R@5 | R@10 | median rank | category mAP |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (chosen, pooling) in VIEW_SETS.items():
+        if pooling == "vectors":
+            photos = unit_rows(all_vectors[:, list(chosen)].mean(axis=1))
+        else:
+            photos = encoder.project(all_features[:, list(chosen)].mean(axis=1))
+        if chosen == (0,):
+            photos = shipped
+        r = queries.scores(photos)
+        print(
+            f"| {name} | {len(chosen)} | {r['caption R@1']:.3f} | {r['caption R@5']:.3f} | "
+            f"{r['caption R@10']:.3f} | {r['median rank']:.0f} | {r['category mAP']:.3f} |"
+        )
+
+
 def query_speed_table(vocabulary: Vocabulary, runs: int = 50) -> None:
-    """p50 time to turn a query into its vector (text encoder on one CPU thread)."""
+    """p50 time to turn a query into its vector (text encoder on one CPU thread), as
+    wall time and as this thread's CPU time (what an idle core would take: on a busy
+    machine the wall time also counts the waits for a core)."""
     queries = {
         "sentence": "A room with chairs, a table, and a woman in it.",
         "word": "beach",
+        "concept": "dogs",
         "arithmetic": "king - man + woman",
     }
-    print("query embedding, p50 of", runs, "runs (one CPU thread; a measure, not a test):")
-    print("| query | p50 ms | p90 ms |")
-    print("|---|---|---|")
+    print(f"query embedding, p50 of {runs} runs (one CPU thread; a measure, not a test):")
+    print("| query | p50 ms | p90 ms | p50 CPU ms |")
+    print("|---|---|---|---|")
     for kind, text in queries.items():
         query_vector(text, vocabulary)  # warm
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             query_vector(text, vocabulary)
             times.append((time.perf_counter() - started) * 1000)
-        p90 = statistics.quantiles(times, n=10)[-1]
-        print(f"| {kind}: {text!r} | {statistics.median(times):.1f} | {p90:.1f} |")
-    print(f"target: sentence p50 <= {QUERY_P50_TARGET_MS:g} ms")
+            cpu.append((time.thread_time() - started_cpu) * 1000)
+        p50, p90, p50_cpu = (
+            statistics.median(times),
+            statistics.quantiles(times, n=10)[-1],
+            statistics.median(cpu),
+        )
+        print(f"| {kind}: {text!r} | {p50:.1f} | {p90:.1f} | {p50_cpu:.1f} |")
+    print(f"target: sentence p50 <= {QUERY_P50_TARGET_MS:g} ms; load average now {_load()}")
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return "unknown"

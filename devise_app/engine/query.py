@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from devise_app.engine.errors import QueryError
-from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms
+from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector
 
 MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
@@ -249,9 +249,18 @@ def _normal(text: str) -> str:
     return " ".join(WORD.findall(unicodedata.normalize("NFKC", text).lower()))
 
 
-def _named_entry(text: str, vocabulary: Vocabulary) -> np.ndarray | None:
-    """The vector of a class or a WordNet concept that the whole text names
-    ("Great White Shark", "the tabby cats", "Dogs!"), else None."""
+@dataclass
+class _Plan:
+    """What one piece of text stands for, decided before anything is embedded."""
+
+    class_index: int | None = None  # the text names this class
+    concept: str | None = None  # the text names this WordNet concept
+    text: str | None = None  # else: the text to embed, unknown words left out
+
+
+def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
+    """The class or WordNet concept that the whole text names ("Great White Shark",
+    "the tabby cats", "Dogs!"), else None."""
     plain = unicodedata.normalize("NFKC", text).strip().lower()
     candidates = [plain.strip(" .,;:!?'\""), _normal(text)]
     for candidate in list(candidates):
@@ -266,14 +275,14 @@ def _named_entry(text: str, vocabulary: Vocabulary) -> np.ndarray | None:
             key = f"{head} {form}" if head else form
             index = vocabulary.class_index(key)
             if index is not None:
-                return vocabulary.class_vectors[index].copy()
+                return _Plan(class_index=index)
             if vocabulary.concept_classes(key):
-                return vocabulary.concept_vector(key)
+                return _Plan(concept=key)
     return None
 
 
-def _embed_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> np.ndarray | None:
-    """A piece of text's unit vector in the full space; None when no known word is left."""
+def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> _Plan | None:
+    """How to embed a piece of text; None when no known word is in it."""
     text = unicodedata.normalize("NFKC", node.text)
     if not WORD.search(text):
         return None
@@ -291,26 +300,46 @@ def _embed_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, i
             ignored.append((word, node.position + match.start()))
     kept.append(text[last:])
     clean = " ".join("".join(kept).split())
-    if not WORD.search(clean):
-        return None
-    return vocabulary.text_vector(clean)
+    return _Plan(text=clean) if WORD.search(clean) else None
+
+
+def _plan(
+    node: Node, vocabulary: Vocabulary, ignored: list[tuple[str, int]], plans: dict[int, _Plan]
+) -> None:
+    """Plan every piece of text of the query (by node id), in order."""
+    if isinstance(node, Phrase):
+        plan = _plan_text(node, vocabulary, ignored)
+        if plan is not None:
+            plans[id(node)] = plan
+    elif isinstance(node, Sum):
+        for _, term in node.terms:
+            _plan(term, vocabulary, ignored, plans)
 
 
 def _evaluate(
     node: Node,
     vocabulary: Vocabulary,
     label_vector: LabelResolver,
-    ignored: list[tuple[str, int]],
+    plans: dict[int, _Plan],
+    texts: dict[str, np.ndarray],
 ) -> np.ndarray | None:
     if isinstance(node, Phrase):
-        return _embed_text(node, vocabulary, ignored)
+        plan = plans.get(id(node))
+        if plan is None:
+            return None
+        if plan.class_index is not None:
+            return vocabulary.class_vectors[plan.class_index].copy()
+        if plan.concept is not None:
+            members = vocabulary.class_vectors[vocabulary.concept_classes(plan.concept)]
+            return concept_vector(texts[plan.concept], members)
+        return texts[plan.text or ""]
     if isinstance(node, Label):
         return _unit(label_vector(node.name))
     # float64: weights multiply through nested brackets (up to MAX_WEIGHT ** MAX_NESTING)
     total = np.zeros(vocabulary.dim, dtype=np.float64)
     used = False
     for weight, term in node.terms:
-        vector = _evaluate(term, vocabulary, label_vector, ignored)
+        vector = _evaluate(term, vocabulary, label_vector, plans, texts)
         if vector is not None:
             total += weight * vector.astype(np.float64)
             used = True
@@ -328,7 +357,13 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     """The unit vector a query stands for and the words set aside; QueryError when
     nothing in it is usable (the error names the first unknown word, if any)."""
     ignored: list[tuple[str, int]] = []
-    total = _evaluate(parse(text), vocabulary, label_vector, ignored)
+    tree = parse(text)
+    plans: dict[int, _Plan] = {}
+    _plan(tree, vocabulary, ignored, plans)
+    # every text of the query through the encoder in one run
+    wanted = list(dict.fromkeys(p.concept or p.text or "" for p in plans.values() if p.class_index is None))
+    texts = dict(zip(wanted, (vocabulary.pad(v) for v in vocabulary.encode(wanted)), strict=True))
+    total = _evaluate(tree, vocabulary, label_vector, plans, texts)
     suggestions = {word: vocabulary.suggest(word) for word, _ in ignored}
     if total is None:
         if ignored:

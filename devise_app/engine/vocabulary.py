@@ -186,6 +186,8 @@ class Vocabulary:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """(N, word_dim) unit vectors of texts in the word space."""
+        if not texts:
+            return np.zeros((0, self.word_dim), dtype=np.float32)
         if self._text_mean is None or self._text_projection is None:
             raise ModelFileError("this vocabulary has no text projection; " + REBUILD_HINT)
         raw = self.text_encoder.embed(texts)

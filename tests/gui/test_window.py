@@ -18,7 +18,7 @@ from gui_support import drop, files_held_open, many_photos
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtWidgets import QApplication
 
-from devise_app.engine.search import Library
+from devise_app.engine.search import Library, SearchResult
 from devise_app.gui.models import LABEL_MIME, PHOTO_MIME, Role
 
 
@@ -48,7 +48,7 @@ def _record_threads(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[s
 
     for name in ("catalog", "encoder", "vocabulary"):
         monkeypatch.setattr(Library, name, property(recorded(name, getattr(Library, name).fget)))
-    for name in ("index", "search", "photo_count", "last_indexed_at", "labels", "add_label", "describe"):
+    for name in ("index", "find", "photo_count", "last_indexed_at", "labels", "add_label", "describe"):
         monkeypatch.setattr(library, name, recorded(name, getattr(library, name)))
     return seen
 
@@ -67,7 +67,7 @@ def test_library_calls_never_run_on_the_gui_thread(
     dialog = window.words_for_current()
     qtbot.waitUntil(lambda: len(dialog.words()) > 0, timeout=10_000)
     dialog.close()
-    assert {"catalog", "encoder", "vocabulary", "index", "search", "add_label", "describe"} <= seen.keys()
+    assert {"catalog", "encoder", "vocabulary", "index", "find", "add_label", "describe"} <= seen.keys()
     gui_thread = threading.get_ident()
     assert [name for name, threads in seen.items() if gui_thread in threads] == []
 
@@ -134,7 +134,7 @@ def test_stale_results_of_an_older_query_are_dropped(indexed_window: Any, qtbot:
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("coffee")
     before = _grid_names(window)
-    window._on_results(old, "stale", [])  # a late answer to an older query
+    window._on_results(old, "stale", SearchResult([]))  # a late answer to an older query
     assert _grid_names(window) == before
 
 

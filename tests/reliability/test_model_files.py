@@ -123,7 +123,8 @@ def _broken_copy(tmp: Path, name: str, fault: Break) -> Path:
     models = tmp / name.replace(" ", "-") / "models"
     models.mkdir(parents=True)
     for path in config.models_dir().iterdir():
-        (models / path.name).symlink_to(path)
+        if path.is_file():
+            (models / path.name).symlink_to(path)
     fault(models)
     return models
 
@@ -132,6 +133,7 @@ def _digests() -> dict[str, bytes]:
     return {
         path.name: hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
         for path in sorted(config.models_dir().iterdir())
+        if path.is_file()  # not __pycache__ (models/ is a package: devise_app.models)
     }
 
 

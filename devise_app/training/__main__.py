@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("loading EfficientNet-Lite0, GloVe 6B's word list and WordNet 3.0 ...")
     classifier = load_classifier()
-    glove_words, glove_vectors = load_glove()
-    space = WordSpace(glove_words, glove_vectors)  # its word ranks pick the hypernym queries
+    glove_words, _ = load_glove()
+    space = WordSpace(glove_words)  # its word ranks pick the hypernym queries
     synsets = load_nouns()
     classes = load_classes()
     names = unique_names(classes, synsets)

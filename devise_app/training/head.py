@@ -2,19 +2,21 @@
 
 A photo's vector has two parts, both unit-length before weighting:
 
-    word part  = normalise( softmax(logits / t_w) @ S )     50-d, GloVe space
-    code part  = normalise( softmax(logits / t_c) @ C )     64-d label codes
+    word part  = normalise( softmax(logits / t_w) @ S )     96-d text-encoder space
+    code part  = normalise( softmax(logits / t_c) @ C )     32-d label codes
     z          = [ sqrt(s) * word part , sqrt(1 - s) * code part ]
 
 with logits = W f + b from the pretrained classifier (frozen) and f the pooled
-CNN features. S holds the WordNet/GloVe label vectors (labels.py): the part that
-words and word arithmetic reach, since a word's vector is its GloVe vector with
-zeros in the code part. C holds one code per class, initialised from the
-classifier's own geometry and trained with the rank loss of Frome et al.
+CNN features. S holds the label texts' embeddings by the text encoder
+(all-MiniLM-L6-v2, "tabby cat, a kind of domestic cat: a cat with a grey or tawny
+coat ...", projected on their top principal directions: text_space.py): the part
+that words, sentences and word arithmetic reach, since a text's vector is its
+embedding with zeros in the code part. C holds one code per class, initialised
+from the classifier's own geometry and trained with the rank loss of Frome et al.
 (margin 0.1, unit label vectors [sqrt(s) S_c, sqrt(1 - s) C_c], negatives over
-all labels). Fifty GloVe dimensions cannot keep 1000 classes apart (120 dog
-breeds sit almost on one point); the codes can, while word queries rank photos
-by the word part alone.
+all labels). The codes keep classes with near-identical texts apart (120 dog
+breeds), so a query naming a class (its full vector) finds that class's photos,
+while text queries rank photos by the word part alone.
 
 No ImageNet photos are available offline (and the sample photos are evaluation
 data), so training and validation use *pseudo-features* drawn from the

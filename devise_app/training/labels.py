@@ -1,31 +1,21 @@
-"""Word vectors for the 1000 ImageNet classes and the hypernym query set.
+"""The 1000 ImageNet classes, their display names and the hypernym query set.
 
-Each class gets a vector built from WordNet: its own lemma names, its gloss and
-its ancestors ("dog", "mammal", ...), all in GloVe space. Classes whose name has
-no GloVe word (23 of them) still get a meaningful vector from the gloss and the
-ancestors, and classes that share a name ("crane" the bird and the machine) are
-told apart by their glosses and ancestors.
+Class names come from ``imagenet_classes.tsv``; the three pairs of classes that
+share a name ("crane" the bird and the machine) are told apart by a WordNet hint.
+GloVe 6B's word list (only its frequency order: its vectors are no longer used)
+chooses the hypernym queries, as in MODEL_NOTES. The label vectors themselves are
+made by the text encoder (text_space.py).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-from devise_app.engine.vectors import unit_rows
 from devise_app.training.wordnet import Synset, ancestors, wnid_offset
-
-TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-STOPWORDS = frozenset(
-    """a an the of and or in on at to for with by from as is are be that which who its it this
-    their his her used usually especially often having has have any some such other not no
-    very small large one two three into than more most also can may""".split()
-)
-GLOSS_VOCAB = 100_000  # gloss words rarer than this are mostly noise
 
 
 @dataclass(frozen=True)
@@ -33,14 +23,6 @@ class ImageNetClass:
     index: int
     wnid: str
     name: str
-
-
-@dataclass
-class LabelSpace:
-    names: list[str]  # unique display names, index order
-    vectors: np.ndarray  # (1000, dim), unit rows
-    hypernym_words: list[str]
-    hypernym_members: list[np.ndarray]  # class indices below each hypernym word
 
 
 def load_classes() -> list[ImageNetClass]:
@@ -54,27 +36,11 @@ def load_classes() -> list[ImageNetClass]:
 
 
 class WordSpace:
-    """GloVe words and unit vectors, with phrase averaging."""
+    """GloVe words in frequency order (their ranks choose the hypernym queries)."""
 
-    def __init__(self, words: list[str], vectors: np.ndarray):
+    def __init__(self, words: list[str]):
         self.words = words
-        self.unit = unit_rows(vectors)
         self.rank = {w: i for i, w in enumerate(words)}
-
-    def phrase(self, text: str, max_rank: int | None = None) -> np.ndarray | None:
-        tokens = [
-            t
-            for t in TOKEN.findall(text.lower())
-            if t in self.rank and (max_rank is None or self.rank[t] < max_rank)
-        ]
-        if not tokens:
-            return None
-        return unit_rows(self.unit[[self.rank[t] for t in tokens]].mean(axis=0))
-
-    def gloss(self, text: str) -> np.ndarray | None:
-        definition = text.split('"')[0]  # drop quoted usage examples
-        words = [w for w in TOKEN.findall(definition.lower()) if w not in STOPWORDS]
-        return self.phrase(" ".join(words), max_rank=GLOSS_VOCAB)
 
 
 def unique_names(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> list[str]:
@@ -89,34 +55,6 @@ def unique_names(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> li
         parent = synsets[synset.hypernyms[0]].lemmas[0] if synset.hypernyms else "thing"
         names.append(f"{c.name} ({parent})")
     return names
-
-
-def class_vector(
-    space: WordSpace,
-    synsets: dict[int, Synset],
-    offset: int,
-    gloss_weight: float,
-    ancestor_weight: float,
-    decay: float,
-) -> np.ndarray:
-    synset = synsets[offset]
-    parts: list[tuple[float, np.ndarray | None]] = []
-    lemma_vectors = [v for v in (space.phrase(lemma) for lemma in synset.lemmas) if v is not None]
-    if lemma_vectors:
-        # the first lemma is the common name: count it twice
-        parts.append((1.0, unit_rows(np.mean([lemma_vectors[0], *lemma_vectors], axis=0))))
-    parts.append((gloss_weight, space.gloss(synset.gloss)))
-    total = np.zeros(space.unit.shape[1], dtype=np.float64)
-    weight_sum = 0.0
-    for ancestor, depth in ancestors(synsets, offset).items():
-        vector = space.phrase(synsets[ancestor].lemmas[0])
-        if vector is not None:
-            total += decay ** (depth - 1) * vector
-            weight_sum += decay ** (depth - 1)
-    if weight_sum:
-        parts.append((ancestor_weight, unit_rows(total / weight_sum)))
-    mix = sum(w * v for w, v in parts if v is not None)
-    return unit_rows(np.asarray(mix, dtype=np.float32))
 
 
 def hypernym_queries(
@@ -140,21 +78,3 @@ def hypernym_queries(
                 break
     words = sorted(members)
     return words, [np.array(sorted(members[w])) for w in words]
-
-
-def build_label_space(
-    space: WordSpace,
-    synsets: dict[int, Synset],
-    classes: list[ImageNetClass],
-    gloss_weight: float,
-    ancestor_weight: float,
-    decay: float,
-) -> LabelSpace:
-    vectors = np.stack(
-        [
-            class_vector(space, synsets, wnid_offset(c.wnid), gloss_weight, ancestor_weight, decay)
-            for c in classes
-        ]
-    )
-    words, members = hypernym_queries(space, synsets, classes)
-    return LabelSpace(unique_names(classes, synsets), vectors, words, members)

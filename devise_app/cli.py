@@ -73,7 +73,15 @@ def _fail(message: object) -> None:
 
 
 def _hits_json(hits: Sequence[SearchHit]) -> list[dict[str, object]]:
-    return [{"path": str(hit.path), "score": round(hit.score, 4)} for hit in hits]
+    """Each hit's path and score; "copies" too for a photo held more than once (exact copies show once)."""
+    return [
+        {
+            "path": str(hit.path),
+            "score": round(hit.score, 4),
+            **({"copies": hit.copies} if hit.copies > 1 else {}),
+        }
+        for hit in hits
+    ]
 
 
 def _suggestion_json(suggestion: Suggestion) -> dict[str, object]:
@@ -98,7 +106,8 @@ def _print_hits(title: str, hits: Sequence[SearchHit]) -> None:
     if not hits:
         print("  (no photos)")
     for hit in hits:
-        print(f"  {hit.score:6.3f}  {_shown(hit.path)}")
+        copies = f"  ({hit.copies} copies)" if hit.copies > 1 else ""
+        print(f"  {hit.score:6.3f}  {_shown(hit.path)}{copies}")
 
 
 def _duration(seconds: float) -> str:

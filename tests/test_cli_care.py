@@ -59,6 +59,16 @@ def test_browse_and_duplicates(
     assert "2 identical copies:" in out
 
 
+def test_search_shows_copies_once(library_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "search", "cat", "--json", "--top", "5", "--library", library_dir)
+    results = json.loads(out)["results"]
+    assert code == 0 and len(results) == 5
+    assert results[0]["copies"] == 2 and Path(results[0]["path"]).name in ("chelsea.png", "same-cat.png")
+    assert all("copies" not in result for result in results[1:] if "coffee" not in result["path"])
+    code, out, _ = run(capsys, "search", "cat", "--top", "1", "--library", library_dir)
+    assert out.splitlines()[1].endswith("(2 copies)")
+
+
 def test_remove_exclude_and_rescan(
     library_dir: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

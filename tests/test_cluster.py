@@ -3,7 +3,8 @@ local Ray with 2 CPUs and the real model on scikit-image's photos.
 
 - The same library as a plain run: catalog rows (ids included), vectors, the top
   10 of 20 queries, the summary; and again after moves, deletions, touches and
-  changes, so the incremental rules are the plain indexer's.
+  changes, so the incremental rules are the plain indexer's; and in a library
+  with a learned head, whose model actors project through it.
 - A model worker SIGKILLed for real in the middle (``DEVISE_APP_RAY_KILL_WORKER``)
   costs only its batch: it is embedded again, nothing else is.
 - The command: Ctrl+C (SIGINT to the whole process group, as a terminal sends it)
@@ -140,6 +141,33 @@ def test_a_killed_model_worker_costs_only_its_batch(
     assert killed > 0
     assert sum(int(count) for _, count in journal) == summary.indexed + killed  # that batch twice, no more
     assert len({pid for pid, _ in journal}) == 2  # the worker was replaced
+
+
+@pytest.mark.slow
+@needs_ray
+def test_new_photos_go_through_the_librarys_learned_head(
+    tmp_path: Path, local_ray: cluster.RaySession, encoder: Any, vocabulary: Any
+) -> None:
+    from devise_app.engine import labels
+    from devise_app.engine.search import Library
+
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir()
+    for name in ("chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png"):
+        shutil.copyfile(SKIMAGE_PHOTOS / name, first / name)
+    _photos(later)
+    with Library(tmp_path / "plain", encoder=encoder, vocabulary=vocabulary) as plain:
+        _index(plain.index([first]))
+        plain.add_label("Mine", [first / "chelsea.png", first / "coffee.png"])
+        deque(plain.learn(), maxlen=1)
+    assert labels.head_path(tmp_path / "plain").exists()
+    shutil.copytree(tmp_path / "plain", tmp_path / "ray")  # the same library, learned head and all
+
+    with Library(tmp_path / "plain", encoder=encoder, vocabulary=vocabulary) as plain:
+        _index(plain.index([later]))
+    with Library(tmp_path / "ray", encoder=encoder, vocabulary=vocabulary) as library:
+        _index(cluster.index_on_ray(library, [later]))
+    assert differences(library_contents(tmp_path / "ray"), library_contents(tmp_path / "plain")) == []
 
 
 def _cli(*args: object) -> list[str]:

@@ -74,8 +74,8 @@ def _copy_in_and_remove(library: Any, photo_source: Path, folder: Path, count: i
     names = sorted(os.listdir(photo_source))[:count]
     with FolderWatcher(library, [folder], quiet=0.5) as watcher:
         wait_for(watcher, watcher.is_idle)  # the first run: an empty folder
-        for i, name in enumerate(names):  # in sub-folders too, as a copied tree would be
-            target = folder / f"batch{i % 4}" / name
+        for i, name in enumerate(names):  # into count / 5 new folders (one level down), as a copied tree
+            target = folder / f"album{i % (count // 5):03d}" / name
             target.parent.mkdir(exist_ok=True)
             shutil.copyfile(photo_source / name, target)
 

@@ -16,10 +16,12 @@ take its catalog.
   better than the word-space vectors do (on scikit-image's photos, JPEG q60,
   half size, 90 % crop, +30 % brightness and mirrored copies all score at least
   0.89 against the original, while distinct photos score at most 0.41 at the 99th
-  percentile). Features are projected to ``PROJECTED_DIM`` dimensions with a fixed
-  random projection, compared block by block (every pair, no index to build),
-  and pairs over ``CANDIDATE_COSINE`` are confirmed on the full features at
-  ``NEAR_DUPLICATE_COSINE``; confirmed pairs are joined into groups (union-find).
+  percentile). Features are read in chunks and projected to ``PROJECTED_DIM``
+  dimensions with a fixed random projection (JL: cosines kept to about +-0.1),
+  compared block by block (every pair, no index to build: 100k photos are about
+  10^12 multiply-adds), and pairs over ``CANDIDATE_COSINE`` are confirmed on the
+  full features at ``NEAR_DUPLICATE_COSINE``; confirmed pairs are joined into
+  groups (union-find).
 - **Removing** a photo or a folder drops its rows (labels with them) and keeps
   it out of later scans: a removed file or sub-folder goes on the catalog's
   excluded list unless it was moved to the trash (``send2trash``), and a removed
@@ -56,6 +58,7 @@ PROJECTED_DIM = 128
 CANDIDATE_COSINE = 0.75  # on the projected features: generous, a pair is confirmed on the full ones
 NEAR_DUPLICATE_COSINE = 0.88  # on the full CNN features (see the module docstring)
 _BLOCK_ELEMENTS = 1 << 24  # similarity entries computed at once (64 MB of float32)
+FEATURE_CHUNK = 4096  # photos whose features are read at once
 _PROJECTION_SEED = 20130  # fixed: the same library always gives the same groups
 
 
@@ -279,13 +282,16 @@ def duplicates(catalog: Catalog, near: bool = True) -> list[DuplicateGroup]:
 
 
 def near_duplicates(catalog: Catalog, threshold: float = NEAR_DUPLICATE_COSINE) -> list[DuplicateGroup]:
-    """Groups of distinct contents whose CNN features are at least ``threshold`` alike."""
+    """Groups of distinct contents whose CNN features are at least ``threshold`` alike.
+
+    Memory stays at the projected features (N x PROJECTED_DIM) plus the full
+    features of the photos in candidate pairs: features are read in chunks."""
     shown = {row.id: row for row in catalog.photo_rows()}  # one per content
-    ids, features = catalog.features(shown)
+    ids, small, projected = _projected_features(catalog, sorted(shown))
     if len(ids) < 2:
         return []
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    pairs = _similar_pairs(unit, threshold)
+    candidates = _candidate_pairs(small, min(threshold, CANDIDATE_COSINE) if projected else threshold)
+    pairs = _confirmed(catalog, ids, candidates, threshold)
     parent = list(range(len(ids)))
 
     def find(i: int) -> int:
@@ -315,26 +321,54 @@ def near_duplicates(catalog: Catalog, threshold: float = NEAR_DUPLICATE_COSINE) 
     return sorted(groups, key=lambda g: (-len(g.photos), str(g.photos[0].path)))
 
 
-def _similar_pairs(unit: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
-    """(i, j, cosine) with i < j for the rows of ``unit`` at least ``threshold``
-    alike: candidates on a random projection, block by block, confirmed exactly."""
-    count, dim = unit.shape
-    if dim > PROJECTED_DIM:
-        rng = np.random.default_rng(_PROJECTION_SEED)
-        projection = rng.standard_normal((dim, PROJECTED_DIM)).astype(np.float32) / np.sqrt(PROJECTED_DIM)
-        small = unit @ projection
-        small /= np.maximum(np.linalg.norm(small, axis=1, keepdims=True), 1e-12)
-        candidate = min(threshold, CANDIDATE_COSINE)
-    else:
-        small, candidate = unit, threshold
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def _projected_features(catalog: Catalog, photo_ids: list[int]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ids, unit features projected to PROJECTED_DIM, whether they were projected),
+    read FEATURE_CHUNK photos at a time."""
+    all_ids, parts, projection = [], [], None
+    for start in range(0, len(photo_ids), FEATURE_CHUNK):
+        ids, features = catalog.features(photo_ids[start : start + FEATURE_CHUNK])
+        if not len(ids):
+            continue
+        if projection is None and features.shape[1] > PROJECTED_DIM:
+            rng = np.random.default_rng(_PROJECTION_SEED)
+            projection = rng.standard_normal((features.shape[1], PROJECTED_DIM)).astype(np.float32)
+        unit = _unit(features)
+        parts.append(_unit(unit @ projection) if projection is not None else unit)
+        all_ids.append(ids)
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), False
+    return np.concatenate(all_ids), np.concatenate(parts).astype(np.float32), projection is not None
+
+
+def _candidate_pairs(small: np.ndarray, candidate: float) -> list[tuple[int, int]]:
+    """(i, j), i < j, of the rows of ``small`` at least ``candidate`` alike: every
+    pair, block by block (_BLOCK_ELEMENTS similarities at a time)."""
+    count = len(small)
     block = max(1, _BLOCK_ELEMENTS // count)
     pairs = []
     for start in range(0, count, block):
         scores = small[start : start + block] @ small.T
         rows, cols = np.nonzero(scores >= candidate)
-        for i, j in zip((rows + start).tolist(), cols.tolist(), strict=True):
-            if i < j:
-                exact = float(unit[i] @ unit[j])
-                if exact >= threshold:
-                    pairs.append((i, j, exact))
+        pairs += [(i, j) for i, j in zip((rows + start).tolist(), cols.tolist(), strict=True) if i < j]
     return pairs
+
+
+def _confirmed(
+    catalog: Catalog, ids: np.ndarray, candidates: list[tuple[int, int]], threshold: float
+) -> list[tuple[int, int, float]]:
+    """The candidate pairs whose full features are at least ``threshold`` alike, with that cosine."""
+    involved = sorted({int(ids[k]) for pair in candidates for k in pair})
+    full: dict[int, np.ndarray] = {}
+    for start in range(0, len(involved), FEATURE_CHUNK):
+        chunk_ids, features = catalog.features(involved[start : start + FEATURE_CHUNK])
+        full.update(zip(chunk_ids.tolist(), _unit(features), strict=True))
+    confirmed = []
+    for i, j in candidates:
+        score = float(full[int(ids[i])] @ full[int(ids[j])])
+        if score >= threshold:
+            confirmed.append((i, j, score))
+    return confirmed

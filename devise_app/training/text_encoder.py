@@ -190,33 +190,44 @@ def export(model: MiniLM, path: Path) -> None:
 
 def quantise(source: Path, target: Path, min_size: int = 16384) -> None:
     """Weight-only int8: every large float weight is stored as int8 with one scale
-    per output column (per row for the token-embedding table, which is gathered),
-    and turned back into float by a Cast and a Mul that ONNX Runtime folds when the
-    session loads. The arithmetic stays float: ONNX Runtime's dynamic quantisation
-    (int8 activations too) moved the sentence vectors to a cosine of 0.93-0.99 from
-    the float model's, this keeps them above 0.999 at the same file size."""
+    per output column, and turned back into float by a Cast and a Mul that ONNX
+    Runtime folds when the session loads. The token-embedding table (per-row
+    scales) stays int8 in memory: its rows are gathered first, then scaled, which
+    gives the same numbers and saves 35 MB of memory. The arithmetic stays float:
+    ONNX Runtime's dynamic quantisation (int8 activations too) moved the sentence
+    vectors to a cosine of 0.85-0.99 from the float model's, this keeps them above
+    0.999 at the same file size."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     model = onnx.load(str(source))
     graph = model.graph
-    gathered = {node.input[0] for node in graph.node if node.op_type == "Gather"}
+    gathers = {node.input[0]: node for node in graph.node if node.op_type == "Gather"}
     kept, nodes = [], []
     for init in graph.initializer:
         array = numpy_helper.to_array(init)
         if array.dtype != np.float32 or array.ndim != 2 or array.size < min_size:
             kept.append(init)
             continue
-        axis = 1 if init.name in gathered else 0  # the axis the scale is shared along
+        gather = gathers.get(init.name)
+        axis = 1 if gather is not None else 0  # the axis the scale is shared along
         scale = np.abs(array).max(axis=axis, keepdims=True) / 127.0
         scale = np.maximum(scale, 1e-12).astype(np.float32)
         quantised = np.round(array / scale).astype(np.int8)
-        kept.append(numpy_helper.from_array(quantised, init.name + "_int8"))
-        kept.append(numpy_helper.from_array(scale, init.name + "_scale"))
-        nodes.append(
-            helper.make_node("Cast", [init.name + "_int8"], [init.name + "_cast"], to=TensorProto.FLOAT)
-        )
-        nodes.append(helper.make_node("Mul", [init.name + "_cast", init.name + "_scale"], [init.name]))
+        name = init.name
+        kept.append(numpy_helper.from_array(quantised, name + "_int8"))
+        kept.append(numpy_helper.from_array(scale, name + "_scale"))
+        if gather is None:
+            nodes.append(helper.make_node("Cast", [name + "_int8"], [name + "_cast"], to=TensorProto.FLOAT))
+            nodes.append(helper.make_node("Mul", [name + "_cast", name + "_scale"], [name]))
+            continue
+        # rows first, then their scales: Gather(int8) -> Cast, times Gather(scale)
+        indices, output = gather.input[1], gather.output[0]
+        graph.node.remove(gather)
+        nodes.append(helper.make_node("Gather", [name + "_int8", indices], [name + "_rows"], axis=0))
+        nodes.append(helper.make_node("Cast", [name + "_rows"], [name + "_rows_float"], to=TensorProto.FLOAT))
+        nodes.append(helper.make_node("Gather", [name + "_scale", indices], [name + "_row_scale"], axis=0))
+        nodes.append(helper.make_node("Mul", [name + "_rows_float", name + "_row_scale"], [output]))
     del graph.initializer[:]
     graph.initializer.extend(kept)
     existing = list(graph.node)

@@ -175,3 +175,16 @@ def test_a_folder_of_raw_files_indexes_and_searches(
     assert _cosine(a, b) > 0.8  # the developed mosaic and the camera's preview agree
     (photo,) = [p for p in library.browse() if p.path.name == "cat.dng"]
     assert photo.taken.strftime("%Y:%m:%d %H:%M:%S") == TAKEN
+
+
+def test_exif_times() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    assert imaging.parse_exif_time("2019:07:14 10:20:30") == datetime(2019, 7, 14, 10, 20, 30).timestamp()
+    zoned = datetime(2019, 7, 14, 10, 20, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert imaging.parse_exif_time("2019:07:14 10:20:30", "+02:00") == zoned.timestamp()
+    assert (
+        imaging.parse_exif_time(b"2019:07:14 10:20:30\x00") == datetime(2019, 7, 14, 10, 20, 30).timestamp()
+    )
+    for blank in ("0000:00:00 00:00:00", "    :  :     :  :  ", "", None, 42):
+        assert imaging.parse_exif_time(blank) is None

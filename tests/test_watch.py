@@ -184,3 +184,30 @@ def test_a_missing_folder_keeps_its_photos(tmp_path: Path, watched_library: Any,
                 break
         assert run.missing == (folder,) and run.summary is None
         assert library.photo_count() == 3
+
+
+def test_a_folder_that_cannot_be_watched_natively_is_polled(
+    tmp_path: Path, watched_library: Any, photo_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of inotify watches (ENOSPC, which cannot be caused here without changing
+    the machine's limits): the folder is polled instead, and still followed."""
+    import errno
+
+    from watchdog.observers.api import BaseObserver
+
+    real_schedule = BaseObserver.schedule
+
+    def schedule(self: Any, handler: Any, path: str, **kwargs: Any) -> Any:
+        if type(self).__name__ != "PollingObserver":
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return real_schedule(self, handler, path, **kwargs)
+
+    monkeypatch.setattr(BaseObserver, "schedule", schedule)
+    library = watched_library
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    with FolderWatcher(library, [folder], quiet=0.3, poll=0.2) as watcher:
+        wait_for(watcher, watcher.is_idle)
+        for name in sorted(os.listdir(photo_source))[:3]:
+            shutil.copyfile(photo_source / name, folder / name)
+        wait_for(watcher, lambda: library.photo_count() == 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -184,3 +185,14 @@ def test_vocabulary_size_and_completion(vocabulary: Any) -> None:
     completions = vocabulary.complete("eleph", 5)
     assert completions[0] == "elephant"
     assert all(c.startswith("eleph") for c in completions)
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/wordnet/index.noun").exists(), reason="Debian's wordnet-base is absent"
+)
+def test_every_wordnet_noun_is_known(vocabulary: Any) -> None:
+    lines = Path("/usr/share/wordnet/index.noun").read_text(encoding="latin-1").splitlines()
+    lemmas = [line.split()[0].replace("_", " ") for line in lines if line and not line.startswith(" ")]
+    assert len(lemmas) > 100_000
+    unknown = [lemma for lemma in lemmas if not all(word in vocabulary for word in lemma.split())]
+    assert unknown == []

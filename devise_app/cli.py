@@ -101,11 +101,16 @@ def _print_json(obj: dict[str, object]) -> None:
     print(json.dumps(obj, ensure_ascii=False), flush=True)
 
 
-def _print_hits(title: str, hits: Sequence[SearchHit]) -> None:
+def _print_hits(title: str, hits: Sequence[SearchHit], good: int | None = None) -> None:
+    """A result table; with ``good``, a line marks where the good matches end."""
     print(_shown(title))
     if not hits:
         print("  (no photos)")
-    for hit in hits:
+    elif good == 0:
+        print("  (no good matches; the nearest photos:)")
+    for number, hit in enumerate(hits):
+        if good and number == good:
+            print("  (weaker matches:)")
         copies = f"  ({hit.copies} copies)" if hit.copies > 1 else ""
         print(f"  {hit.score:6.3f}  {_shown(hit.path)}{copies}")
 
@@ -236,7 +241,13 @@ def cmd_search(args: argparse.Namespace) -> int:
                     _fail(f"{query!r}: {exc}")
                 continue
             if args.json:
-                answer: dict[str, object] = {"query": query, "results": _hits_json(found.hits)}
+                answer: dict[str, object] = {
+                    "query": query,
+                    "results": _hits_json(found.hits),  # every photo up to --top, good or not
+                    "good_matches": found.good,  # how many of the leading results are good matches
+                }
+                if found.nearest_words:
+                    answer["nearest_words"] = found.nearest_words
                 if found.ignored_words:  # an extra field: scripts reading "results" are unaffected
                     answer["ignored"] = [{"word": w, "suggestions": s} for w, s in found.ignored_words]
                 _print_json(answer)
@@ -247,7 +258,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                         f"{PROG}: note: {_shown(query)!s}: unknown word {_shown(word)!r} left out{hint}",
                         file=sys.stderr,
                     )
-                _print_hits(query, found.hits)
+                near = f"  (≈ {', '.join(found.nearest_words)})" if found.nearest_words else ""
+                _print_hits(query + near, found.hits, found.good)
     return 1 if failed else 0
 
 

@@ -69,7 +69,8 @@ def test_search_json_contract(library_dir: Path, capsys: pytest.CaptureFixture[s
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["query"] for line in lines] == ["cat", "qqxyzzy", "espresso"]
     cat, bad, espresso = lines
-    assert set(cat) == {"query", "results"}
+    assert set(cat) == {"query", "results", "good_matches"}
+    assert cat["good_matches"] == 1  # one cat among five photos; the others follow as weaker matches
     assert len(cat["results"]) == 3
     assert all(set(result) == {"path", "score"} for result in cat["results"])
     assert Path(cat["results"][0]["path"]).name == "chelsea.png"
@@ -97,8 +98,22 @@ def test_a_sentence_with_an_unknown_word_is_answered_and_says_what_was_left_out(
     assert "qqxyzzy" in ignored and "espresso" in ignored.get("espreso", ["espresso"])
     code, out, err = run(capsys, "search", query, "--library", library_dir, "--top", "2")
     assert code == 0
-    assert "coffee.png" in out.splitlines()[1]
+    results = [line for line in out.splitlines()[1:] if not line.strip().startswith("(")]
+    assert "coffee.png" in results[0]
     assert "unknown word 'qqxyzzy' left out" in err
+
+
+def test_arithmetic_says_what_it_landed_near_and_no_good_matches_says_so(
+    library_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "search", "king - man + woman", "--json", "--library", library_dir)
+    assert code == 0, err
+    answer = json.loads(out)
+    assert "queen" in answer["nearest_words"]
+    assert len(answer["results"]) == 5  # still every photo, as scripts expect
+    code, out, _ = run(capsys, "search", "giraffe", "--library", library_dir)
+    assert code == 0
+    assert out.splitlines()[1] == "  (no good matches; the nearest photos:)"
 
 
 def test_the_issue_sentence_and_a_label_named_cpp(
@@ -126,7 +141,8 @@ def test_search_table(library_dir: Path, capsys: pytest.CaptureFixture[str]) -> 
     lines = out.splitlines()
     assert lines[0] == "missile"
     assert lines[1].split()[1].endswith("rocket.jpg")
-    assert len(lines) == 3
+    assert lines[2] == "  (weaker matches:)"  # where the good matches end
+    assert len(lines) == 4
     assert_one_line_error(err, "zzqqx")
 
 

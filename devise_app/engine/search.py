@@ -72,6 +72,17 @@ class SearchResult:
 
     hits: list[SearchHit]
     ignored_words: list[tuple[str, list[str]]] = field(default_factory=list)
+    # the vocabulary entries nearest to an arithmetic query's vector ("king - man + woman" -> queen)
+    nearest_words: list[str] = field(default_factory=list)
+
+    graded: bool = True  # False: a ranking with no cut-off ("photos like this one")
+
+    @property
+    def good(self) -> int:
+        """How many of the leading hits are good matches (devise_app.engine.relevance)."""
+        from devise_app.engine.relevance import good_matches
+
+        return good_matches([hit.score for hit in self.hits]) if self.graded else len(self.hits)
 
 
 @dataclass(frozen=True)
@@ -348,7 +359,17 @@ class Library:
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))
         embedded = embed_query(query, self.vocabulary, self._label_vector)
-        return SearchResult(self._nearest(embedded.vector, top), embedded.ignored_words)
+        hits = self._nearest(embedded.vector, top)
+        return SearchResult(hits, embedded.ignored_words, self._landed_near(query, embedded.vector))
+
+    def _landed_near(self, query: str, vector: np.ndarray) -> list[str]:
+        """For word arithmetic, what it resolved to: the nearest entries other than its own words."""
+        from devise_app.engine.query import parse, query_words
+
+        node = parse(query)
+        if len(node.terms) < 2 and all(weight > 0 for weight, _ in node.terms):
+            return []
+        return [word for word, _ in self.vocabulary.nearest(vector, k=3, exclude=query_words(node))]
 
     def _filtered_search(self, query: str, top: int, allowed: frozenset[int]) -> SearchResult:
         """``find`` among ``allowed`` photos: the unfiltered ranking, asked for more
@@ -359,7 +380,7 @@ class Library:
             found = self.find(query, want)
             hits = [hit for hit in found.hits if hit.photo_id in allowed]
             if len(hits) >= top or want >= total:
-                return SearchResult(hits[:top], found.ignored_words)
+                return SearchResult(hits[:top], found.ignored_words, found.nearest_words)
             want = min(total, want * 4)
 
     def browse(

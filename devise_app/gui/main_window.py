@@ -178,6 +178,7 @@ class MainWindow(QMainWindow):
         self._words_dialog: WordsDialog | None = None
         self._preview_dialog: PreviewDialog | None = None
         self._last_error_word: str | None = None  # the word the last QueryError named
+        self._shown_search: tuple[int, str, SearchResult] | None = None  # for "show weaker matches"
         self._shut_down = False
 
         self.results_model = ResultsModel(parent=self)
@@ -370,6 +371,8 @@ class MainWindow(QMainWindow):
         self.results_info = QLabel()
         self.results_info.setObjectName("resultsInfo")
         self.results_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.results_info.setTextFormat(Qt.TextFormat.RichText)
+        self.results_info.linkActivated.connect(lambda _link: self.show_weaker_matches())
         self.zoom_slider = QSlider(Qt.Orientation.Horizontal)
         self.zoom_slider.setObjectName("zoomSlider")
         self.zoom_slider.setRange(MIN_SIZE, MAX_SIZE)
@@ -730,7 +733,8 @@ class MainWindow(QMainWindow):
         self._last_search = ("similar", photo)
         self.search_box.clear()
         self._start_search(
-            lambda: SearchResult(self.library.similar(photo, top=MAX_RESULTS)), f"like {photo.name}"
+            lambda: SearchResult(self.library.similar(photo, top=MAX_RESULTS), graded=False),
+            f"like {photo.name}",
         )
 
     def _start_search(self, fn: Callable[[], SearchResult], description: str) -> None:
@@ -742,32 +746,55 @@ class MainWindow(QMainWindow):
             lambda exc: self._on_search_error(generation, exc),
         )
 
-    def _on_results(self, generation: int, description: str, found: SearchResult) -> None:
-        photos = [Photo.from_hit(hit) for hit in found.hits]
+    def _on_results(
+        self, generation: int, description: str, found: SearchResult, weaker_too: bool = False
+    ) -> None:
+        """Show the good matches; the weaker ones only when asked ("show weaker matches")."""
+        every = [Photo.from_hit(hit) for hit in found.hits]
+        good = found.good
+        photos = every if weaker_too else every[:good]
         if not self.results_model.set_results(photos, generation):
             return  # a newer search started meanwhile
-        self._last_error_word = None
+        self._shown_search = (generation, description, found)
         self._update_page(force_results=True)
-        if found.ignored_words:
-            self._show_set_aside(found.ignored_words)
+        if not weaker_too:  # the line under the box was said for this search already
+            self._say_what_was_found(found, description)
         if photos:
-            if not found.ignored_words:
-                self.hide_message()
             self.results_view.scrollToTop()
             self.results_view.setCurrentIndex(self.results_model.index(0, 0))
             self.results_view.selectionModel().clearSelection()
-        else:
+        elif not every:
             message = f"No photos found {escape(description)}."
             if self._photo_count == 0:
                 message += " The library is empty: add a folder first."
             self.show_message(message)
             self.queryFailed.emit(message)
         count = len(photos)
-        self.results_info.setText(
-            f"{count:,} photo{'s' if count != 1 else ''} {description}".replace(",", " ")
-        )
+        near = f" (≈ {escape(', '.join(found.nearest_words))})" if found.nearest_words else ""
+        info = f"{count:,} photo{'s' if count != 1 else ''} {escape(description)}{near}".replace(",", " ")
+        if len(every) > count:
+            info += f' · <a href="weaker">show {len(every) - count} weaker matches</a>'
+        self.results_info.setText(info)
         self.results_view.set_empty_message("No photos found", "Try another word, or check the spelling.")
         self.resultsShown.emit(count)
+
+    def _say_what_was_found(self, found: SearchResult, description: str) -> None:
+        """The line under the search box: words left out, no good matches, or nothing."""
+        self._last_error_word = None
+        if found.ignored_words:
+            self._show_set_aside(found.ignored_words)
+        elif found.hits and not found.good:
+            self.show_message(f"No good matches {escape(description)}.")
+        elif found.hits:
+            self.hide_message()
+
+    def show_weaker_matches(self) -> None:
+        """Show the whole result list of the current search, weaker matches included."""
+        if self._shown_search is None:
+            return
+        generation, description, found = self._shown_search
+        if generation == self.results_model.generation:
+            self._on_results(generation, description, found, weaker_too=True)
 
     def _show_set_aside(self, ignored: list[tuple[str, list[str]]]) -> None:
         """The words a query left out, under the box; the first one's spellings are links."""

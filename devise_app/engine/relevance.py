@@ -6,10 +6,11 @@ margin below the best hit: ``score >= max(GOOD_FLOOR, best - GOOD_MARGIN)``.
 The two numbers were chosen on the COCO development sample
 (../shared/datasets/coco-sample, shipped model): over the 80 category names they
 give the best F1 of the rules tried (precision 0.44, recall 0.30, F1 0.36;
-a floor alone: 0.34), keep a caption's own photo among the good matches for 68 %
-of captions, and leave "no good matches" for a word with nothing of it in the
-photos ("giraffe": best 0.26 would pass, "snowboard" 0.42 passes; there are none
-of either). Photos carrying a searched label score 1.0 and are always good.
+a floor alone: 0.34) and keep a caption's own photo among the good matches for
+68 % of captions. It is a coarse cut, not a detector: words with nothing of them
+in those photos still pass with their best few ("giraffe" at 0.26, "snowboard"
+at 0.42), while in the test photos "giraffe" has no good match. Photos carrying
+a searched label score 1.0 and are always good.
 """
 
 from __future__ import annotations

@@ -135,6 +135,11 @@ def test_remove_photos_and_folders_and_exclude(
     library.include(dated / "2021")
     deque_last(library.rescan())
     assert sorted(_names(library.browse())) == ["astronaut.jpg", "coffee.jpg", "rocket.jpg"]
+    library.exclude_folder(dated / "2021")
+    deque_last(library.index([dated / "2021"]))  # asked for by name: wanted again
+    assert [p.name for p in library.excluded()] == ["cat.jpg"]
+    deque_last(library.rescan())
+    assert sorted(_names(library.browse())) == ["astronaut.jpg", "coffee.jpg", "rocket.jpg"]
 
     assert library.remove_folder(dated) == 3
     assert library.folders() == [] and library.photo_count() == 0

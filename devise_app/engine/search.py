@@ -278,6 +278,8 @@ class Library:
         roots = check_folders(folders)
         catalog = self.catalog
         catalog.add_folders(map(str, roots))  # the library's folders, for rescan and watching
+        for root in roots:  # a folder asked for by name is wanted, even if it was excluded
+            catalog.include(str(root))
         model_id = self._model_id()
         labels.reconcile(catalog, self.path, lambda: self.encoder)  # after a crash in the middle of learning
 

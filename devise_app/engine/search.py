@@ -481,16 +481,16 @@ class Library:
         self, vector: np.ndarray, top: int, exclude: frozenset[int] = frozenset()
     ) -> list[SearchHit]:
         """The ``top`` photos nearest to ``vector``, each content once: the index is
-        asked for more while exact copies fold the list below ``top``."""
-        total = self.catalog.photo_count()
+        asked for more while exact copies fold the list below ``top`` (until it has
+        no more to give)."""
         want = top + len(exclude)
         while True:
             # While an index run is going, search the index as it was; the run updates it at its end.
             pairs = self._vector_index().search(vector, want, allow_stale=self._runs > 0)
             hits = self._hits([(i, score) for i, score in pairs if i not in exclude])
-            if len(hits) >= top or len(pairs) < want or want >= total:
+            if len(hits) >= top or len(pairs) < want:
                 return hits[:top]
-            want = min(total, want * 2)
+            want *= 2
 
     def _hits(self, pairs: Sequence[tuple[int, float]]) -> list[SearchHit]:
         """Ranked (id, score) pairs as hits, exact copies folded into the best-ranked one."""

@@ -76,12 +76,15 @@ class SearchResult:
     nearest_words: list[str] = field(default_factory=list)
 
     graded: bool = True  # False: a ranking with no cut-off ("photos like this one")
+    good_count: int | None = None  # set when the hits were put in another order than by score
 
     @property
     def good(self) -> int:
         """How many of the leading hits are good matches (devise_app.engine.relevance)."""
         from devise_app.engine.relevance import good_matches
 
+        if self.good_count is not None:
+            return self.good_count
         return good_matches([hit.score for hit in self.hits]) if self.graded else len(self.hits)
 
 

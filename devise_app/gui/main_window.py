@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,8 @@ from PySide6.QtWidgets import (
 from devise_app.engine import config
 from devise_app.engine.errors import ModelFileError, QueryError, UserError
 from devise_app.engine.imaging import is_image_path
-from devise_app.engine.search import SearchResult
+from devise_app.engine.search import SearchHit, SearchResult
+from devise_app.gui.browse import NAME, RELEVANCE, BrowseBar
 from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from devise_app.gui.dialogs import PreviewDialog, WordsDialog
 from devise_app.gui.icons import ICON_SIZE, app_icon, icon
@@ -378,11 +380,14 @@ class MainWindow(QMainWindow):
         self.zoom_slider.setRange(MIN_SIZE, MAX_SIZE)
         self.zoom_slider.setSingleStep(8)
         self.zoom_slider.setPageStep(ZOOM_STEP)
-        self.zoom_slider.setFixedWidth(140)
+        self.zoom_slider.setFixedWidth(100)
         self.zoom_slider.setToolTip("Thumbnail size (Ctrl+plus / Ctrl+minus, or Ctrl+wheel)")
+        self.browse_bar = BrowseBar()
+        self.browse_bar.changed.connect(self._rerun_last_search)
         header = QHBoxLayout()
         header.setContentsMargins(2, 0, 2, 0)
         header.addWidget(self.results_info, 1)
+        header.addWidget(self.browse_bar)
         header_items: tuple[tuple[QAction | None, QWidget | None], ...] = (
             (self.zoom_out_action, None),
             (None, self.zoom_slider),
@@ -617,6 +622,7 @@ class MainWindow(QMainWindow):
             return self.library.photo_count(), self.library.last_indexed_at(), labels, mapping
 
         self.call(fetch, self._on_library_state)
+        self.call(self.library.folders, self.browse_bar.set_folders)
 
     def _label_state(self) -> tuple[list[tuple[str, int]], dict[str, list[str]]]:
         """Runs on the query thread: all labels and which photos carry them."""
@@ -634,8 +640,11 @@ class MainWindow(QMainWindow):
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else ""
         )
         self._apply_label_state(labels, mapping)
+        self.browse_bar.set_labels([name for name, _ in labels])
         self._update_page()
         self._refresh_learn_status()
+        if count and self._last_search is None and not self.search_box.text().strip():
+            self.browse()  # the library's photos, before any query
         self.libraryRefreshed.emit()
 
     def refresh_labels(self) -> None:
@@ -719,13 +728,46 @@ class MainWindow(QMainWindow):
         if self.search_box.text().strip() != text:
             self.search_box.setText(text)
         if not text:
-            self.results_model.clear()
-            self._last_search = None
             self.hide_message()
-            self._update_results_info()
+            if self._photo_count:
+                self.browse()
+            else:
+                self.results_model.clear()
+                self._last_search = None
+                self._update_results_info()
             return
         self._last_search = ("query", text)
-        self._start_search(lambda: self.library.find(text, top=MAX_RESULTS), f"for “{_shortened(text)}”")
+        sort, filters = self.browse_bar.sort(has_query=True), self.browse_bar.photo_filter()
+
+        def find() -> SearchResult:
+            return self._in_order(self.library.find(text, top=MAX_RESULTS, filters=filters), sort)
+
+        self._start_search(find, f"for “{_shortened(text)}”")
+
+    def browse(self) -> None:
+        """Show the library's photos without a query, sorted and filtered by the browse bar."""
+        self._last_search = ("browse", "")
+        sort, filters = self.browse_bar.sort(has_query=False), self.browse_bar.photo_filter()
+
+        def listing() -> SearchResult:
+            photos = self.library.browse(sort, filters, top=MAX_RESULTS)
+            return SearchResult([SearchHit(p.photo_id, p.path, 1.0, p.copies) for p in photos], graded=False)
+
+        self._start_search(listing, "in the library")
+
+    @staticmethod
+    def _in_order(found: SearchResult, sort: str) -> SearchResult:
+        """The good matches by date taken or by name when asked; the weaker ones stay
+        after them, by relevance."""
+        if sort == RELEVANCE or not found.hits:
+            return found
+        count = found.good
+        good, weaker = list(found.hits[:count]), found.hits[count:]
+        if sort == NAME:
+            good.sort(key=lambda hit: (hit.path.name.lower(), str(hit.path)))
+        else:
+            good.sort(key=lambda hit: -(hit.taken_at or 0.0))
+        return replace(found, hits=good + weaker, good_count=count)
 
     def find_similar(self, photo: Path) -> None:
         """Show the photos that look like ``photo`` (in the library or not)."""
@@ -978,6 +1020,8 @@ class MainWindow(QMainWindow):
         kind, value = self._last_search
         if kind == "query":
             self.search(str(value))
+        elif kind == "browse":
+            self.browse()
         else:
             self.find_similar(Path(value))
 

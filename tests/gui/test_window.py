@@ -490,3 +490,32 @@ def test_a_query_with_an_unknown_word_is_answered_and_the_word_offered_a_spellin
         window._on_suggestion("suggest:espresso")  # what a click on the link does
     assert window.search_box.text() == "a cup of espresso on a table"
     assert "espreso" not in window.query_message.text()
+
+
+def test_the_library_shows_its_photos_before_any_query_and_sorts_and_filters(
+    make_window: Callable[..., Any], indexed_library: Library, indexed_photos: Path, qtbot: Any
+) -> None:
+    indexed_library.add_label("pets", [indexed_photos / "chelsea.png", indexed_photos / "horse.png"])
+    window = make_window(indexed_library, wait=False)
+    with qtbot.waitSignal(window.resultsShown, timeout=30_000) as shown:
+        window.show()
+    everything = indexed_library.photo_count()
+    assert shown.args[0] == everything  # every photo, newest first, with no query typed
+    newest = [photo.path.name for photo in indexed_library.browse("date")]
+    assert _grid_names(window) == newest
+
+    bar = window.browse_bar
+    bar.sort_box.setCurrentIndex(bar.sort_box.findData("name"))
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        bar.changed.emit()
+    assert _grid_names(window) == sorted(newest, key=str.lower)
+
+    qtbot.waitUntil(lambda: bar.label_box.findData("pets") > 0, timeout=10_000)
+    bar.label_box.setCurrentIndex(bar.label_box.findData("pets"))
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        bar.changed.emit()
+    assert _grid_names(window) == ["chelsea.png", "horse.png"]
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("cat")  # the filter combines with a query
+    assert set(_grid_names(window)) <= {"chelsea.png", "horse.png"}
+    assert _grid_names(window)[0] == "chelsea.png"

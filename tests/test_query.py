@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from devise_app.engine.query import (
+    MAX_SUGGESTED_WORDS,
     Label,
     Phrase,
     QueryError,
@@ -196,3 +197,13 @@ def test_every_wordnet_noun_is_known(vocabulary: Any) -> None:
     assert len(lemmas) > 100_000
     unknown = [lemma for lemma in lemmas if not all(word in vocabulary for word in lemma.split())]
     assert unknown == []
+
+
+def test_only_the_first_unknown_words_get_spellings(vocabulary: Any) -> None:
+    """Close spellings are a scan of the vocabulary each: a query full of unknown
+    words gets them for its first few only, and is still answered from the rest."""
+    words = ["elephnat", "restaraunt", "telivision", "peson", "streer", "giraffle", "umbrela"]
+    result = embed_query(" ".join(words) + " on a beach", vocabulary)
+    assert [word for word, _ in result.ignored_words] == words
+    assert all(spellings for _, spellings in result.ignored_words[:MAX_SUGGESTED_WORDS])
+    assert all(not spellings for _, spellings in result.ignored_words[MAX_SUGGESTED_WORDS:])

@@ -42,6 +42,7 @@ from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_v
 MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
 MAX_NESTING = 20  # brackets inside brackets
+MAX_SUGGESTED_WORDS = 5  # unknown words of one query that get close spellings
 ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ", "many ")
 
 _SCANNER = re.compile(
@@ -364,7 +365,11 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     wanted = list(dict.fromkeys(p.concept or p.text or "" for p in plans.values() if p.class_index is None))
     texts = dict(zip(wanted, (vocabulary.pad(v) for v in vocabulary.encode(wanted)), strict=True))
     total = _evaluate(tree, vocabulary, label_vector, plans, texts)
-    suggestions = {word: vocabulary.suggest(word) for word, _ in ignored}
+    # close spellings for the first few unknown words only: each is a scan of the vocabulary
+    distinct = list(dict.fromkeys(word for word, _ in ignored))
+    suggestions = {
+        word: vocabulary.suggest(word) if i < MAX_SUGGESTED_WORDS else [] for i, word in enumerate(distinct)
+    }
     if total is None:
         if ignored:
             word, position = ignored[0]

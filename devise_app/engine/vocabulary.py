@@ -303,18 +303,25 @@ class Vocabulary:
                 break
         return results
 
+    @functools.cached_property
+    def _spelling_buckets(self) -> dict[int, list[str]]:
+        """The 100k most frequent known words and the class names by length, in
+        frequency order (built on first use, for ``suggest``)."""
+        buckets: dict[int, list[str]] = {}
+        for word in dict.fromkeys([*self.known_words[:100_000], *self._class_index]):
+            buckets.setdefault(len(word), []).append(word)
+        return buckets
+
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Known spellings close to an unknown word, most frequent first among equals."""
         key = word.lower().strip()
         if not key:
             return []
-        frequent = self.known_words[:100_000]
-        pool = [w for w in frequent if abs(len(w) - len(key)) <= 2 and w[:1] == key[:1]]
-        pool += [w for w in self._class_index if abs(len(w) - len(key)) <= 3]
-        matches = difflib.get_close_matches(key, pool, n=n, cutoff=0.7)
+        near = [w for size in range(len(key) - 2, len(key) + 3) for w in self._spelling_buckets.get(size, [])]
+        same_start = [w for w in near if w[:1] == key[:1]]
+        matches = difflib.get_close_matches(key, same_start, n=n, cutoff=0.7)
         if len(matches) < n:
-            rest = [w for w in frequent if abs(len(w) - len(key)) <= 2]
-            matches += [m for m in difflib.get_close_matches(key, rest, n=n, cutoff=0.75) if m not in matches]
+            matches += [m for m in difflib.get_close_matches(key, near, n=n, cutoff=0.75) if m not in matches]
         return matches[:n]
 
     def complete(self, prefix: str, n: int = 10) -> list[str]:

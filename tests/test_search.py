@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from devise_app.engine.ann import INDEX_FILENAME
@@ -220,3 +223,38 @@ def test_searches_during_a_run_do_not_rebuild_after_every_batch(
     assert len(hits) == 7  # coffee2.png is an exact copy of coffee.png: shown once, with its count
     assert sorted(hit.copies for hit in hits) == [1] * 6 + [2]
     assert vectors.builds == 2
+
+
+def test_a_library_of_an_earlier_model_is_re_projected_not_re_embedded(
+    library: Any, photo_dir: Path, run_index: RunIndex, tmp_path: Path, vocabulary: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """An app update ships a new head: the stored CNN features give the new vectors
+    at once (a library of the 114-d model failed every search with the 128-d one)."""
+    from devise_app.engine import config, labels
+    from devise_app.engine.learning import LearnedHead
+    from devise_app.engine.model import HEAD_FILE, Head
+
+    run_index(library, [photo_dir])
+    library.add_label("Zorblax", [photo_dir / "chelsea.png"])
+    deque(library.learn(), maxlen=1)
+    assert labels.head_path(library.path).exists()
+    library.close()
+    updated = tmp_path / "models-update"
+    shutil.copytree(config.models_dir(), updated)
+    with np.load(updated / HEAD_FILE) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["codes"] = arrays["codes"][::-1].copy()  # another head for the same CNN
+    np.savez(updated / HEAD_FILE, **arrays)
+    monkeypatch.setenv("DEVISE_APP_MODELS_DIR", str(updated))
+
+    reopened = type(library)(library.path, vocabulary=vocabulary)  # no model session given
+    assert reopened.search("cat", top=1)[0].path.name == "chelsea.png"
+    _, features = reopened.catalog.features()
+    _, vectors = reopened.catalog.vectors()
+    assert np.abs(Head.load(updated / HEAD_FILE).project(features) - vectors).max() < 1e-5
+    assert reopened._encoder is None, "re-projecting needs no inference session"
+    assert LearnedHead.load(labels.head_path(library.path)) is None  # the old model's head is kept aside
+    assert list(library.path.glob("learned_head.model-*.npz"))
+    assert reopened.labels() == [("Zorblax", 1)]
+    reopened.close()

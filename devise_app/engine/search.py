@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Generator, Sequence
@@ -51,7 +52,12 @@ PhotoFilter = care.PhotoFilter
 PhotoInfo = care.PhotoInfo
 DuplicateGroup = care.DuplicateGroup
 
+log = logging.getLogger("devise_app.search")
 _LABEL_SCORE = 1.0
+# The CNN features every model of this project shares (EfficientNet-Lite0's pooled
+# features); a model with other features names them in its manifest ("features").
+DEFAULT_FEATURES = "efficientnet-lite0 pooled 1280"
+FEATURES_META_KEY = "features"
 RERANKED_CANDIDATES = 1000  # a label search re-ranks this many of the index's nearest photos
 _model_ids: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> digest, per process
 
@@ -254,8 +260,47 @@ class Library:
     def _vector_index(self) -> VectorIndex:
         with self._lock:
             if self._vectors is None:
+                self._adopt_current_model()
                 self._vectors = VectorIndex(self.path, self.catalog)
             return self._vectors
+
+    def _model_dir(self) -> Path:
+        return self._encoder.model_dir if self._encoder is not None else config.models_dir()
+
+    def _adopt_current_model(self) -> bool:
+        """A library indexed with an earlier model (an app update): re-project its stored
+        CNN features with the current model's head, in one transaction, so its vectors
+        have the current model's size and meaning without decoding a photo again (the
+        old vectors made every search fail: "Vector has wrong length"). A head learned
+        for the old model cannot serve the new one: it is kept aside, renamed, and the
+        labels stay to learn from again. True if the library was re-projected."""
+        from devise_app.engine.model import HEAD_FILE, Head, read_manifest
+
+        catalog = self.catalog
+        stored = catalog.get_meta("model_id")
+        current = self._model_id()
+        if stored is None or stored == current:
+            return False
+        model_dir = self._model_dir()
+        features = str(read_manifest(model_dir).get("features", DEFAULT_FEATURES))
+        if (catalog.get_meta(FEATURES_META_KEY) or DEFAULT_FEATURES) != features:
+            return False  # other CNN features: the next index run embeds every photo again
+        head = Head.load(model_dir / HEAD_FILE)
+        with labels.learn_lock(self.path):
+            learned = labels.head_path(self.path)
+            if learned.exists():
+                os.replace(learned, learned.with_name(f"learned_head.model-{stored[:12]}.npz"))
+            with catalog.transaction():
+                ids, stored_features = catalog.features()
+                if len(ids):
+                    catalog.set_vectors(ids, head.project(stored_features))
+                catalog.set_meta(labels.HEAD_META_KEY, labels.SHIPPED_HEAD)
+                catalog.set_meta("model_id", current)
+                catalog.set_meta(FEATURES_META_KEY, features)
+        with self._model_lock:
+            self._learned = False
+        log.info("library re-projected for model %s: %d photos", current, len(ids))
+        return True
 
     def _model_id(self) -> str:
         model_id = getattr(self._encoder, "model_id", None)  # an encoder may name its model itself
@@ -284,6 +329,7 @@ class Library:
         for root in roots:  # a folder asked for by name is wanted, even if it was excluded
             catalog.include(str(root))
         model_id = self._model_id()
+        self._adopt_current_model()  # an app update's new head: re-project rather than re-embed
         labels.reconcile(catalog, self.path, lambda: self.encoder)  # after a crash in the middle of learning
 
         def run() -> Generator[IndexProgress, None, None]:

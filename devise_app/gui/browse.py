@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QWidget
 from devise_app.engine.care import PhotoFilter
 
 RELEVANCE, DATE, NAME = "relevance", "date", "name"
-_SORTS = ((RELEVANCE, "Best match first"), (DATE, "Newest first"), (NAME, "By name"))
+_SORTS = ((RELEVANCE, "Best match"), (DATE, "Newest"), (NAME, "Name"))
 
 
 class BrowseBar(QWidget):
@@ -45,7 +45,7 @@ class BrowseBar(QWidget):
         for box in (self.sort_box, self.folder_box, self.label_box):
             # narrow, so the bar never sets the window's minimum width; the list shows names whole
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(5)
+            box.setMinimumContentsLength(6)
             box.activated.connect(lambda _index: self.changed.emit())
 
     def sort(self, has_query: bool) -> str:

@@ -811,13 +811,21 @@ class MainWindow(QMainWindow):
                 message += " The library is empty: add a folder first."
             self.show_message(message)
             self.queryFailed.emit(message)
-        count = len(photos)
-        near = f" (≈ {escape(', '.join(found.nearest_words))})" if found.nearest_words else ""
-        info = f"{count:,} photo{'s' if count != 1 else ''} {escape(description)}{near}".replace(",", " ")
-        if len(every) > count:
-            info += f' · <a href="weaker">show {len(every) - count} weaker matches</a>'
-        self.results_info.setText(info)
-        self.results_view.set_empty_message("No photos found", "Try another word, or check the spelling.")
+        count, hidden = len(photos), len(every) - len(photos)
+        # the link first: a narrow window cuts the end of this line off, never the link
+        weaker = f'<a href="weaker">Show {hidden} weaker</a> · ' if hidden else ""
+        near = f" ≈ {escape(', '.join(found.nearest_words))}" if found.nearest_words else ""
+        number = f"{count:,}".replace(",", " ")
+        self.results_info.setText(
+            f"{weaker}{number} photo{'s' if count != 1 else ''} {escape(description)}{near}"
+        )
+        self.results_info.setToolTip(f"{count} photos {description}{near}")
+        if hidden and not count:
+            self.results_view.set_empty_message(
+                "No good matches", "“Show weaker” above lists the nearest photos anyway."
+            )
+        else:
+            self.results_view.set_empty_message("No photos found", "Try another word, or check the spelling.")
         self.resultsShown.emit(count)
 
     def _say_what_was_found(self, found: SearchResult, description: str) -> None:
@@ -826,7 +834,12 @@ class MainWindow(QMainWindow):
         if found.ignored_words:
             self._show_set_aside(found.ignored_words)
         elif found.hits and not found.good:
-            self.show_message(f"No good matches {escape(description)}.")
+            near = (
+                f" It comes nearest to {escape(', '.join(found.nearest_words))}."
+                if found.nearest_words
+                else ""
+            )
+            self.show_message(f"No good matches {escape(description)}.{near}")
         elif found.hits:
             self.hide_message()
 

@@ -61,7 +61,7 @@ def test_word_arithmetic_runs(window: Any, qtbot: Any) -> None:
         window.search("king - man + woman")
     assert blocker.args[0] == 0
     assert "No good matches" in window.query_message.text()
-    assert "queen" in window.results_info.text() and "show 7 weaker matches" in window.results_info.text()
+    assert "queen" in window.results_info.text() and "Show 7 weaker" in window.results_info.text()
     with qtbot.waitSignal(window.resultsShown, timeout=10_000) as blocker:
         window.show_weaker_matches()
     assert blocker.args[0] == 7

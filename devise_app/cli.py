@@ -33,7 +33,7 @@ from devise_app.logs import setup_logging
 
 if TYPE_CHECKING:
     from devise_app.engine.indexer import IndexProgress, IndexSummary
-    from devise_app.engine.search import Library, PhotoInfo, SearchHit, Suggestion
+    from devise_app.engine.search import Library, PhotoFilter, PhotoInfo, SearchHit, Suggestion
     from devise_app.engine.watch import WatchRun
 
 PROG = "devise-app"
@@ -232,7 +232,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with _library(args) as library:
         for query in args.queries:
             try:
-                found = library.find(query, args.top)
+                found = library.find(query, args.top, _filters(args))
             except QueryError as exc:
                 failed += 1
                 if args.json:
@@ -437,12 +437,17 @@ def _photo_json(photo: PhotoInfo) -> dict[str, object]:
     }
 
 
-def cmd_browse(args: argparse.Namespace) -> int:
+def _filters(args: argparse.Namespace) -> PhotoFilter | None:
+    """What --folder, --label, --since and --until ask for; None when none is given."""
     from devise_app.engine.search import PhotoFilter
 
     filters = PhotoFilter(args.folder, args.since, args.until, args.label)
+    return None if filters.is_empty() else filters
+
+
+def cmd_browse(args: argparse.Namespace) -> int:
     with _library(args) as library:
-        photos = library.browse(args.sort, filters, args.top)
+        photos = library.browse(args.sort, _filters(args), args.top)
     if args.json:
         _print_json({"sort": args.sort, "photos": [_photo_json(photo) for photo in photos]})
         return 0
@@ -570,6 +575,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="print one JSON object per line")
+    narrow = argparse.ArgumentParser(add_help=False)
+    narrow.add_argument("--folder", type=Path, metavar="F", help="only photos in this folder (and below)")
+    narrow.add_argument("--label", metavar="L", help="only photos carrying this label")
+    narrow.add_argument(
+        "--since", type=_when, metavar="DATE", help="only photos taken on or after (2024-07-14)"
+    )
+    narrow.add_argument("--until", type=_when, metavar="DATE", help="only photos taken before")
 
     def command(
         name: str,
@@ -603,7 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
         "search",
         cmd_search,
         "find photos by meaning: words, word arithmetic (king - man + woman) or label:NAME",
-        [library, output],
+        [library, output, narrow],
     )
     sub.add_argument("queries", nargs="+", metavar="QUERY", help="each argument is one query")
     sub.add_argument("--top", type=_positive, default=20, metavar="K", help="results per query (default 20)")
@@ -644,13 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
         "browse",
         cmd_browse,
         "list the library's photos without a query, newest first (exact copies once)",
-        [library, output],
+        [library, output, narrow],
     )
     sub.add_argument("--sort", choices=["date", "name"], default="date", help="date taken (default) or name")
-    sub.add_argument("--folder", type=Path, metavar="F", help="only photos in this folder (and below)")
-    sub.add_argument("--label", metavar="L", help="only photos carrying this label")
-    sub.add_argument("--since", type=_when, metavar="DATE", help="only photos taken on or after (2024-07-14)")
-    sub.add_argument("--until", type=_when, metavar="DATE", help="only photos taken before")
     sub.add_argument("--top", type=_positive, metavar="K", help="at most K photos (default: all)")
 
     sub = command("rescan", cmd_rescan, "bring the library up to date with all its folders", [library])

@@ -59,7 +59,9 @@ def test_browse_and_duplicates(
     assert "2 identical copies:" in out
 
 
-def test_search_shows_copies_once(library_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_shows_copies_once_and_takes_filters(
+    library_dir: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "search", "cat", "--json", "--top", "5", "--library", library_dir)
     results = json.loads(out)["results"]
     assert code == 0 and len(results) == 5
@@ -67,6 +69,13 @@ def test_search_shows_copies_once(library_dir: Path, capsys: pytest.CaptureFixtu
     assert all("copies" not in result for result in results[1:] if "coffee" not in result["path"])
     code, out, _ = run(capsys, "search", "cat", "--top", "1", "--library", library_dir)
     assert out.splitlines()[1].endswith("(2 copies)")
+
+    code, out, _ = run(
+        capsys, "search", "cat", "--json", "--folder", photo_dir / "sub", "--library", library_dir
+    )
+    assert code == 0 and [Path(r["path"]).name for r in json.loads(out)["results"]] == ["coffee-again.png"]
+    code, _, err = run(capsys, "search", "cat", "--label", "nope", "--library", library_dir)
+    assert code == 1 and err.startswith("devise-app: error: no label named 'nope'")
 
 
 def test_remove_exclude_and_rescan(

@@ -155,6 +155,15 @@ def collapse(catalog: Catalog, pairs: Sequence[tuple[int, float]]) -> list[tuple
     return kept
 
 
+def admitted_copy(catalog: Catalog, photo_id: int, allowed: frozenset[int]) -> PhotoRow | None:
+    """An exact copy of photo ``photo_id`` (the same bytes) among ``allowed``, if any:
+    a filtered search shows it where the copy that stood for them all is filtered out."""
+    row = catalog.rows_of([photo_id]).get(photo_id)
+    if row is None or row.hash is None:
+        return None
+    return next((copy for copy in catalog.rows_with_hash(row.hash) if copy.id in allowed), None)
+
+
 # -- folders, removing, excluding ------------------------------------------------------------
 
 

@@ -429,10 +429,23 @@ class Library:
         want = top
         while True:
             found = self.find(query, want)
-            hits = [hit for hit in found.hits if hit.photo_id in allowed]
+            hits = self._admitted(found.hits, allowed)
             if len(hits) >= top or want >= total:
                 return SearchResult(hits[:top], found.ignored_words, found.nearest_words)
             want = min(total, want * 4)
+
+    def _admitted(self, hits: list[SearchHit], allowed: frozenset[int]) -> list[SearchHit]:
+        """The hits a filter admits. A hit standing for exact copies is admitted through
+        a copy that the filter admits, shown in its place."""
+        kept = []
+        for hit in hits:
+            if hit.photo_id in allowed:
+                kept.append(hit)
+            elif hit.copies > 1:
+                copy = care.admitted_copy(self.catalog, hit.photo_id, allowed)
+                if copy is not None:
+                    kept.append(SearchHit(copy.id, Path(copy.path), hit.score, copy.copies, copy.taken_at))
+        return kept
 
     def browse(
         self,

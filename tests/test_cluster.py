@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections import deque
@@ -283,6 +284,24 @@ def test_without_ray_the_command_says_what_to_install(
     status = main(["index", folder, "--library", library, "--engine", "ray"])
     assert status == 1
     assert "pip install 'devise-app[cluster]'" in capsys.readouterr().err
+
+
+@needs_ray
+def test_an_address_nobody_answers_on_is_one_line_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devise_app.cli import main
+
+    with socket.socket() as unused:  # a loopback port that is free, so nobody answers there
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copyfile(SKIMAGE_PHOTOS / "coffee.png", photos / "coffee.png")
+    library = os.fspath(tmp_path / "library")
+    status = main(["index", os.fspath(photos), "--library", library, "--engine", "ray", "--address", address])
+    assert status == 1
+    assert f"cannot reach the Ray cluster at {address}" in capsys.readouterr().err
 
 
 def test_address_needs_the_ray_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -96,6 +97,7 @@ PROXY_ENVIRONMENT = {
 # terminal (the rest is in Ray's session logs). A user's own setting wins.
 QUIET_ENVIRONMENT = {"RAY_BACKEND_LOG_LEVEL": "fatal"}
 INPUT_SHAPE = (3, imaging.INPUT_SIZE, imaging.INPUT_SIZE)
+CONNECT_TIMEOUT_S = 10.0  # for the first contact with a cluster's head
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,23 @@ class RaySession:
     started_here: bool = False  # ray.init called here (a local instance, or joining the address)
 
     def open(self) -> Any:
+        """The ``ray`` module, connected: joins a Ray this process already runs."""
         if self.ray is not None:
             return self.ray
+        ray = self._import()
+        if self.options.address is not None:
+            _check_reachable(self.options.address)
+        if not ray.is_initialized():
+            started = time.perf_counter()
+            self._init(ray)
+            self.started_here = True
+            self.start_seconds = time.perf_counter() - started
+            log.info("Ray %s: %s", ray.__version__, ray.cluster_resources())
+        self.ray = ray
+        return ray
+
+    def _import(self) -> Any:
+        """Ray, imported with the environment it reads at import set first."""
         if self.options.address is None:
             os.environ.update(LOCAL_ENVIRONMENT)  # read by Ray at import and by its processes
         else:
@@ -150,28 +167,22 @@ class RaySession:
             os.environ.setdefault(name, value)
         ray = import_ray()
         _quiet_ray_data(ray)
-        if ray.is_initialized():
-            self.ray = ray
-            return ray
-        started = time.perf_counter()
-        if self.options.address is None:
-            _local_loopback(ray)
-            cpus = self.options.local_cpus or max(os.cpu_count() or 1, self._workers_wanted() + 1)
-            with _environment(PROXY_ENVIRONMENT):  # for the processes it starts
-                ray.init(
-                    num_cpus=cpus,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.ERROR,
-                    _node_ip_address=LOOPBACK,
-                )
-        else:
-            ray.init(address=self.options.address, log_to_driver=False, logging_level=logging.ERROR)
-        self.started_here = True
-        self.start_seconds = time.perf_counter() - started
-        log.info("Ray %s: %s", ray.__version__, ray.cluster_resources())
-        self.ray = ray
         return ray
+
+    def _init(self, ray: Any) -> None:
+        if self.options.address is not None:
+            ray.init(address=self.options.address, log_to_driver=False, logging_level=logging.ERROR)
+            return
+        _local_loopback(ray)
+        cpus = self.options.local_cpus or max(os.cpu_count() or 1, self._workers_wanted() + 1)
+        with _environment(PROXY_ENVIRONMENT):  # for the processes it starts
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                _node_ip_address=LOOPBACK,
+            )
 
     def _workers_wanted(self) -> int:
         return self.options.model_workers or 1
@@ -197,6 +208,18 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _check_reachable(address: str) -> None:
+    """``UserError`` at once for a ``HOST:PORT`` nobody answers on (Ray itself retries
+    for minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def start_local(options: RayOptions | None = None) -> RaySession:

@@ -31,8 +31,16 @@ that fault).
 Privacy: without an address, the local Ray instance binds to the loopback
 address only (Ray otherwise advertises and binds its servers on the machine's
 network address), starts no dashboard, and Ray's usage statistics are off
-(``RAY_USAGE_STATS_ENABLED=0``, set before Ray is imported). Ray is an optional
-extra (``devise-app[cluster]``) and is imported only here, when a run needs it.
+(``RAY_USAGE_STATS_ENABLED=0``, set before Ray is imported); the processes it
+starts get an HTTP proxy on a closed loopback port, which ends the cloud-metadata
+requests Ray's dashboard process makes whatever the usage setting. Ray is an
+optional extra (``devise-app[cluster]``) and is imported only here, when a run
+needs it.
+
+The driver's part is the plain indexer's writing plus Ray Data's scheduling
+threads: about 2 ms of CPU per photo on the development machine, which caps one
+run at a few hundred photos per second however large the cluster (README, ``bench
+cluster``).
 """
 
 from __future__ import annotations
@@ -67,8 +75,8 @@ INSTALL_HINT = "the Ray engine needs Ray: pip install 'devise-app[cluster]'"
 KILL_VARIABLE = "DEVISE_APP_RAY_KILL_WORKER"
 LOOPBACK = "127.0.0.1"
 HASH_BYTES = 16  # indexer.hash_file's digest size
-# Memory a decode task declares: its block of model input (32 x 0.6 MB) and one
-# large photo being decoded. Declared, it also keeps Ray Data from fusing the
+# Memory a decode task declares: its block of model input (up to 96 x 0.6 MB) and
+# one large photo being decoded. Declared, it also keeps Ray Data from fusing the
 # decoding into the model actors (it fuses maps whose remote arguments are equal),
 # so decoding runs in CPU tasks of its own and scales apart from the model.
 DECODE_MEMORY = 256 << 20

@@ -544,11 +544,15 @@ class _Run:
         """``process`` with the loading and embedding done by ``loader``: each batch
         it yields is stored as the pipeline stores its own (a photo whose reused
         vector vanished meanwhile is embedded here). Stops after the batch last
-        reported when cancelled, and closes the loader."""
+        reported when cancelled, and closes the loader. The rate for the ETA is
+        timed from the first batch back (a loader may take long to start: a cluster)."""
         batches = loader([found for found, _ in work], self.catalog.indexed_hashes())
         todo = iter(work)
+        first = not self.work_done
         try:
             for loaded in batches:
+                if first:
+                    self.work_started = time.monotonic()
                 batch = []
                 for path, item in loaded:
                     found, row = next(todo)
@@ -558,7 +562,8 @@ class _Run:
                 self.embed_batch(self.prepare_batch(batch))
                 self.store_batch(batch)
                 self.done += len(batch)
-                self.work_done += len(batch)
+                self.work_done += 0 if first else len(batch)
+                first = False
                 self.current = Path(batch[-1][0].path) if batch else self.current
                 yield self.progress("indexing")
                 if self.cancel.is_set():

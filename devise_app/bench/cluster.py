@@ -6,7 +6,8 @@ photos), each into a new library:
 
 - the plain indexer (``Library.index``): photos/s;
 - the Ray engine (``engine.cluster``) on a local Ray with 1 and with 2 model
-  workers: photos/s of the run, Ray's start measured apart (once, before both);
+  workers, and with 1 on blocks of 96 photos as GPU actors get them: photos/s of
+  each run, Ray's start measured apart (once, before them all);
 - the overhead per photo: Ray's wall time per photo minus the plain run's, and
   the driver's own CPU time per photo: all of it (Ray Data's scheduling threads
   included, part of which is a fixed cost per second, not per photo) and that of
@@ -16,7 +17,7 @@ photos), each into a new library:
 
 Then a projection, clearly marked as one, for ``PROJECTED_PHOTOS`` photos on N GPU
 nodes: from the decode CPU time per photo and the driver's CPU time per photo
-measured here, and an assumed model rate per GPU (no GPU is measured here).
+(at blocks of 96) measured here, and an assumed model rate per GPU (no GPU is measured here).
 A node embeds min(GPU rate, cores × 1000 / decode ms) photos/s, and N nodes are
 capped by the one driver that writes the catalog.
 """
@@ -43,7 +44,13 @@ if TYPE_CHECKING:
 
 FULL = Sizes()
 TINY = Sizes(sample_limit=24, generated_sample=24, generated_sample_size=(320, 240))
-WORKER_COUNTS = (1, 2)
+# (name, model workers, photos per block): the last one has the blocks GPU actors
+# get, and its driver cost per photo goes into the projection.
+RAY_RUNS = (
+    ("1 model worker", 1, None),
+    ("2 model workers", 2, None),
+    ("1 model worker, blocks of 96 (as on GPUs)", 1, 96),
+)
 TOP = 10
 VECTOR_TOLERANCE = 1e-5
 # Twenty everyday queries, all in the shipped vocabulary.
@@ -188,19 +195,20 @@ def _measure(images: Path | None, sizes: Sizes, tmp: Path) -> int:
         plain_hits = top_hits(library)
     plain_contents = library_contents(tmp / "plain")
 
-    workers = max(WORKER_COUNTS)
+    workers = max(count for _, count, _ in RAY_RUNS)
     options = cluster.RayOptions(local_cpus=max(os.cpu_count() or 1, workers + 1))
     session = cluster.start_local(options)
     try:
-        runs: dict[int, tuple[Timed, list[str]]] = {}
-        for count in WORKER_COUNTS:
-            common.say(f"Ray, {count} model worker{'s' if count > 1 else ''} …")
-            runs[count] = _ray_run(tmp / f"ray-{count}", folder, count, encoder, plain_summary)
-            runs[count][1].extend(differences(library_contents(tmp / f"ray-{count}"), plain_contents))
-            if count == WORKER_COUNTS[0]:
-                with Library(tmp / f"ray-{count}", encoder=encoder) as library:
+        runs: dict[str, tuple[Timed, list[str]]] = {}
+        for i, (name, count, batch) in enumerate(RAY_RUNS):
+            common.say(f"Ray, {name} …")
+            run_options = cluster.RayOptions(model_workers=count, model_batch=batch)
+            runs[name] = _ray_run(tmp / f"ray-{i}", folder, run_options, encoder, plain_summary)
+            runs[name][1].extend(differences(library_contents(tmp / f"ray-{i}"), plain_contents))
+            if i == 0:
+                with Library(tmp / f"ray-{i}", encoder=encoder) as library:
                     if top_hits(library) != plain_hits:
-                        runs[count][1].append(f"top {TOP} differ for some of the {len(QUERIES)} queries")
+                        runs[name][1].append(f"top {TOP} differ for some of the {len(QUERIES)} queries")
     finally:
         session.close()
     common.print_table(_rows(plain, runs, session.start_seconds, decode_cpu_ms))
@@ -208,37 +216,34 @@ def _measure(images: Path | None, sizes: Sizes, tmp: Path) -> int:
 
 
 def _ray_run(
-    library_dir: Path, folder: Path, workers: int, encoder: Any, plain_summary: IndexSummary
+    library_dir: Path, folder: Path, options: Any, encoder: Any, plain_summary: IndexSummary
 ) -> tuple[Timed, list[str]]:
     from devise_app.engine import cluster
     from devise_app.engine.search import Library
 
     with Library(library_dir, encoder=encoder) as library:
-        timed, summary = _run(
-            cluster.index_on_ray(library, [folder], cluster.RayOptions(model_workers=workers))
-        )
+        timed, summary = _run(cluster.index_on_ray(library, [folder], options))
     problems = [] if summary_facts(summary) == summary_facts(plain_summary) else ["summaries differ"]
     return timed, problems
 
 
 def _rows(
-    plain: Timed, runs: dict[int, tuple[Timed, list[str]]], start_s: float, decode_cpu_ms: float
+    plain: Timed, runs: dict[str, tuple[Timed, list[str]]], start_s: float, decode_cpu_ms: float
 ) -> list[Row]:
     rows = [
         Row(f"plain indexer ({plain.photos} photos)", f"{plain.rate:.1f} photos/s"),
         Row("Ray: local start (once)", f"{start_s:.1f} s"),
     ]
-    for count, (timed, _) in runs.items():
+    for name, (timed, _) in runs.items():
         overhead = (1 / timed.rate - 1 / plain.rate) * 1000
         rows += [
-            Row(f"Ray, {count} model worker{'s' if count > 1 else ''}", f"{timed.rate:.1f} photos/s"),
-            Row(f"Ray, {count}: overhead per photo vs plain (wall)", f"{overhead:+.1f} ms"),
+            Row(f"Ray, {name}", f"{timed.rate:.1f} photos/s"),
+            Row(f"Ray, {name}: overhead per photo vs plain (wall)", f"{overhead:+.1f} ms"),
             Row(
-                f"Ray, {count}: driver CPU per photo (writer thread)",
+                f"Ray, {name}: driver CPU per photo (writer thread)",
                 f"{_ms(timed.driver_cpu, timed.photos)} ms ({_ms(timed.writer_cpu, timed.photos)})",
             ),
         ]
-    first = runs[WORKER_COUNTS[0]][0]
     same = not any(problems for _, problems in runs.values())
     rows.append(
         Row(
@@ -249,8 +254,8 @@ def _rows(
         )
     )
     rows.append(Row("decode + preprocess CPU, 1 thread", f"{decode_cpu_ms:.1f} ms/photo"))
-    driver_ms = first.driver_cpu / first.photos * 1000
-    return rows + projection_rows(decode_cpu_ms, driver_ms)
+    gpu_sized = runs[RAY_RUNS[-1][0]][0]  # the driver's cost per photo at the blocks GPU actors get
+    return rows + projection_rows(decode_cpu_ms, gpu_sized.driver_cpu / gpu_sized.photos * 1000)
 
 
 def _ms(seconds: float, photos: int) -> str:

@@ -38,9 +38,9 @@ optional extra (``devise-app[cluster]``) and is imported only here, when a run
 needs it.
 
 The driver's part is the plain indexer's writing plus Ray Data's scheduling
-threads: about 2 ms of CPU per photo on the development machine, which caps one
-run at a few hundred photos per second however large the cluster (README, ``bench
-cluster``).
+threads, a cost per block: on the development machine about 2 ms of CPU per photo
+on blocks of 16 and 1 ms on blocks of 96, which caps one run at about a thousand
+photos per second however large the cluster (README, ``bench cluster``).
 """
 
 from __future__ import annotations

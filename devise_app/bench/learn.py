@@ -9,7 +9,8 @@ from its stored features, and each concept's query scored on the photos that
 were not labelled:
 - before: the concept's word as a query (an invented name cannot be searched:
   its "before" is a random ranking's expected AP, the share of relevant photos);
-- after: the learned label as a query.
+- after: the learned label as a query, ranked as a label search ranks photos
+  (its vector's cosine mixed with the labelled photos' look, Library.search_label).
 The cost is the class-name text -> photo R@1 of every class none of whose photos
 was labelled, with the original and with the learned head.
 
@@ -42,6 +43,7 @@ from devise_app.engine.learning import LearnedHead, learn
 from devise_app.engine.model import ImageEncoder
 from devise_app.engine.query import query_vector
 from devise_app.engine.search import Library, SearchHit
+from devise_app.engine.visual import VISUAL_SHARE, visual_basis, visual_scores
 from devise_app.engine.vocabulary import Vocabulary
 
 WORD_CONCEPTS = 20
@@ -83,6 +85,20 @@ class Outcome:
         )
 
 
+def _label_scores(
+    label_vector: np.ndarray,
+    labelled: np.ndarray,
+    rows: np.ndarray,
+    vectors: np.ndarray,
+    features: np.ndarray,
+    basis: np.ndarray,
+) -> np.ndarray:
+    """How a label search ranks photos (Library.search_label): the label vector's
+    cosine mixed with the look of the labelled photos (devise_app.engine.visual)."""
+    looks = visual_scores(features[labelled], features[rows], basis)
+    return (1 - VISUAL_SHARE) * (vectors[rows] @ label_vector) + VISUAL_SHARE * looks
+
+
 def run_k(
     k: int,
     concepts: dict[str, list[int]],
@@ -109,6 +125,7 @@ def run_k(
     learned_vectors = result.head.project(features)
     seconds = time.perf_counter() - started
 
+    basis = visual_basis(encoder.head.fc_weight)
     rows = {}
     for name, classes in concepts.items():
         relevant = np.isin(labels[remaining], classes)
@@ -121,7 +138,10 @@ def run_k(
         rows[name] = (
             int(relevant.sum()),
             before,
-            average_precision(learned_vectors[remaining] @ after_query, relevant),
+            average_precision(
+                _label_scores(after_query, chosen[name], remaining, learned_vectors, features, basis),
+                relevant,
+            ),
         )
 
     untouched = np.setdiff1d(np.unique(labels), labels[labelled])

@@ -36,9 +36,17 @@ extras=""
 # install picks up code changes by itself, and a run with nothing to do stays quiet.
 stamp=".venv/.devise-app-installed"
 definition=$(sha256sum pyproject.toml | cut -d' ' -f1)
-installed=$(cat "$stamp" 2>/dev/null || true)
-# an install with extras also serves a plain run (scripts/run-app.sh after scripts/test.sh)
-if [ "$installed" != "$definition $extras" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "$definition" ]; }; then
+read -r installed_definition installed_extras < "$stamp" 2>/dev/null || true
+# Up to date when the definition is the one installed and every extra asked for
+# was installed with it (scripts/run-app.sh after scripts/test.sh installs nothing).
+up_to_date=false
+if [ "${installed_definition:-}" = "$definition" ]; then
+  up_to_date=true
+  for extra in "$@"; do
+    [[ ",${installed_extras:-}," == *",$extra,"* ]] || up_to_date=false
+  done
+fi
+if [ "$up_to_date" != true ]; then
   echo "Installing devise-app${extras} into .venv (a minute or two the first time)…"
   log=$(mktemp)
   if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".${extras}"; } >"$log" 2>&1; then
@@ -47,5 +55,5 @@ if [ "$installed" != "$definition $extras" ] && { [ -n "$extras" ] || [ "${insta
     exit 1
   fi
   rm -f "$log"
-  echo "$definition $extras" > "$stamp"
+  echo "$definition $(IFS=,; echo "$*")" > "$stamp"
 fi

@@ -36,7 +36,8 @@ extras=""
 # install picks up code changes by itself, and a run with nothing to do stays quiet.
 stamp=".venv/.devise-app-installed"
 definition=$(sha256sum pyproject.toml | cut -d' ' -f1)
-read -r installed_definition installed_extras < "$stamp" 2>/dev/null || true
+installed_definition="" installed_extras=""
+if [ -f "$stamp" ]; then read -r installed_definition installed_extras < "$stamp" || true; fi
 # Up to date when the definition is the one installed and every extra asked for
 # was installed with it (scripts/run-app.sh after scripts/test.sh installs nothing).
 up_to_date=false

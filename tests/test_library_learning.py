@@ -204,3 +204,19 @@ def test_a_label_search_reranks_by_looks_without_starting_the_model(
     assert {hit.path.name for hit in hits[2:]} == {"cat-c.png", "cat-d.png"}
     assert reader._encoder is None, "a label search must not start an inference session"
     reader.close()
+
+
+def test_an_import_with_a_bad_label_name_applies_nothing(indexed: Any, folder: Path) -> None:
+    photo = str(folder.resolve() / "cat-a.png")
+    document = {
+        "format": labels.LABELS_FORMAT,
+        "version": 1,
+        "labels": {"first": [photo], 'bad "quoted" name': [photo], "last": [photo, photo, "/nowhere.jpg"]},
+    }
+    with pytest.raises(LibraryError, match="quotes"):
+        indexed.import_labels(json.dumps(document))
+    assert indexed.labels() == []  # all or nothing: the first label was not applied either
+    del document["labels"]['bad "quoted" name']
+    applied, missing = indexed.import_labels(json.dumps(document))
+    assert applied == 2 and missing == ["/nowhere.jpg"]
+    assert indexed.labels() == [("first", 1), ("last", 1)]

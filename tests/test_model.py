@@ -6,7 +6,10 @@ With either ONNX Runtime wheel (onnxruntime-gpu or plain onnxruntime).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +187,18 @@ def test_truncated_vocabulary_is_a_clear_error(tmp_path: Path) -> None:
     vocabulary.write_bytes(vocabulary.read_bytes()[:50_000])
     with pytest.raises(ModelFileError, match="damaged"):
         Vocabulary.load(models)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as planted programs")
+def test_looking_for_a_gpu_driver_runs_no_program(tmp_path: Path) -> None:
+    """ctypes.util.find_library ran ldconfig, gcc and ld through PATH: a planted gcc ran."""
+    planted = tmp_path / "bin"
+    planted.mkdir()
+    ran = tmp_path / "ran"
+    for name in ("gcc", "cc", "ld", "ldconfig", "objdump"):
+        (planted / name).write_text(f"#!/bin/sh\necho {name} >> {ran}\nexit 1\n")
+        (planted / name).chmod(0o755)
+    code = "from devise_app.engine.model import nvidia_driver_present; nvidia_driver_present()"
+    env = {**os.environ, "PATH": f"{planted}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert not ran.exists(), ran.read_text()

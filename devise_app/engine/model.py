@@ -135,9 +135,15 @@ def nvidia_driver_present() -> bool:
     does not try (trying makes ONNX Runtime print alarming errors)."""
     if Path("/proc/driver/nvidia/version").exists():
         return True
-    import ctypes.util
+    # Ask the dynamic loader for the driver library itself: ctypes.util.find_library
+    # runs ldconfig, gcc and ld from PATH, so a planted "gcc" would run.
+    import ctypes
 
-    return ctypes.util.find_library("nvcuda" if os.name == "nt" else "cuda") is not None
+    try:
+        ctypes.CDLL("nvcuda.dll" if os.name == "nt" else "libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def choose_providers(device: str, available: list[str], driver_present: bool) -> tuple[list[str], str]:

@@ -655,14 +655,16 @@ class Library:
             document = labels.parse_labels(text)
         except ValueError as exc:
             raise LibraryError(str(exc)) from None
-        missing = []
-        for name, paths in document.items():
-            known = [p for p in paths if self.catalog.photo_id(p) is not None]
-            missing += [p for p in paths if p not in known]
-            self.catalog.add_label(
-                self.catalog.create_label(_check_label_name(name)),
-                [self.catalog.photo_id(p) or 0 for p in known],
-            )
+        # every name checked before anything changes, then one transaction: a bad name
+        # in the middle of a file applied the first half of it
+        checked = {_check_label_name(name): paths for name, paths in document.items()}
+        missing: list[str] = []
+        with self.catalog.transaction():
+            for name, paths in checked.items():
+                ids = {path: self.catalog.photo_id(path) for path in dict.fromkeys(paths)}  # each path once
+                missing += [path for path, photo_id in ids.items() if photo_id is None]
+                found = [photo_id for photo_id in ids.values() if photo_id is not None]
+                self.catalog.add_label(self.catalog.create_label(name), found)
         return len(document), missing
 
     # -- labels -------------------------------------------------------------------

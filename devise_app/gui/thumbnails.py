@@ -52,7 +52,7 @@ def load_thumbnail(photo: Path) -> QImage:
     ``devise_app.engine.imaging.ImageDecodeError`` when the photo cannot be read.
     """
     target = cache_path(photo)
-    if target.exists():
+    if _whole_jpeg(target):
         image = QImage(str(target))
         if not image.isNull():
             return image
@@ -60,6 +60,20 @@ def load_thumbnail(photo: Path) -> QImage:
         picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
         _write_atomically(picture, target)
         return pil_to_qimage(picture)
+
+
+def _whole_jpeg(path: Path) -> bool:
+    """Whether a cached thumbnail is a whole JPEG: a truncated one (a full disk, a
+    crash of another program) loads as a partly grey picture, and was served so
+    forever; it is made again instead."""
+    try:
+        with path.open("rb") as file:
+            if file.read(2) != b"\xff\xd8":
+                return False
+            file.seek(-2, os.SEEK_END)
+            return file.read(2) == b"\xff\xd9"
+    except OSError:
+        return False
 
 
 def _write_atomically(picture: Image.Image, target: Path) -> None:

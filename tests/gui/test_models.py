@@ -257,3 +257,16 @@ def test_worker_cancels_cooperatively_and_coalesces(qtbot: Any) -> None:
     assert worker.cancelled
     assert len(items) < 100  # coalesced: far fewer signals than items
     pool.shutdown()
+
+
+def test_a_truncated_cached_thumbnail_is_made_again(sample_photos: Path) -> None:
+    photo = next(path for path in sorted(sample_photos.iterdir()) if path.suffix == ".png")
+    first = load_thumbnail(photo)
+    cached = cache_path(photo)
+    whole = cached.read_bytes()
+    cached.write_bytes(whole[: len(whole) // 3])  # what a full disk or a killed writer leaves
+    again = load_thumbnail(photo)
+    assert cached.read_bytes() == whole  # rewritten whole
+    assert again.size() == first.size()
+    bottom = again.pixelColor(again.width() // 2, again.height() - 2)
+    assert bottom == first.pixelColor(first.width() // 2, first.height() - 2)

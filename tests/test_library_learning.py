@@ -220,3 +220,16 @@ def test_an_import_with_a_bad_label_name_applies_nothing(indexed: Any, folder: P
     applied, missing = indexed.import_labels(json.dumps(document))
     assert applied == 2 and missing == ["/nowhere.jpg"]
     assert indexed.labels() == [("first", 1), ("last", 1)]
+
+
+def test_labels_that_differ_only_in_a_non_ascii_capital_keep_their_own_photos(
+    indexed: Any, folder: Path
+) -> None:
+    """SQLite holds "Ärger" and "ärger" as two labels; learning must not swap them."""
+    indexed.add_label("Ärger", [folder / "cat-a.png", folder / "cat-b.png"])
+    indexed.add_label("ärger", [folder / "coffee.png"])
+    result = learn_all(indexed)
+    vectors = stored_vectors(indexed)
+    upper, lower = result.label_vector("Ärger"), result.label_vector("ärger")
+    assert upper @ vectors["cat-c.png"] > upper @ vectors["coffee.png"]
+    assert lower @ vectors["coffee.png"] > lower @ vectors["cat-c.png"]

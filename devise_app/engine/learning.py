@@ -65,9 +65,12 @@ class LearnedHead:
     label_vectors: np.ndarray  # (labels, dim) unit rows
 
     def label_vector(self, name: str) -> np.ndarray | None:
-        lowered = [n.lower() for n in self.label_names]
-        key = name.strip().lower()
-        return self.label_vectors[lowered.index(key)].copy() if key in lowered else None
+        """The vector learned for label ``name``, matched as the catalog matches label
+        names (SQLite's NOCASE folds ASCII letters only: "Ärger" and "ärger" are two
+        labels, and str.lower() had given one of them the other's vector)."""
+        key = _ascii_folded(name.strip())
+        folded = [_ascii_folded(n) for n in self.label_names]
+        return self.label_vectors[folded.index(key)].copy() if key in folded else None
 
     def class_vectors(self) -> np.ndarray:
         """The 1000 class labels' vectors under this head (for class-name queries)."""
@@ -105,6 +108,13 @@ class LearnedHead:
             names = [str(n) for n in data["label_names"]]
             vectors = data["label_vectors"].astype(np.float32)
         return cls(Head.load(path), names, vectors)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_folded(name: str) -> str:
+    return name.translate(_ASCII_LOWER)
 
 
 def _unit_backward(grad: np.ndarray, raw: np.ndarray) -> np.ndarray:

@@ -1,0 +1,53 @@
+"""A full disk, for real: a tiny tmpfs mounted in a private mount namespace
+(``unshare -rm``; skipped where the machine does not allow it). Exporting labels
+onto it must fail with one line that says the disk is full, and leave the
+previous export whole (it was truncated to nothing before the write was made
+atomic)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from reliability_support import cli_command, distinct_photos, run_cli
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="tmpfs and mount namespaces are Linux")
+
+
+def _can_mount_tmpfs(where: Path) -> bool:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    probe = subprocess.run(
+        [unshare, "-rm", "sh", "-c", f"mount -t tmpfs -o size=16k tmpfs {where}"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def test_a_label_export_onto_a_full_disk_says_so_and_keeps_the_old_file(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not _can_mount_tmpfs(disk):
+        pytest.skip("tmpfs cannot be mounted here (no user or mount namespaces)")
+    photos = distinct_photos(tmp_path / "photos", 6)
+    library = tmp_path / "library"
+    assert run_cli("index", photos[0].parent, "--library", library).returncode == 0
+    assert run_cli("label", "add", "Holidays", *photos, "--library", library).returncode == 0
+    old = json.dumps({"format": "devise-app labels", "version": 1, "labels": {"Old": []}})
+    export = disk / "labels.json"
+    script = (
+        f"mount -t tmpfs -o size=16k tmpfs {disk} && printf '%s' '{old}' > {export} && "
+        f"(dd if=/dev/zero of={disk}/filler bs=4096 count=16 2>/dev/null; true) && "
+        f"{' '.join(cli_command('label', 'export', export, '--library', library))}; "
+        f'echo "exit=$?"; cat {export}'
+    )
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    assert "exit=1" in done.stdout, (done.stdout, done.stderr)
+    assert done.stdout.strip().endswith(old), "the previous export must be left whole"
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "No space left on device" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr

@@ -254,7 +254,7 @@ class Catalog:
                     self._conn.execute(f"PRAGMA user_version = {target}")
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._roll_back()
                 raise
 
     @property
@@ -284,10 +284,17 @@ class Catalog:
                     )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._roll_back()
                 raise
             finally:
                 self._changed = False
+
+    def _roll_back(self) -> None:
+        """Undo the open transaction, if SQLite has not already: on a full disk it
+        rolls back by itself, and a ROLLBACK then raised "cannot rollback - no
+        transaction is active", which hid the real error (database or disk is full)."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def _write(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         """Run one statement that changes photos, inside the current or a new transaction."""

@@ -51,3 +51,26 @@ def test_a_label_export_onto_a_full_disk_says_so_and_keeps_the_old_file(tmp_path
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "No space left on device" in errors[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_index_run_on_a_full_disk_says_disk_full_and_resumes_once_there_is_room(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not _can_mount_tmpfs(disk):
+        pytest.skip("tmpfs cannot be mounted here (no user or mount namespaces)")
+    photos = distinct_photos(tmp_path / "photos", 40)
+    library = disk / "library"
+    index = " ".join(cli_command("index", photos[0].parent, "--library", library))
+    script = (
+        f"mount -t tmpfs -o size=1m tmpfs {disk} && "
+        f"(dd if=/dev/zero of={disk}/filler bs=4096 count=200 2>/dev/null; true) && "
+        f'{index}; echo "first=$?" >&2; rm {disk}/filler; {index}; echo "second=$?" >&2'
+    )
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=600)
+    first, second = done.stderr.split("first=")
+    assert first.rstrip().splitlines()[-1].startswith("devise-app: error: "), done.stderr
+    assert "full" in first.splitlines()[-1] and "no transaction is active" not in first, done.stderr
+    assert second.startswith("1"), done.stderr
+    assert "second=0" in done.stderr, done.stderr
+    assert "the library holds 40 photos" in done.stdout
+    assert "Traceback" not in done.stderr

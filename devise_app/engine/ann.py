@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -47,9 +48,17 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from devise_app.engine.catalog import Catalog
+from devise_app.engine.errors import LibraryError
 from devise_app.engine.faults import crash_point
 
+log = logging.getLogger("devise_app.ann")
+
 INDEX_FILENAME = "vectors.annoy"
+# How long a rebuild waits for another process's rebuild (which takes seconds even
+# at a million photos) before it gives up with a message; the variable overrides.
+LOCK_WAIT_ENV = "DEVISE_APP_LOCK_WAIT_S"
+DEFAULT_LOCK_WAIT_S = 120.0
+LOCK_POLL_S = 0.05
 SIDECAR_FILENAME = "vectors.json"
 LOCK_FILENAME = "vectors.lock"
 METRIC: Final[Literal["angular"]] = "angular"
@@ -106,11 +115,42 @@ def _exclusive(path: Path) -> Iterator[None]:
         else:
             import fcntl
 
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            _wait_for_lock(file.fileno(), path)
             try:
                 yield
             finally:
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+
+def _lock_wait_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_S)))
+    except ValueError:
+        return DEFAULT_LOCK_WAIT_S
+
+
+def _wait_for_lock(descriptor: int, path: Path) -> None:
+    """Take the lock, waiting at most ``_lock_wait_s()``: a process that holds it and
+    is stopped (Ctrl+Z, a debugger) used to make every search wait forever, silently."""
+    import fcntl
+
+    deadline = time.monotonic() + _lock_wait_s()
+    said = False
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LibraryError(
+                    f"another devise-app process is rebuilding this library's search index and has not "
+                    f"finished in {_lock_wait_s():.0f} s (it holds {path}); if it was stopped, resume or "
+                    "end it, then try again"
+                ) from None
+            if not said:
+                log.warning("waiting for another process to finish the search index (%s)", path)
+                said = True
+            time.sleep(LOCK_POLL_S)
 
 
 def write_index(path: Path, ids: np.ndarray, vectors: np.ndarray, n_trees: int = N_TREES) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -230,3 +231,32 @@ def test_leftovers_of_a_killed_build_are_removed(
     assert index.ensure_current()
     assert not list(library_dir.glob("*.tmp-*"))
     index.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_search_behind_a_stopped_rebuild_gives_up_with_a_message(tmp_path: Path) -> None:
+    """Another process holds the index lock and never lets go (stopped, in a debugger):
+    the search says what it waits for and gives up, instead of waiting forever."""
+    from reliability_support import distinct_photos, run_cli
+
+    photos = distinct_photos(tmp_path / "photos", 6)
+    library = tmp_path / "library"
+    assert run_cli("index", photos[0].parent, "--library", library).returncode == 0
+    (library / ann.SIDECAR_FILENAME).unlink()  # the next search must rebuild, under the lock
+    hold = (
+        "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(library / ann.LOCK_FILENAME)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        waited = run_cli("search", "cat", "--library", library, env={ann.LOCK_WAIT_ENV: "1"})
+        assert waited.returncode == 1
+        assert "another devise-app process is rebuilding" in waited.stderr
+        assert "Traceback" not in waited.stderr
+    finally:
+        holder.communicate("", timeout=30)
+    assert run_cli("search", "cat", "--library", library).returncode == 0

@@ -330,3 +330,47 @@ def test_the_cli_opens_no_socket(tmp_path: Path, photo_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "network used" not in result.stderr
     assert "chelsea.png" in result.stdout
+
+
+def test_the_pixel_budget_admits_what_fits_and_one_oversized_photo_alone() -> None:
+    budget = imaging.PixelBudget(100)
+    assert budget.try_acquire(60)
+    assert not budget.try_acquire(60)  # 120 > 100: it waits
+    assert budget.try_acquire(40)
+    budget.release(60)
+    budget.release(40)
+    assert budget.try_acquire(500)  # larger than the whole budget, but alone
+    assert not budget.try_acquire(1)
+    budget.release(500)
+
+
+def test_decoded_pixels_in_flight_stay_within_one_process_wide_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many decoder threads run, the pixels being decoded at once stay within
+    the budget (it was per thread: 0.8 GB each on 120-megapixel photos)."""
+
+    class Recorded(imaging.PixelBudget):
+        def __init__(self, pixels: int) -> None:
+            super().__init__(pixels)
+            self.most = 0
+            self.holds = 0
+
+        def acquire(self, pixels: int) -> None:
+            super().acquire(pixels)
+            with self._changed:
+                self.holds += 1
+                self.most = max(self.most, self._in_use)
+
+    size = (1600, 1200)
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"big{i}.png"
+        source_photo("chelsea.png").resize(size).save(path)
+        paths.append(path)
+    budget = Recorded(2 * size[0] * size[1])
+    monkeypatch.setattr(imaging, "DECODE_BUDGET", budget)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(imaging.load_model_input, paths))
+    assert budget.holds == len(paths)
+    assert budget.most <= budget.pixels

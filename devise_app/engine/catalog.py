@@ -39,6 +39,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,6 +141,27 @@ def _refuse_an_emptied_catalog(db: Path) -> None:
             "it was truncated. Nothing was changed; restore the file from a backup, or move the "
             "library folder aside to start a new one"
         )
+
+
+def _stacked(rows: Sequence[tuple[int, bytes]], dtype: type, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, matrix) of rows of (id, BLOB), leaving out a BLOB of another length than
+    the others' or with NaN or infinite numbers (a damaged row made every search
+    raise, or became a NaN vector); each one left out is logged."""
+    lengths = Counter(len(blob) for _, blob in rows if blob)
+    if not lengths:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=dtype)
+    width = lengths.most_common(1)[0][0]
+    good: list[tuple[int, bytes]] = []
+    for photo_id, blob in rows:
+        if blob and len(blob) == width and np.isfinite(np.frombuffer(blob, dtype)).all():
+            good.append((photo_id, blob))
+        else:
+            log.warning("photo %s has a damaged stored %s: left out", photo_id, what)
+    ids = np.array([photo_id for photo_id, _ in good], dtype=np.int64)
+    if not good:
+        return ids, np.zeros((0, 0), dtype=dtype)
+    matrix: np.ndarray = np.frombuffer(b"".join(blob for _, blob in good), dtype).reshape(len(good), -1)
+    return ids, matrix
 
 
 def _unencodable(text: str) -> bool:
@@ -318,6 +340,31 @@ class Catalog:
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
 
+    def requeue_damaged(self) -> int:
+        """Mark indexed photos whose stored vector or features have another length than
+        the others' stale, so the next run embeds them again; the number marked. (Only
+        lengths, which SQLite keeps in each row's header: an unchanged rescan stays
+        quick. A BLOB of the right length holding NaN is left out when read.)"""
+        marked = 0
+        with self.transaction():
+            for column in ("vector", "features"):
+                row = self._conn.execute(
+                    f"SELECT length({column}) FROM photos WHERE state = '{INDEXED}' "
+                    "GROUP BY 1 ORDER BY COUNT(*) DESC LIMIT 1"
+                ).fetchone()
+                if row is None:
+                    continue
+                cursor = self._conn.execute(
+                    f"UPDATE photos SET state = '{STALE}' WHERE state = '{INDEXED}' "
+                    f"AND ({column} IS NULL OR length({column}) != ?)",
+                    (row[0],),
+                )
+                marked += cursor.rowcount
+            self._changed = self._changed or marked > 0  # photos changed only if some were marked
+        if marked:
+            log.warning("%d photos with a damaged stored vector will be embedded again", marked)
+        return marked
+
     def use_model(self, model_id: str) -> bool:
         """Record that vectors must come from ``model_id``.
 
@@ -358,7 +405,10 @@ class Catalog:
             row = self._conn.execute(
                 f"SELECT id, vector FROM photos WHERE path = ? AND state = '{INDEXED}'", (path,)
             ).fetchone()
-        return None if row is None else (int(row[0]), np.frombuffer(row[1], VECTOR_DTYPE).copy())
+        if row is None:
+            return None
+        _, vectors = _stacked([row], VECTOR_DTYPE, "vector")
+        return (int(row[0]), vectors[0].copy()) if len(vectors) else None
 
     def embedding_with_hash(self, content_hash: bytes) -> tuple[np.ndarray, np.ndarray] | None:
         """(vector, features) of an indexed photo with these bytes, if any."""
@@ -384,10 +434,7 @@ class Catalog:
             rows = self._conn.execute(
                 f"SELECT id, vector FROM photos WHERE state = '{INDEXED}' ORDER BY id"
             ).fetchall()
-        ids = np.array([row[0] for row in rows], dtype=np.int64)
-        if not rows:
-            return ids, np.zeros((0, 0), dtype=VECTOR_DTYPE)
-        return ids, np.frombuffer(b"".join(row[1] for row in rows), VECTOR_DTYPE).reshape(len(rows), -1)
+        return _stacked(rows, VECTOR_DTYPE, "vector")
 
     def vectors_of(self, ids: Iterable[int]) -> np.ndarray:
         """Vectors of the given indexed photos, (N, dim); ids not indexed are left out."""
@@ -395,14 +442,14 @@ class Catalog:
         with self._lock:
             rows = (
                 self._conn.execute(
-                    f"SELECT vector FROM photos WHERE state = '{INDEXED}' AND id IN "
+                    f"SELECT id, vector FROM photos WHERE state = '{INDEXED}' AND id IN "
                     f"({', '.join('?' * len(id_list))})",
                     id_list,
                 ).fetchall()
                 if id_list
                 else []
             )
-        return np.array([np.frombuffer(row[0], VECTOR_DTYPE) for row in rows], dtype=VECTOR_DTYPE)
+        return _stacked(rows, VECTOR_DTYPE, "vector")[1]
 
     def paths_of(self, ids: Iterable[int]) -> dict[int, str]:
         """Paths of the given indexed photos; ids no longer indexed are left out."""
@@ -440,10 +487,7 @@ class Catalog:
             sql += f" AND id IN ({', '.join('?' * len(params))})"
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY id", params).fetchall()
-        ids = np.array([row[0] for row in rows], dtype=np.int64)
-        if not rows:
-            return ids, np.zeros((0, 0), dtype=np.float32)
-        matrix = np.frombuffer(b"".join(row[1] for row in rows), FEATURE_DTYPE).reshape(len(rows), -1)
+        ids, matrix = _stacked(rows, FEATURE_DTYPE, "features")
         return ids, matrix.astype(np.float32)
 
     # -- photos: writing ------------------------------------------------------

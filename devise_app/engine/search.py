@@ -330,6 +330,7 @@ class Library:
             catalog.include(str(root))
         model_id = self._model_id()
         self._adopt_current_model()  # an app update's new head: re-project rather than re-embed
+        catalog.requeue_damaged()  # a damaged stored vector is embedded again by this run
         labels.reconcile(catalog, self.path, lambda: self.encoder)  # after a crash in the middle of learning
 
         def run() -> Generator[IndexProgress, None, None]:

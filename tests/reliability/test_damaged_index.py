@@ -56,3 +56,25 @@ def test_a_damaged_index_is_rebuilt_and_searches_answer(indexed: Path, tmp_path:
         assert done.returncode == 0, (how, done.returncode, done.stderr[-1500:])
         assert "Traceback" not in done.stderr
         assert len(json.loads(done.stdout)["results"]) == 3, how
+
+
+def test_a_damaged_stored_vector_is_left_out_then_embedded_again(indexed: Path, tmp_path: Path) -> None:
+    """A row whose vector BLOB has the wrong length made every search raise; one whose
+    features are NaN gave a NaN vector. Both are left out of searches, and the next
+    index run embeds them again."""
+    import sqlite3
+
+    library = _damage(indexed, tmp_path, "nothing")
+    with sqlite3.connect(library / "catalog.sqlite") as conn:
+        first, second = [row[0] for row in conn.execute("SELECT id FROM photos ORDER BY id LIMIT 2")]
+        conn.execute("UPDATE photos SET vector = ? WHERE id = ?", (b"\\x00" * 12, first))
+        nan_vector = conn.execute("SELECT vector FROM photos WHERE id = ?", (second,)).fetchone()[0]
+        conn.execute("UPDATE photos SET vector = ? WHERE id = ?", (b"\\xff" * len(nan_vector), second))
+    done = run_cli("search", "cat", "--top", "20", "--json", "--library", library)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["results"]) == 10  # the 12 photos less the two damaged ones
+    again = run_cli("index", indexed.parent / "photos", "--library", library)
+    assert again.returncode == 0, again.stderr
+    assert "indexed          2" in again.stdout  # both damaged photos, and only those
+    done = run_cli("search", "cat", "--top", "20", "--json", "--library", library)
+    assert len(json.loads(done.stdout)["results"]) == 12

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -33,11 +34,14 @@ from typing import Any, cast
 
 import numpy as np
 
+from devise_app.engine import config
 from devise_app.engine.catalog import Catalog
 from devise_app.engine.faults import crash_point
 from devise_app.engine.learning import HEAD_FILE, LearnedHead, LearnProgress, learn
 from devise_app.engine.model import Embedding, ImageEncoder
 from devise_app.engine.vocabulary import Vocabulary
+
+log = logging.getLogger("devise_app.labels")
 
 SHIPPED_HEAD = "shipped"
 HEAD_META_KEY = "head"
@@ -152,6 +156,37 @@ def head_guard(
     return current_vectors
 
 
+def _check_shape(learned: LearnedHead, path: Path) -> None:
+    """ValueError unless the head makes vectors of the shipped model's size."""
+    from devise_app.engine.model import read_manifest
+
+    dim = int(read_manifest(config.models_dir())["dim"])
+    head = learned.head
+    head.check(path, head.fc_weight.shape[1], dim)
+    if learned.label_vectors.shape != (len(learned.label_names), dim):
+        raise ValueError(
+            f"label vectors of shape {learned.label_vectors.shape}, not ({len(learned.label_names)}, {dim})"
+        )
+
+
+def load_learned(library_dir: Path) -> LearnedHead | None:
+    """The library's learned head, if it has one. A damaged or wrong-shape file (it
+    made every search end in a traceback) is renamed aside, logged, and the library
+    goes on with the shipped head: its labels stay, and ``learn`` makes a new one."""
+    path = head_path(library_dir)
+    try:
+        learned = LearnedHead.load(path)
+        if learned is not None:
+            _check_shape(learned, path)
+        return learned
+    except Exception as exc:  # numpy and zipfile raise many kinds for a damaged .npz
+        aside = path.with_name("learned_head.damaged.npz")
+        log.warning("learned head %s is damaged (%s): set aside as %s", path, exc, aside.name)
+        with contextlib.suppress(OSError):  # read-only folder: it stays, and is tried again
+            os.replace(path, aside)
+        return None
+
+
 def reconcile(catalog: Catalog, library_dir: Path, get_encoder: Callable[[], ImageEncoder]) -> bool:
     """Re-project when the stored vectors do not come from the head in use; True if it did.
     ``get_encoder`` is called only to go back to the shipped head (the model loads slowly)."""
@@ -159,7 +194,10 @@ def reconcile(catalog: Catalog, library_dir: Path, get_encoder: Callable[[], Ima
     fingerprint = head_fingerprint(library_dir)
     if (catalog.get_meta(HEAD_META_KEY) or SHIPPED_HEAD) == fingerprint:
         return False
-    learned = LearnedHead.load(head_path(library_dir))
+    learned = load_learned(library_dir)
+    fingerprint = head_fingerprint(library_dir)  # "shipped" if a damaged head was set aside
+    if (catalog.get_meta(HEAD_META_KEY) or SHIPPED_HEAD) == fingerprint:
+        return False
     reproject(catalog, learned.head.project if learned else get_encoder().project, fingerprint)
     return True
 

@@ -249,7 +249,7 @@ class Library:
 
         with self._model_lock:
             if self._learned is False:
-                self._learned = LearnedHead.load(labels.head_path(self.path))
+                self._learned = labels.load_learned(self.path)
             return self._learned if isinstance(self._learned, LearnedHead) else None
 
     def _photo_encoder(self) -> ImageEncoder:

@@ -93,3 +93,25 @@ def test_an_index_run_during_a_learn_stores_the_new_heads_vectors(
         _, features = library.catalog.features()
     moved = np.abs(learned.head.project(features) - encoder.project(features)).max(axis=1)
     assert (moved > 3 * VECTOR_TOLERANCE).any(), "the check must see the difference between the heads"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong shape"])
+def test_a_damaged_learned_head_is_set_aside_and_searches_answer(
+    labelled_library: Path, damage: str, encoder: Any, vocabulary: Any
+) -> None:
+    assert run_cli("learn", "--library", labelled_library).returncode == 0
+    head = labels.head_path(labelled_library)
+    if damage == "truncated":
+        head.write_bytes(head.read_bytes()[:1000])
+    else:
+        with np.load(head) as data:
+            arrays = {key: data[key] for key in data.files}
+        arrays["label_vectors"] = arrays["label_vectors"][:, :7]
+        arrays["codes"] = arrays["codes"][:, :3]
+        np.savez(head, **arrays)
+    for command in (["search", "Zorblax"], ["search", "cat"]):
+        done = run_cli(*command, "--library", labelled_library)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert (labelled_library / "learned_head.damaged.npz").exists()
+    assert run_cli("index", labelled_library.parent / "photos", "--library", labelled_library).returncode == 0
+    _assert_consistent(labelled_library, encoder, vocabulary)  # back on the shipped head, consistently

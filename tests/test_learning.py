@@ -117,3 +117,19 @@ def test_saved_head_round_trips(
 def test_nothing_to_learn_is_an_error(encoder: Any, vocabulary: Any) -> None:
     with pytest.raises(ValueError, match="no labelled photos"):
         next(learn(encoder.head, {}, vocabulary))
+
+
+def test_a_photo_with_several_labels_is_a_positive_for_each() -> None:
+    from devise_app.engine.learning import _carriers
+
+    rng = np.random.default_rng(3)
+    photos = rng.standard_normal((6, 5)).astype(np.float32)
+    # label 0: photos 0, 1; label 1: photos 1, 2; label 2: photo 1 again, and 5
+    rows = [0, 1, 1, 2, 1, 5]
+    owner = np.array([0, 0, 1, 1, 2, 2])
+    own = _carriers(photos[rows], owner, 3)
+    expected = np.array(
+        [[photo in {rows[r] for r in np.flatnonzero(owner == label)} for label in range(3)] for photo in rows]
+    )
+    assert (own == expected).all()
+    assert own[1].tolist() == [True, True, True]  # photo 1 carries all three labels

@@ -18,7 +18,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from html import escape
 from pathlib import Path
@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
     labelApplied = Signal(str)
     learnFinished = Signal(object)  # the core's LearnedHead, or None if cancelled or failed
     labelsTransferred = Signal(str)  # the result message of an export or an import
+    photosRemoved = Signal(int)  # how many photos "Remove from library" took out
 
     def __init__(
         self, library: Library, settings: QSettings | None = None, parent: QWidget | None = None
@@ -163,7 +164,7 @@ class MainWindow(QMainWindow):
         self._query_pool = WorkerPool(1, self)
         self._image_pool = WorkerPool(2, self)
         self._index_worker: Worker | None = None
-        self._index_queue: list[list[Path]] = []
+        self._index_queue: list[list[Path] | None] = []  # None: a rescan of every folder
         self._index_started = 0.0
         self._last_summary: IndexSummary | None = None
         self._learn_worker: Worker | None = None
@@ -222,6 +223,20 @@ class MainWindow(QMainWindow):
             self.choose_folder,
             [QKeySequence.StandardKey.Open],
             "Index a folder of photos into this library",
+        )
+        self.rescan_action = action(
+            "Rescan library",
+            None,
+            self.rescan_library,
+            [QKeySequence.StandardKey.Refresh],
+            "Bring the library up to date with all its folders: new, changed, moved and deleted photos",
+        )
+        self.remove_photos_action = action(
+            "Remove from library…",
+            None,
+            self.remove_selected_from_library,
+            [],
+            "Take the selected photos out of the library (the files stay where they are)",
         )
         self.cancel_action = action(
             "Cancel indexing",
@@ -492,6 +507,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu("&Library")
         file_menu.addAction(self.add_folder_action)
+        file_menu.addAction(self.rescan_action)
         file_menu.addAction(self.cancel_action)
         file_menu.addSeparator()
         file_menu.addAction(self.learn_action)
@@ -929,27 +945,30 @@ class MainWindow(QMainWindow):
     def indexing(self) -> bool:
         return self._index_worker is not None
 
-    def start_index(self, folders: Sequence[Path]) -> Worker | None:
-        """Index ``folders`` on the indexing thread (queued if a run is going on)."""
-        folders = [Path(folder) for folder in folders]
+    def start_index(self, folders: Sequence[Path] | None) -> Worker | None:
+        """Index ``folders`` (None: rescan all the library's folders) on the indexing
+        thread, queued if a run is going on."""
+        folders = None if folders is None else [Path(folder) for folder in folders]
+        names = "the library's folders" if folders is None else ", ".join(f.name or str(f) for f in folders)
         if self._index_worker is not None or self._learn_worker is not None:
             self._index_queue.append(folders)
             after = " (after learning)" if self._learn_worker is not None else ""
-            self.statusBar().showMessage(
-                f"Queued {', '.join(f.name or str(f) for f in folders)} for indexing{after}", 5000
-            )
+            self.statusBar().showMessage(f"Queued {names} for indexing{after}", 5000)
             return None
         cancel = threading.Event()
-        worker = Worker(
-            lambda: self.library.index(folders, cancel=cancel), cancel=cancel, coalesce_s=0.1, name="index"
-        )
+
+        def run() -> Iterator[IndexProgress]:
+            if folders is None:
+                return self.library.rescan(cancel=cancel)
+            return self.library.index(folders, cancel=cancel)
+
+        worker = Worker(run, cancel=cancel, coalesce_s=0.1, name="index")
         worker.signals.yielded.connect(self._on_index_progress)
         worker.signals.errored.connect(self._on_index_error)
         worker.signals.finished.connect(self._on_index_finished)
         self._index_worker = worker
         self._last_summary = None
         self._index_started = time.monotonic()
-        names = ", ".join(folder.name or str(folder) for folder in folders)
         self.index_label.setText(f"Looking for photos in {names}…")
         self.index_detail.setText("")
         self.index_progress.setRange(0, 0)
@@ -1450,7 +1469,37 @@ class MainWindow(QMainWindow):
             remove_menu.addAction(name, functools.partial(self.remove_label, name, paths))
         menu.addSeparator()
         menu.addAction(self.copy_path_action)
+        menu.addAction(self.remove_photos_action)
         return menu
+
+    def remove_selected_from_library(self, confirm: bool = True) -> None:
+        """Take the selected photos out of the library, after asking; the files stay."""
+        paths = self.selected_paths()
+        if not paths:
+            return
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Remove from library",
+                f"Take {len(paths)} photo{'s' if len(paths) != 1 else ''} out of the library? "
+                "The files stay where they are, and later rescans leave them out.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+
+        def removed(count: int) -> None:
+            self.statusBar().showMessage(
+                f"Removed {count} photo{'s' if count != 1 else ''} from the library", 8000
+            )
+            self.refresh_library()
+            self._rerun_last_search()
+            self.photosRemoved.emit(count)
+
+        self.call(lambda: self.library.remove_photos(paths), removed)
+
+    def rescan_library(self) -> Worker | None:
+        """Bring the library up to date with all its folders (Library ▸ Rescan library)."""
+        return self.start_index(None)
 
     def _ask_new_label(self, paths: list[Path]) -> None:
         name, ok = QInputDialog.getText(self, "New label", f"Label for {len(paths)} photo(s):")

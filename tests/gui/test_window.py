@@ -7,8 +7,9 @@ per module (``indexed_window``); tests of indexing index through the window.
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -519,3 +520,36 @@ def test_the_library_shows_its_photos_before_any_query_and_sorts_and_filters(
         window.search("cat")  # the filter combines with a query
     assert set(_grid_names(window)) <= {"chelsea.png", "horse.png"}
     assert _grid_names(window)[0] == "chelsea.png"
+
+
+def test_rescan_picks_up_new_and_deleted_photos_and_remove_takes_photos_out(
+    make_window: Callable[..., Any],
+    indexed_library: Library,
+    indexed_photos: Path,
+    qtbot: Any,
+    tmp_path: Path,
+) -> None:
+    """Library ▸ Rescan library and the photo menu's "Remove from library…"."""
+    photos = tmp_path / "own-photos"
+    shutil.copytree(indexed_photos, photos)
+    deque(indexed_library.index([photos]), maxlen=1)
+    before = indexed_library.photo_count()
+    window = make_window(indexed_library)
+    (photos / "coffee.png").unlink()  # deleted on disk
+    shutil.copy(photos / "rocket.jpg", photos / "rocket-again.jpg")  # a new copy
+    with qtbot.waitSignal(window.indexFinished, timeout=60_000) as finished:
+        window.rescan_action.trigger()
+    assert finished.args[0].removed == 1
+    assert indexed_library.photo_count() == before - 1 + 1
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("missile")
+    window.results_view.selectionModel().select(
+        window.results_model.index(0, 0), window.results_view.selectionModel().SelectionFlag.ClearAndSelect
+    )
+    gone = window.results_model.photo(0).path
+    assert window.remove_photos_action in window.build_photo_menu().actions()
+    with qtbot.waitSignal(window.photosRemoved, timeout=10_000) as removed:
+        window.remove_selected_from_library(confirm=False)
+    assert removed.args[0] == 1
+    assert gone.exists(), "the file stays"
+    assert all(hit.path != gone for hit in indexed_library.search("missile", top=50))

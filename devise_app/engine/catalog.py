@@ -603,6 +603,14 @@ class Catalog:
             assert cursor.lastrowid is not None
             return int(cursor.lastrowid)
 
+    def rename_label(self, name: str, new_name: str) -> bool:
+        """Give a label a new name (its photos keep it); False if there is no such label.
+        sqlite3.IntegrityError if another label has the new name."""
+        with self.transaction():
+            return (
+                self._conn.execute("UPDATE labels SET name = ? WHERE name = ?", (new_name, name)).rowcount > 0
+            )
+
     def delete_label(self, name: str) -> bool:
         with self._lock:
             return self._conn.execute("DELETE FROM labels WHERE name = ?", (name,)).rowcount > 0

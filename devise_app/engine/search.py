@@ -673,6 +673,20 @@ class Library:
     def create_label(self, name: str) -> None:
         self.catalog.create_label(_check_label_name(name))
 
+    def rename_label(self, name: str, new_name: str) -> None:
+        """Rename a label; its photos keep it. LibraryError for an unknown label, a bad
+        new name or one another label has. (What was learned for it is learned under
+        the old name: learning again takes the new one.)"""
+        import sqlite3
+
+        new_name = _check_label_name(new_name)
+        try:
+            renamed = self.catalog.rename_label(name.strip(), new_name)
+        except sqlite3.IntegrityError:
+            raise LibraryError(f"there is already a label named '{new_name}'") from None
+        if not renamed:
+            raise LibraryError(f"no label named '{name}'")
+
     def delete_label(self, name: str) -> None:
         if not self.catalog.delete_label(name.strip()):
             raise LibraryError(f"no label named '{name}'")

@@ -35,6 +35,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QShortcut,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -463,6 +464,13 @@ class MainWindow(QMainWindow):
         self.labels_view = LabelsView()
         self.labels_view.setModel(self.labels_model)
         self.labels_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        for keys, slot in (
+            (QKeySequence.StandardKey.Delete, self._delete_current_label),
+            (Qt.Key.Key_F2, self._rename_current_label),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self.labels_view)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
         labels_hint = QLabel(
             "Drop photos on a label to tag them; drag a label onto photos. Click one to see its photos."
         )
@@ -495,11 +503,18 @@ class MainWindow(QMainWindow):
 
         # status bar
         status = self.statusBar()
+        self.selected_label = QLabel("")  # "3 selected", when more than one photo is
         self.count_label = QLabel("…")
         self.model_label = QLabel("Model: …")
         self.provider_label = QLabel("…")
         self.indexed_label = QLabel("")
-        for label in (self.count_label, self.model_label, self.provider_label, self.indexed_label):
+        for label in (
+            self.selected_label,
+            self.count_label,
+            self.model_label,
+            self.provider_label,
+            self.indexed_label,
+        ):
             label.setObjectName("statusField")
             status.addPermanentWidget(label)
 
@@ -1077,9 +1092,11 @@ class MainWindow(QMainWindow):
         return rows[0] if rows else None
 
     def _update_actions(self) -> None:
-        has_selection = bool(self.results_view.selectionModel().selectedIndexes())
+        selected = len(self.results_view.selectionModel().selectedIndexes())
         for act in self.photo_actions:
-            act.setEnabled(has_selection)
+            act.setEnabled(bool(selected))
+        self.remove_photos_action.setEnabled(bool(selected))
+        self.selected_label.setText(f"{selected} selected" if selected > 1 else "")
 
     def preview_current(self) -> None:
         row = self.current_row()
@@ -1106,7 +1123,13 @@ class MainWindow(QMainWindow):
 
     def open_selected(self) -> None:
         for path in self.selected_paths()[:10]:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+            if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+                self.show_message(
+                    f"No program to open {escape(path.name)} with was found: set a default photo viewer "
+                    "in your desktop's settings.",
+                    error=True,
+                )
+                return
 
     def show_selected_in_folder(self) -> None:
         paths = self.selected_paths()
@@ -1205,10 +1228,31 @@ class MainWindow(QMainWindow):
 
         self.call(lambda: self.library.remove_label(name, photos), done)
 
-    def delete_label(self, name: str) -> None:
-        answer = QMessageBox.question(self, "Delete label", f"Delete the label “{name}” from all photos?")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.call(lambda: self.library.delete_label(name), lambda _: self._after_label_change())
+    def delete_label(self, name: str, confirm: bool = True) -> None:
+        if confirm:
+            answer = QMessageBox.question(self, "Delete label", f"Delete the label “{name}” from all photos?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.call(lambda: self.library.delete_label(name), lambda _: self._after_label_change())
+
+    def rename_label(self, name: str, new_name: str | None = None) -> None:
+        """Give a label a new name (F2 in the Labels panel); asks for it when not given."""
+        if new_name is None:
+            new_name, ok = QInputDialog.getText(self, "Rename label", f"New name for “{name}”:", text=name)
+            if not ok:
+                return
+        if new_name.strip() and new_name.strip() != name:
+            self.call(lambda: self.library.rename_label(name, new_name), lambda _: self._after_label_change())
+
+    def _delete_current_label(self) -> None:
+        name = self.current_label_name()
+        if name:
+            self.delete_label(name)
+
+    def _rename_current_label(self) -> None:
+        name = self.current_label_name()
+        if name:
+            self.rename_label(name)
 
     def _after_label_change(self) -> None:
         self.refresh_labels()
@@ -1521,9 +1565,10 @@ class MainWindow(QMainWindow):
         )
         take.setEnabled(bool(paths))
         menu.addSeparator()
+        menu.addAction("Rename…  (F2)", lambda: self.rename_label(name))
         menu.addAction(
             self.style().standardIcon(QStyle.StandardPixmap.SP_TrashIcon),
-            "Delete label…",
+            "Delete label…  (Del)",
             lambda: self.delete_label(name),
         )
         menu.exec(self.labels_view.viewport().mapToGlobal(position))

@@ -553,3 +553,41 @@ def test_rescan_picks_up_new_and_deleted_photos_and_remove_takes_photos_out(
     assert removed.args[0] == 1
     assert gone.exists(), "the file stays"
     assert all(hit.path != gone for hit in indexed_library.search("missile", top=50))
+
+
+def test_labels_are_renamed_with_f2_and_deleted_with_del(
+    indexed_window: Any,
+    indexed_library: Library,
+    indexed_photos: Path,
+    qtbot: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    window = indexed_window
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        window.add_label("pets", [indexed_photos / "chelsea.png"])
+    window.labels_view.setCurrentIndex(window.labels_model.index(0, 0))
+    window.labels_view.setFocus()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("Our pets", True))
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        qtbot.keyClick(window.labels_view, Qt.Key.Key_F2)
+    assert window.labels_model.names() == ["Our pets"]
+    assert [hit.path.name for hit in indexed_library.search("label:Our pets", top=3)] == ["chelsea.png"]
+    window.labels_view.setCurrentIndex(window.labels_model.index(0, 0))
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
+        qtbot.keyClick(window.labels_view, Qt.Key.Key_Delete)
+    assert window.labels_model.names() == []
+
+
+def test_the_status_bar_says_how_many_photos_are_selected(indexed_window: Any, qtbot: Any) -> None:
+    window = indexed_window
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.browse()
+    selection = window.results_view.selectionModel()
+    for row in (0, 1, 2):
+        selection.select(window.results_model.index(row, 0), selection.SelectionFlag.Select)
+    assert window.selected_label.text() == "3 selected"
+    selection.clearSelection()
+    assert window.selected_label.text() == ""

@@ -164,6 +164,7 @@ def _run_window(argv: Sequence[str] | None) -> int:
     from devise_app.gui.main_window import MainWindow
 
     window = MainWindow(library, settings)
+    window.watch_library()  # the library follows its folders while the window is open
     if os.environ.get(FIRST_PAINT_ENV):
         _exit_after_first_paint(app, window)
     window.show()

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from devise_app.engine.learning import LearnedHead, LearnProgress
     from devise_app.engine.search import Library, ModelInfo, Suggestion
     from devise_app.engine.vocabulary import Vocabulary
+    from devise_app.engine.watch import FolderWatcher, WatchRun
 
 log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
@@ -149,6 +150,7 @@ class MainWindow(QMainWindow):
     learnFinished = Signal(object)  # the core's LearnedHead, or None if cancelled or failed
     labelsTransferred = Signal(str)  # the result message of an export or an import
     photosRemoved = Signal(int)  # how many photos "Remove from library" took out
+    watchRan = Signal(object)  # a WatchRun of the folder watcher (queued from its thread)
 
     def __init__(
         self, library: Library, settings: QSettings | None = None, parent: QWidget | None = None
@@ -183,6 +185,7 @@ class MainWindow(QMainWindow):
         self._preview_dialog: PreviewDialog | None = None
         self._last_error_word: str | None = None  # the word the last QueryError named
         self._shown_search: tuple[int, str, SearchResult] | None = None  # for "show weaker matches"
+        self._watcher: FolderWatcher | None = None
         self._shut_down = False
 
         self.results_model = ResultsModel(parent=self)
@@ -1541,6 +1544,30 @@ class MainWindow(QMainWindow):
 
         self.call(lambda: self.library.remove_photos(paths), removed)
 
+    def watch_library(self) -> None:
+        """Follow the library's folders while the window is open (engine.watch): a
+        first run brings the library up to date with what changed while it was
+        closed, then changes on disk are indexed as they happen, and shown."""
+        from devise_app.engine.watch import FolderWatcher
+
+        def start(folders: list[Path]) -> None:
+            present = [folder for folder in folders if folder.is_dir()]
+            if not present or self._shut_down or self._watcher is not None:
+                return
+            self._watcher = FolderWatcher(self.library, present, on_run=self.watchRan.emit)
+            self._watcher.start()
+
+        self.watchRan.connect(self._on_watch_run)
+        self.call(self.library.folders, start)
+
+    def _on_watch_run(self, run: WatchRun) -> None:
+        if run.error:
+            self.statusBar().showMessage(f"Watching: {run.error}", 10000)
+        elif run.changed and run.summary is not None:
+            self.statusBar().showMessage(f"Folders changed: {describe_summary(run.summary)}", 10000)
+            self.refresh_library()
+            self._rerun_last_search()
+
     def rescan_library(self) -> Worker | None:
         """Bring the library up to date with all its folders (Library ▸ Rescan library)."""
         return self.start_index(None)
@@ -1648,6 +1675,9 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self._index_queue.clear()
+        if self._watcher is not None:
+            self._watcher.stop(timeout=30)
+            self._watcher = None
         self._index_pool.shutdown(30_000)
         self._query_pool.shutdown(30_000)
         self._image_pool.shutdown(10_000)

@@ -591,3 +591,39 @@ def test_the_status_bar_says_how_many_photos_are_selected(indexed_window: Any, q
     assert window.selected_label.text() == "3 selected"
     selection.clearSelection()
     assert window.selected_label.text() == ""
+
+
+def test_the_window_follows_its_folders_while_open(
+    make_window: Callable[..., Any],
+    indexed_library: Library,
+    indexed_photos: Path,
+    qtbot: Any,
+    tmp_path: Path,
+) -> None:
+    photos = tmp_path / "watched"
+    shutil.copytree(indexed_photos, photos)
+    deque(indexed_library.index([photos]), maxlen=1)
+    window = make_window(indexed_library)
+    runs: list[Any] = []
+    window.watchRan.connect(runs.append)
+    window.watch_library()
+    qtbot.waitUntil(lambda: len(runs) >= 1, timeout=60_000)  # the first run: what changed while closed
+    count = indexed_library.photo_count()
+    from PIL import Image
+
+    with Image.open(photos / "coffee.png") as coffee:  # a new photo, not a copy (copies show once)
+        coffee.convert("RGB").crop((0, 0, 300, 300)).save(photos / "coffee-crop.png")
+    (photos / "rocket.jpg").unlink()
+
+    def followed() -> bool:
+        paths = {path.name for path in indexed_library.photo_labels()} | {
+            hit.path.name for hit in indexed_library.browse("name", folder=photos)
+        }
+        return "coffee-crop.png" in paths and "rocket.jpg" not in paths
+
+    qtbot.waitUntil(followed, timeout=60_000)  # however the watcher grouped the two changes
+    qtbot.waitUntil(lambda: any(run.changed for run in runs), timeout=10_000)
+    assert indexed_library.photo_count() == count  # one copy in, one photo out
+    qtbot.waitUntil(lambda: window.count_label.text() == f"{count} photos", timeout=10_000)
+    window.close()  # stops the watcher
+    assert window._watcher is None

@@ -80,6 +80,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
         labels = index.data(Role.Labels) or []
         if labels:
             self._paint_chips(painter, image_rect, labels, option.font)
+        copies = int(index.data(Role.Copies) or 1)
+        if copies > 1:  # exact copies are shown once, with their count
+            metrics = QFontMetrics(option.font)
+            text = f"×{copies}"
+            width, height = metrics.horizontalAdvance(text) + 10, metrics.height() + 2
+            self._chip(
+                painter, QRectF(image_rect.right() - width - 4, image_rect.top() + 4, width, height), text
+            )
 
         text_top = frame.bottom() + 4
         text_rect = QRect(left + PADDING, text_top, self._size, option.rect.bottom() - text_top)

@@ -53,6 +53,7 @@ class Role(IntEnum):
     ThumbnailState = Qt.ItemDataRole.UserRole + 6  # a ThumbnailState value
     LabelName = Qt.ItemDataRole.UserRole + 7
     LabelCount = Qt.ItemDataRole.UserRole + 8
+    Copies = Qt.ItemDataRole.UserRole + 9  # photos of the library with exactly these bytes
 
 
 class ThumbnailState(IntEnum):
@@ -68,10 +69,11 @@ class Photo:
     photo_id: int
     path: Path
     score: float
+    copies: int = 1  # the library's photos with exactly these bytes, this one included
 
     @classmethod
     def from_hit(cls, hit: SearchHit) -> Photo:
-        return cls(hit.photo_id, hit.path, hit.score)
+        return cls(hit.photo_id, hit.path, hit.score, hit.copies)
 
 
 # --- mime helpers ---------------------------------------------------------------------
@@ -210,6 +212,8 @@ class ResultsModel(QAbstractListModel):
             return photo.photo_id
         if role == Role.Score:
             return photo.score
+        if role == Role.Copies:
+            return photo.copies
         if role == Role.Labels:
             return list(self._labels.get(key, ()))
         return None
@@ -315,6 +319,8 @@ class ResultsModel(QAbstractListModel):
         labels = self._labels.get(str(photo.path))
         if labels:
             lines.append("labels: " + ", ".join(escape(name) for name in labels))
+        if photo.copies > 1:
+            lines.append(f"{photo.copies} identical copies in the library, shown once")
         return "<br>".join(lines)
 
 

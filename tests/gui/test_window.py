@@ -627,3 +627,29 @@ def test_the_window_follows_its_folders_while_open(
     qtbot.waitUntil(lambda: window.count_label.text() == f"{count} photos", timeout=10_000)
     window.close()  # stops the watcher
     assert window._watcher is None
+
+
+def test_exact_copies_show_once_with_their_count(
+    make_window: Callable[..., Any],
+    indexed_library: Library,
+    indexed_photos: Path,
+    qtbot: Any,
+    tmp_path: Path,
+) -> None:
+    from devise_app.gui.models import Role
+
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for n in range(3):
+        shutil.copy(indexed_photos / "coffee.png", copies / f"coffee-{n}.png")
+    deque(indexed_library.index([copies]), maxlen=1)
+    window = make_window(indexed_library)
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.search("espresso")
+    model = window.results_model
+    names = _grid_names(window)
+    assert sum(name.startswith("coffee") for name in names) == 1  # four files, one photo
+    row = next(row for row, name in enumerate(names) if name.startswith("coffee"))
+    assert model.data(model.index(row, 0), Role.Copies) == 4
+    assert "4 identical copies" in model.data(model.index(row, 0), Qt.ItemDataRole.ToolTipRole)
+    window.results_view.viewport().repaint()  # the "×4" chip is painted without error

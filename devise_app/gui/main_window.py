@@ -235,6 +235,13 @@ class MainWindow(QMainWindow):
             [QKeySequence.StandardKey.Refresh],
             "Bring the library up to date with all its folders: new, changed, moved and deleted photos",
         )
+        self.duplicates_action = action(
+            "Find duplicates",
+            None,
+            self.show_duplicates,
+            [],
+            "Show the identical copies and near-duplicates (re-saved, resized, cropped), group by group",
+        )
         self.remove_photos_action = action(
             "Remove from library…",
             None,
@@ -526,6 +533,7 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&Library")
         file_menu.addAction(self.add_folder_action)
         file_menu.addAction(self.rescan_action)
+        file_menu.addAction(self.duplicates_action)
         file_menu.addAction(self.cancel_action)
         file_menu.addSeparator()
         file_menu.addAction(self.learn_action)
@@ -1072,6 +1080,8 @@ class MainWindow(QMainWindow):
             self.search(str(value))
         elif kind == "browse":
             self.browse()
+        elif kind == "duplicates":
+            self.show_duplicates()
         else:
             self.find_similar(Path(value))
 
@@ -1567,6 +1577,22 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Folders changed: {describe_summary(run.summary)}", 10000)
             self.refresh_library()
             self._rerun_last_search()
+
+    def show_duplicates(self) -> None:
+        """The Duplicates view: every photo of each duplicate group, group after group
+        (an exact group lists each copy), in the grid; select and remove the extras."""
+        self._last_search = ("duplicates", "")
+        self.search_box.clear()
+
+        def groups() -> SearchResult:
+            hits = [
+                SearchHit(photo.photo_id, photo.path, group.similarity, 1, photo.taken_at)
+                for group in self.library.duplicates()
+                for photo in group.photos
+            ]
+            return SearchResult(hits, graded=False)
+
+        self._start_search(groups, "in duplicate groups")
 
     def rescan_library(self) -> Worker | None:
         """Bring the library up to date with all its folders (Library ▸ Rescan library)."""

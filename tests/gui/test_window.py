@@ -653,3 +653,29 @@ def test_exact_copies_show_once_with_their_count(
     assert model.data(model.index(row, 0), Role.Copies) == 4
     assert "4 identical copies" in model.data(model.index(row, 0), Qt.ItemDataRole.ToolTipRole)
     window.results_view.viewport().repaint()  # the "×4" chip is painted without error
+
+
+def test_the_duplicates_view_lists_each_group(
+    make_window: Callable[..., Any],
+    indexed_library: Library,
+    indexed_photos: Path,
+    qtbot: Any,
+    tmp_path: Path,
+) -> None:
+    from PIL import Image
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(indexed_photos / "coffee.png", extra / "coffee-copy.png")  # an exact copy
+    with Image.open(indexed_photos / "chelsea.png") as cat:  # a re-saved, smaller one
+        cat.convert("RGB").resize((cat.width // 2, cat.height // 2)).save(
+            extra / "chelsea-small.jpg", quality=80
+        )
+    deque(indexed_library.index([extra]), maxlen=1)
+    window = make_window(indexed_library)
+    with qtbot.waitSignal(window.resultsShown, timeout=30_000):
+        window.duplicates_action.trigger()
+    names = _grid_names(window)
+    assert {"coffee.png", "coffee-copy.png"} <= set(names)
+    assert {"chelsea.png", "chelsea-small.jpg"} <= set(names)
+    assert "in duplicate groups" in window.results_info.text()

@@ -308,7 +308,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             else:
                 sys.stdout.write(json.dumps(library.export_labels(), indent=2, ensure_ascii=False) + "\n")
         else:
-            applied, missing = library.import_labels(Path(args.name).read_text(encoding="utf-8"))
+            applied, missing = library.import_labels(Path(args.name).read_bytes())
             print(f"imported {applied} labels; {len(missing)} photos are not in this library")
             for path in missing[:SHOWN_SKIPPED]:
                 print(f"  not found: {_shown(path)}")

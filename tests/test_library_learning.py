@@ -233,3 +233,38 @@ def test_labels_that_differ_only_in_a_non_ascii_capital_keep_their_own_photos(
     upper, lower = result.label_vector("Ärger"), result.label_vector("ärger")
     assert upper @ vectors["cat-c.png"] > upper @ vectors["coffee.png"]
     assert lower @ vectors["coffee.png"] > lower @ vectors["cat-c.png"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
+def test_a_labels_file_in_any_json_encoding_imports(
+    indexed: Any, folder: Path, tmp_path: Path, encoding: str
+) -> None:
+    document = {
+        "format": labels.LABELS_FORMAT,
+        "version": 1,
+        "labels": {"Ärger": [str(folder.resolve() / "cat-a.png")]},
+    }
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding=encoding)
+    assert indexed.import_labels(path.read_bytes()) == (1, [])
+    assert indexed.labels() == [("Ärger", 1)]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"format": "devise-app labels", "labels": {"Café": []}}'.encode("latin-1"), "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+    ids=["latin-1", "deeply nested"],
+)
+def test_a_bad_labels_file_is_one_clear_error(indexed: Any, content: bytes, reason: str) -> None:
+    with pytest.raises(LibraryError, match=reason):
+        indexed.import_labels(content)
+
+
+def test_a_label_name_is_at_most_200_characters(indexed: Any, folder: Path) -> None:
+    with pytest.raises(LibraryError, match="at most 200"):
+        indexed.add_label("x" * 10_000, [folder / "cat-a.png"])
+    indexed.add_label("y" * 200, [folder / "cat-a.png"])
+    assert indexed.search("y" * 200, top=1)[0].path.name == "cat-a.png"

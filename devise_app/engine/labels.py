@@ -269,12 +269,17 @@ def export_labels(catalog: Catalog) -> dict[str, Any]:
     return {"format": LABELS_FORMAT, "version": 1, "labels": labels}
 
 
-def parse_labels(text: str) -> Mapping[str, list[str]]:
-    """The labels of an exported document; ValueError says what is wrong."""
+def parse_labels(text: str | bytes) -> Mapping[str, list[str]]:
+    """The labels of an exported document, as text or as the file's bytes (UTF-8, or
+    UTF-16/32 with their byte-order mark, as JSON allows); ValueError says what is wrong."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not a labels file: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError("not a labels file: it is not UTF-8 (or UTF-16/32) text") from None
+    except RecursionError:
+        raise ValueError("not a labels file: it is nested too deeply") from None
     if not isinstance(document, dict) or document.get("format") != LABELS_FORMAT:
         raise ValueError(f'not a labels file (expected "format": "{LABELS_FORMAT}")')
     labels = document.get("labels")

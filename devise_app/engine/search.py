@@ -58,6 +58,7 @@ _LABEL_SCORE = 1.0
 # features); a model with other features names them in its manifest ("features").
 DEFAULT_FEATURES = "efficientnet-lite0 pooled 1280"
 FEATURES_META_KEY = "features"
+MAX_LABEL_LENGTH = 200  # longer names could be stored but not typed as a query (at most 1000 characters)
 RERANKED_CANDIDATES = 1000  # a label search re-ranks this many of the index's nearest photos
 _model_ids: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> digest, per process
 
@@ -650,7 +651,7 @@ class Library:
         named = document["labels"]
         return len(named), len({photo for photos in named.values() for photo in photos})
 
-    def import_labels(self, text: str) -> tuple[int, list[str]]:
+    def import_labels(self, text: str | bytes) -> tuple[int, list[str]]:
         """Apply an exported labels document: (labels applied, paths not in this library)."""
         try:
             document = labels.parse_labels(text)
@@ -787,6 +788,8 @@ def _check_label_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise LibraryError("a label needs a name")
+    if len(name) > MAX_LABEL_LENGTH:
+        raise LibraryError(f"a label name has at most {MAX_LABEL_LENGTH} characters, not {len(name)}")
     if '"' in name or any(not char.isprintable() for char in name):
         raise LibraryError(f"a label name cannot contain quotes or control characters: {name!r}")
     return name

@@ -1460,7 +1460,7 @@ class MainWindow(QMainWindow):
         path = Path(path)
 
         def work() -> tuple[int, list[str]]:
-            applied, missing = self.library.import_labels(path.read_text(encoding="utf-8"))
+            applied, missing = self.library.import_labels(path.read_bytes())
             return int(applied), [str(p) for p in missing]
 
         def done(result: tuple[int, list[str]]) -> None:

@@ -88,11 +88,9 @@ def _suggestion_json(suggestion: Suggestion) -> dict[str, object]:
     """A word for a photo; a label of the library also keeps the ``label:NAME`` query form
     in "word", as before, and its bare name in "label"."""
     if suggestion.is_label:
-        word = (
-            f'label:"{suggestion.text}"'
-            if any(c.isspace() for c in suggestion.text)
-            else f"label:{suggestion.text}"
-        )
+        from devise_app.engine.query import label_query
+
+        word = label_query(suggestion.text)
         return {"word": word, "score": round(suggestion.score, 4), "label": suggestion.text}
     return {"word": suggestion.text, "score": round(suggestion.score, 4)}
 

@@ -221,6 +221,13 @@ class _Parser:
         return result
 
 
+def label_query(name: str) -> str:
+    """The query that names label ``name``: ``label:NAME``, quoted when it holds spaces.
+    The library looks such a name up whole, so any other character works as it is
+    (``label:C++``, ``label:"Mom & Dad"``)."""
+    return f'label:"{name}"' if any(char.isspace() for char in name) else f"label:{name}"
+
+
 def parse(text: str) -> Sum:
     """The query's terms. Raises QueryError only for text that is too long or not
     valid text, an empty query, a weight out of range, ``label:`` without a name or

@@ -62,6 +62,7 @@ from PySide6.QtWidgets import (
 from devise_app.engine import config
 from devise_app.engine.errors import ModelFileError, QueryError, UserError
 from devise_app.engine.imaging import is_image_path
+from devise_app.engine.query import label_query
 from devise_app.engine.search import SearchHit, SearchResult
 from devise_app.gui.browse import NAME, RELEVANCE, BrowseBar
 from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
@@ -82,12 +83,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_RESULTS = 1000
 ZOOM_STEP = 32
-
-
-def label_query(name: str) -> str:
-    """What the search box shows for a label's photos; the library looks the name up
-    whole, so any characters work (``label:C++``, ``label:"Mom & Dad"``)."""
-    return f'label:"{name}"' if any(char.isspace() for char in name) else f"label:{name}"
 
 
 def _shortened(text: str, limit: int = 80) -> str:

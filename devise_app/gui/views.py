@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from devise_app.engine.query import label_query
 from devise_app.gui.delegate import ThumbnailDelegate
 from devise_app.gui.icons import icon
 from devise_app.gui.models import PHOTO_MIME, Role, image_paths
@@ -333,10 +334,7 @@ def expression_completions(
     if token.lower().startswith("label:"):
         prefix = token[len("label:") :].lstrip('"').lower()
         names = [name for name in labels() if name.lower().startswith(prefix)][:limit]
-        return [
-            head + (f'label:"{name}"' if any(c.isspace() for c in name) else f"label:{name}")
-            for name in names
-        ]
+        return [head + label_query(name) for name in names]
     if len(token) < 1 or not any(char.isalpha() for char in token):
         return []
     return [head + word for word in words(token.lower(), limit)]

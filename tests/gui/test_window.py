@@ -28,6 +28,14 @@ def _grid_names(window: Any) -> list[str]:
     return [model.data(model.index(row, 0)) for row in range(model.rowCount())]
 
 
+def _indexed_copy(library: Library, photos: Path, folder: Path) -> Path:
+    """A copy of ``photos`` in ``folder`` that ``library`` indexes too: this test's own
+    files to change on disk."""
+    shutil.copytree(photos, folder)
+    deque(library.index([folder]), maxlen=1)
+    return folder
+
+
 def _index(window: Any, folder: Path, qtbot: Any) -> Any:
     """Index ``folder`` through the window; the run's summary."""
     with qtbot.waitSignal(window.indexFinished, timeout=60_000) as blocker:
@@ -530,9 +538,7 @@ def test_rescan_picks_up_new_and_deleted_photos_and_remove_takes_photos_out(
     tmp_path: Path,
 ) -> None:
     """Library ▸ Rescan library and the photo menu's "Remove from library…"."""
-    photos = tmp_path / "own-photos"
-    shutil.copytree(indexed_photos, photos)
-    deque(indexed_library.index([photos]), maxlen=1)
+    photos = _indexed_copy(indexed_library, indexed_photos, tmp_path / "own-photos")
     before = indexed_library.photo_count()
     window = make_window(indexed_library)
     (photos / "coffee.png").unlink()  # deleted on disk
@@ -600,9 +606,7 @@ def test_the_window_follows_its_folders_while_open(
     qtbot: Any,
     tmp_path: Path,
 ) -> None:
-    photos = tmp_path / "watched"
-    shutil.copytree(indexed_photos, photos)
-    deque(indexed_library.index([photos]), maxlen=1)
+    photos = _indexed_copy(indexed_library, indexed_photos, tmp_path / "watched")
     window = make_window(indexed_library)
     runs: list[Any] = []
     window.watchRan.connect(runs.append)

@@ -179,11 +179,8 @@ def _measure(images: Path | None, sizes: Sizes, tmp: Path) -> int:
 
     encoder = ImageEncoder()
     common.say(common.machine_line("cluster", encoder, f"; Ray {_ray_version()}"))
-    sample = common.sample_photos(images, tmp / "generated", sizes)
-    if sample.generated:
-        common.say(common.missing_sample_note(sizes.generated_sample))
-    if not sample.paths:
-        print(f"devise-app: error: no photos in {images}", file=sys.stderr)
+    sample = common.usable_sample(images, tmp / "generated", sizes)
+    if sample is None:
         return 1
     folder = common.link_folder(tmp / "photos", sample.paths)
     common.warm_cache(sample.paths)

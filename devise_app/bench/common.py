@@ -161,6 +161,18 @@ def sample_photos(images: Path | None, workdir: Path, sizes: Sizes) -> PhotoSet:
     return PhotoSet(paths, f"{count} generated photos", True)
 
 
+def usable_sample(images: Path | None, workdir: Path, sizes: Sizes) -> PhotoSet | None:
+    """``sample_photos``, saying when the photos had to be generated; None (with a
+    one-line error) when ``--images DIR`` holds no photos."""
+    sample = sample_photos(images, workdir, sizes)
+    if sample.generated:
+        say(missing_sample_note(sizes.generated_sample))
+    if not sample.paths:
+        print(f"devise-app: error: no photos in {images}", file=sys.stderr)
+        return None
+    return sample
+
+
 def missing_sample_note(count: int) -> str:
     return f"The ImageNet sample photos are not at {SAMPLE_DIR}: {count} generated photos stand in for them."
 

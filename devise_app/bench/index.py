@@ -21,7 +21,6 @@ which ``bench speed`` makes too.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -78,11 +77,8 @@ def main(images: Path | None = None, sizes: Sizes = FULL) -> int:
     width, height = sizes.large_size
     with tempfile.TemporaryDirectory(prefix="devise-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        sample = common.sample_photos(images, tmp / "generated", sizes)
-        if sample.generated:
-            common.say(common.missing_sample_note(sizes.generated_sample))
-        if not sample.paths:
-            print(f"devise-app: error: no photos in {images}", file=sys.stderr)
+        sample = common.usable_sample(images, tmp / "generated", sizes)
+        if sample is None:
             return 1
         common.say(f"Sample: {sample.name}. Generating {sizes.large_count} JPEGs of {width}x{height} …")
         large = common.make_photos(

@@ -181,6 +181,32 @@ def test_only_the_scanned_folders_lose_deleted_photos(
     assert run_index(library, [two]).removed == 1
 
 
+def test_a_renamed_folder_keeps_its_photos_labels(
+    tmp_path: Path, library: Any, counting_encoder: Any, run_index: RunIndex, copy_photo: CopyPhoto
+) -> None:
+    """Issue 12: a folder renamed, then indexed under its new name, kept its labels on
+    the dead rows, and lost them when the old folder was cleaned up."""
+    old, other = tmp_path / "Trip 2024", tmp_path / "elsewhere"
+    copy_photo("chelsea.png", old)
+    copy_photo("coffee.png", old)
+    copy_photo("rocket.jpg", other)
+    run_index(library, [old, other])
+    library.add_label("Holiday", [old / "chelsea.png"])
+    cat_id = library.catalog.photo_id(os.fspath(old / "chelsea.png"))
+    (other / "rocket.jpg").rename(tmp_path / "rocket moved out of sight.jpg")  # gone, and not scanned
+    new = old.rename(tmp_path / "Trip to Rome")
+
+    summary = run_index(library, [new])
+    assert (summary.indexed, summary.moved, summary.removed) == (0, 2, 0)
+    assert counting_encoder.embedded == 3  # nothing embedded again
+    assert library.catalog.photo_id(os.fspath(new / "chelsea.png")) == cat_id
+    assert library.labels_of(new / "chelsea.png") == ["Holiday"]
+    assert library.photo_count() == 3  # the unmatched photo elsewhere is not this run's to drop
+
+    assert run_index(library, [other]).removed == 1  # its own folder's run drops it
+    assert library.labels() == [("Holiday", 1)]
+
+
 def test_another_model_means_embedding_again(tmp_path: Path, counting_encoder: Any, photo_dir: Path) -> None:
     catalog = Catalog.open(tmp_path / "lib")
 

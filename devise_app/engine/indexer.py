@@ -12,7 +12,10 @@ A run goes like this:
    once by (st_dev, st_ino), so loops end; broken links reported).
 2. Compare with the catalog: a file with the size and mtime it had is unchanged
    (a file that failed before is not retried until it changes); a catalogued file
-   under a scanned folder that was not found is missing.
+   under a scanned folder that was not found is missing, and so is one outside
+   them whose file is gone, if a new file has its size (a folder renamed, then
+   indexed under its new name; only those matched by content move, the others
+   are left for a run over their own folder).
 3. Work through the new and changed files in batches. A thread pool reads each
    file, hashes it (blake2b of the whole file: exact, and at about 1 GB/s cheap
    next to decoding) and, unless an indexed photo already has those bytes,
@@ -574,6 +577,23 @@ class _Run:
                 close()
 
 
+def _vanished_elsewhere(
+    records: Sequence[PhotoRecord], scanned: tuple[str, ...], sizes: set[int]
+) -> list[PhotoRecord]:
+    """Catalogued photos outside the scanned folders whose files are gone, of a size
+    some new file has: a folder renamed or moved, then indexed under its new name.
+    They can be matched by content like any missing photo (keeping their labels),
+    but an unmatched one stays: its folder may only be unmounted."""
+    if not sizes:
+        return []
+    return [
+        record
+        for record in records
+        if record.size in sizes and record.hash is not None and record.state != ERROR
+        and not record.path.startswith(scanned) and not os.path.lexists(record.path)
+    ]  # fmt: skip
+
+
 def index_folders(
     catalog: Catalog,
     folders: Sequence[Path],
@@ -633,6 +653,11 @@ def index_folders(
         if record.hash is not None:
             run.missing_by_hash.setdefault(record.hash, []).append(record.id)
     missing_sizes = {record.size for record in missing}
+    new_sizes = {found.size for found in found_files if found.path not in by_path}
+    moved_in = _vanished_elsewhere(records, prefixes, new_sizes - missing_sizes)
+    for record in moved_in:
+        run.missing_by_hash.setdefault(record.hash, []).append(record.id)  # type: ignore[arg-type]
+    missing_sizes |= {record.size for record in moved_in}
 
     moves: list[tuple[FoundFile, PhotoRecord | None]] = []
     others: list[tuple[FoundFile, PhotoRecord | None]] = []
@@ -658,7 +683,8 @@ def index_folders(
     # 3. possible moves first, then the deleted photos go, then the rest
     yield from run.process(moves, workers)
     if not run.cancel.is_set():
-        gone = [photo_id for ids in run.missing_by_hash.values() for photo_id in ids]
+        elsewhere = {record.id for record in moved_in}  # not this run's to remove: not scanned
+        gone = [i for ids in run.missing_by_hash.values() for i in ids if i not in elsewhere]
         gone += [record.id for record in missing if record.hash is None]
         catalog.delete_photos(gone)
         crash_point("after-removal")

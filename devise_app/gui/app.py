@@ -10,7 +10,6 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from PySide6.QtCore import (
     QEvent,
@@ -26,6 +25,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from devise_app.engine import config
 from devise_app.gui.icons import app_icon, style_sheet
+from devise_app.gui.ports import LibraryPort
+from devise_app.gui.settings import WindowSettings
 from devise_app.logs import log_path, setup_logging
 
 SETTINGS_FILE = "devise-app.ini"
@@ -53,8 +54,8 @@ def open_settings() -> QSettings:
 
 
 def library_path(settings: QSettings) -> Path:
-    value = settings.value("library/path")
-    return Path(str(value)) if value else config.default_library_dir()
+    remembered = WindowSettings.load(settings).library_path
+    return Path(remembered) if remembered else config.default_library_dir()
 
 
 def create_application(argv: Sequence[str] | None = None) -> QApplication:
@@ -118,7 +119,8 @@ def install_excepthook() -> None:
     sys.excepthook = hook
 
 
-def make_library(path: Path) -> Any:
+def make_library(path: Path) -> LibraryPort:
+    """The real library (annotated with the port, so mypy checks that it is one)."""
     from devise_app.engine.search import Library
 
     return Library(path)

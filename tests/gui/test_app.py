@@ -16,7 +16,9 @@ from devise_app.engine import config
 from devise_app.engine.model import ONNX_FILE, ModelFileError
 from devise_app.engine.search import Library
 from devise_app.gui import app as gui_app
-from devise_app.gui.main_window import MainWindow, format_duration, format_when, replace_unknown_word
+from devise_app.gui.main_window import MainWindow
+from devise_app.gui.searching import replace_unknown_word
+from devise_app.gui.text import format_duration, format_when
 
 
 def _remove(path: Path) -> None:
@@ -110,7 +112,7 @@ def test_broken_model_files_show_one_dialog_and_no_traceback(
     assert shown[0][0] == "Model files missing or damaged"
     assert str(models / ONNX_FILE) in shown[0][1]
     assert fragment in shown[0][1]
-    window.show_error(ModelFileError("again"))
+    window.feedback.show_error(ModelFileError("again"))
     assert len(shown) == 1  # said once
     assert "Traceback" not in capsys.readouterr().err
 

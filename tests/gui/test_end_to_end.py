@@ -63,7 +63,7 @@ def test_word_arithmetic_runs(window: Any, qtbot: Any) -> None:
     assert "No good matches" in window.query_message.text()
     assert "queen" in window.results_info.text() and "Show 7 weaker" in window.results_info.text()
     with qtbot.waitSignal(window.resultsShown, timeout=10_000) as blocker:
-        window.show_weaker_matches()
+        window.searching.show_weaker_matches()
     assert blocker.args[0] == 7
 
 
@@ -86,7 +86,7 @@ def test_label_by_drag_and_drop_then_search_with_label(window: Any, library: Any
     with qtbot.waitSignal(window.resultsShown, timeout=30_000):
         window.search("coffee")
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.show_weaker_matches()  # the whole ranking, not only the good matches
+        window.searching.show_weaker_matches()  # the whole ranking, not only the good matches
     model = window.results_model
     row = _names(window).index("coffee.png")
     mime = model.mimeData([model.index(row, 0), model.index((row + 1) % model.rowCount(), 0)])
@@ -119,7 +119,7 @@ def test_words_for_a_photo_become_labels(window: Any, library: Any, qtbot: Any) 
     with qtbot.waitSignal(window.resultsShown, timeout=30_000):
         window.search("cat")
     window.results_view.setCurrentIndex(window.results_model.index(0, 0))
-    dialog = window.words_for_current()
+    dialog = window.photos.words_for_current()
     qtbot.waitUntil(lambda: len(dialog.words()) > 0, timeout=30_000)
     word = dialog.words()[0]
     assert any("cat" in w or "tabby" in w for w in dialog.words()[:5])
@@ -135,14 +135,14 @@ def test_cancel_indexing(window: Any, sample_photos: Path, qtbot: Any) -> None:
     with qtbot.waitSignal(window.indexFinished, timeout=120_000) as blocker:
         window.start_index([many])
         qtbot.waitUntil(
-            lambda: window.index_progress.maximum() == 150 and window.index_progress.value() > 0,
+            lambda: window.jobs.panel.bar.maximum() == 150 and window.jobs.panel.bar.value() > 0,
             timeout=60_000,
         )
-        window.cancel_action.trigger()
+        window.action("cancel").trigger()
     summary = blocker.args[0]
     assert summary.cancelled
     assert summary.indexed < 150
-    assert not window.index_panel.isVisible()
+    assert not window.jobs.panel.isVisible()
     qtbot.waitUntil(lambda: window.count_label.text() == f"{7 + summary.indexed} photos", timeout=10_000)
 
 

@@ -49,10 +49,10 @@ def _indexed_window(make_window: Any, library: Any, folder: Path, count: int, qt
     window = make_window(library)
     with qtbot.waitSignal(window.indexFinished, timeout=60_000) as blocker:
         window.start_index([folder])
-        assert not window.learn_action.isEnabled()  # never learns while indexing
+        assert not window.action("learn").isEnabled()  # never learns while indexing
     assert blocker.args[0].indexed == count
     qtbot.waitUntil(lambda: window.count_label.text() == f"{count} photos", timeout=10_000)
-    assert window.learn_action.isEnabled()
+    assert window.action("learn").isEnabled()
     return window
 
 
@@ -80,7 +80,7 @@ def test_label_learn_search_and_apply_a_fitting_label(
 ) -> None:
     folder = _add_views(sample_photos)
     window = _indexed_window(make_window, library, folder, 10, qtbot)
-    assert window.learn_status.text().startswith("Label some photos")
+    assert window.labels.learn_status.text().startswith("Label some photos")
 
     # label two views of the cat by dragging them from the grid onto a new label
     with qtbot.waitSignal(window.labelsUpdated, timeout=30_000):
@@ -92,23 +92,23 @@ def test_label_learn_search_and_apply_a_fitting_label(
     with qtbot.waitSignal(window.labelsUpdated, timeout=30_000):
         _drop_on_label(window, "Zorblax", model.mimeData([model.index(row, 0) for row in rows]))
     assert ("Zorblax", 2) in library.labels()
-    assert window.learn_status.text().startswith("Not learned yet")
+    assert window.labels.learn_status.text().startswith("Not learned yet")
 
     # learn, off the GUI thread, with progress in the panel
     steps: list[int] = []
-    window.index_progress.valueChanged.connect(steps.append)
+    window.jobs.panel.bar.valueChanged.connect(steps.append)
     with qtbot.waitSignal(window.learnFinished, timeout=120_000) as blocker:
-        window.learn_action.trigger()
-        assert window.index_panel.isVisible()
-        assert not window.learn_action.isEnabled()
+        window.action("learn").trigger()
+        assert window.jobs.panel.isVisible()
+        assert not window.action("learn").isEnabled()
     learned = blocker.args[0]
     assert learned is not None and "Zorblax" in learned.label_names
     assert head_path(library.path).is_file()
     assert max(steps) >= 100
-    assert not window.index_panel.isVisible()
-    assert window.learn_action.isEnabled()
+    assert not window.jobs.panel.isVisible()
+    assert window.action("learn").isEnabled()
     assert "Learned 1 label" in window.statusBar().currentMessage()
-    qtbot.waitUntil(lambda: window.learn_status.text() == "Learned just now", timeout=10_000)
+    qtbot.waitUntil(lambda: window.labels.learn_status.text() == "Learned just now", timeout=10_000)
 
     # the label's name lists its photos first, then the unlabelled views of the cat
     window.search_box.clear()
@@ -127,7 +127,7 @@ def test_label_learn_search_and_apply_a_fitting_label(
     row = names.index(sorted(UNLABELLED_VIEWS & set(names[2:4]))[0])
     photo = model.photo(row).path
     window.results_view.setCurrentIndex(model.index(row, 0))
-    dialog = window.words_for_current()
+    dialog = window.photos.words_for_current()
     qtbot.waitUntil(lambda: len(dialog.label_suggestions()) > 0, timeout=30_000)
     assert dialog.label_suggestions() == ["Zorblax"]
     assert dialog.words(), "the model's words come after the user's labels"
@@ -141,14 +141,14 @@ def test_label_learn_search_and_apply_a_fitting_label(
     assert "Zorblax" in library.labels_of(photo)
     assert "label:Zorblax" not in library.labels_of(photo)
     assert not button.isEnabled()
-    assert "labels changed since" in window.learn_status.text()
+    assert "labels changed since" in window.labels.learn_status.text()
     dialog.close()
 
     # export the labels, delete the label, import them back (one photo is not in the library)
     exported = tmp_path / "labels.json"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(exported), ""))
     with qtbot.waitSignal(window.labelsTransferred, timeout=30_000) as blocker:
-        window.export_labels_action.trigger()
+        window.action("export_labels").trigger()
     assert blocker.args[0] == "Exported 1 label (3 photos) to labels.json"
     document = json.loads(exported.read_text(encoding="utf-8"))
     assert len(document["labels"]["Zorblax"]) == 3
@@ -157,11 +157,11 @@ def test_label_learn_search_and_apply_a_fitting_label(
 
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(window.labelsUpdated, timeout=30_000):
-        window.delete_label("Zorblax")
+        window.labels.delete_label("Zorblax")
     assert library.labels() == []
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(exported), ""))
     with qtbot.waitSignal(window.labelsTransferred, timeout=30_000) as blocker:
-        window.import_labels_action.trigger()
+        window.action("import_labels").trigger()
     assert blocker.args[0] == "Imported 1 label from labels.json; 1 photo is not in this library"
     assert library.labels() == [("Zorblax", 3)]
     assert "gone.png" in window.query_message.text()
@@ -189,17 +189,17 @@ def test_cancelling_learning_leaves_the_library_unchanged(
     def cancel_at_first_step(value: int) -> None:
         seen.append(value)
         if value > 0:
-            window.index_cancel.click()
+            window.jobs.panel.cancel_button.click()
 
-    window.index_progress.valueChanged.connect(cancel_at_first_step)
+    window.jobs.panel.bar.valueChanged.connect(cancel_at_first_step)
     with qtbot.waitSignal(window.learnFinished, timeout=120_000) as blocker:
-        window.learn_from_labels()
+        window.labels.learn_from_labels()
     assert blocker.args[0] is None
     assert 0 < max(seen) < 300  # it stopped in the middle
     assert not head_path(library.path).exists()
     assert "cancelled" in window.statusBar().currentMessage()
-    assert not window.index_panel.isVisible()
-    assert window.learn_action.isEnabled()
+    assert not window.jobs.panel.isVisible()
+    assert window.action("learn").isEnabled()
     with qtbot.waitSignal(window.resultsShown, timeout=30_000):
         window.search("Zorblax")
     assert _names(window) == before
@@ -210,7 +210,7 @@ def test_learning_without_labels_says_so(
 ) -> None:
     window = make_window(library)
     with qtbot.waitSignal(window.learnFinished, timeout=60_000) as blocker:
-        window.learn_action.trigger()
+        window.action("learn").trigger()
     assert blocker.args[0] is None
     message = window.query_message.text()
     assert window.query_message.isVisible()
@@ -218,6 +218,6 @@ def test_learning_without_labels_says_so(
     assert "label some photos first" in window.statusBar().currentMessage()
     assert "Traceback" not in message
     assert "Traceback" not in capfd.readouterr().err
-    assert not window.index_panel.isVisible()
-    assert window.learn_action.isEnabled()
+    assert not window.jobs.panel.isVisible()
+    assert window.action("learn").isEnabled()
     assert not head_path(library.path).exists()

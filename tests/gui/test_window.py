@@ -73,7 +73,7 @@ def test_library_calls_never_run_on_the_gui_thread(
     with qtbot.waitSignal(window.labelApplied, timeout=10_000):
         window.add_label("pets", [window.results_model.photo(0).path])
     window.results_view.setCurrentIndex(window.results_model.index(0, 0))
-    dialog = window.words_for_current()
+    dialog = window.photos.words_for_current()
     qtbot.waitUntil(lambda: len(dialog.words()) > 0, timeout=10_000)
     dialog.close()
     assert {"catalog", "encoder", "vocabulary", "index", "find", "add_label", "describe"} <= seen.keys()
@@ -96,7 +96,7 @@ def test_index_then_search_puts_the_cat_first(
     assert _index(window, sample_photos, qtbot).indexed == 7
     qtbot.waitUntil(lambda: window.count_label.text() == "7 photos", timeout=10_000)
     assert window.pages.currentIndex() == 1
-    assert not window.index_panel.isVisible()
+    assert not window.jobs.panel.isVisible()
     assert "Indexing done" in window.statusBar().currentMessage()
     window.search_box.setText("cat")
     with qtbot.waitSignal(window.resultsShown, timeout=10_000) as blocker:
@@ -143,7 +143,7 @@ def test_stale_results_of_an_older_query_are_dropped(indexed_window: Any, qtbot:
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("coffee")
     before = _grid_names(window)
-    window._on_results(old, "stale", SearchResult([]))  # a late answer to an older query
+    window.searching.show_results(old, "stale", SearchResult([]))  # a late answer to an older query
     assert _grid_names(window) == before
 
 
@@ -154,7 +154,7 @@ def test_drag_photos_onto_a_label_then_find_them_with_label_query(indexed_window
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("animal")
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.show_weaker_matches()  # the whole ranking, not only the good matches
+        window.searching.show_weaker_matches()  # the whole ranking, not only the good matches
     grid = window.results_view
     model = window.results_model
     rows = [
@@ -187,7 +187,7 @@ def test_drag_a_label_onto_selected_photos(indexed_window: Any, qtbot: Any) -> N
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("space")
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.show_weaker_matches()  # the whole ranking, not only the good matches
+        window.searching.show_weaker_matches()  # the whole ranking, not only the good matches
     grid = window.results_view
     model = window.results_model
     assert model.rowCount() >= 2
@@ -219,7 +219,7 @@ def test_remove_a_label_from_the_context_menu(
         window.add_label("pets", [chelsea])
     assert indexed_library.labels() == [("pets", 1)]
     window.results_view.setCurrentIndex(window.results_model.index(0, 0))
-    menu = window.build_photo_menu()
+    menu = window.photos.build_menu()
     assert menu is not None
     remove_menu = next(a.menu() for a in menu.actions() if a.text() == "Remove label")
     action = next(a for a in remove_menu.actions() if a.text() == "pets")
@@ -292,16 +292,16 @@ def test_cancel_indexing(make_window: Any, library: Library, sample_photos: Path
     with qtbot.waitSignal(window.indexFinished, timeout=60_000) as blocker:
         window.start_index([many])
         qtbot.waitUntil(
-            lambda: window.index_progress.maximum() == 150 and window.index_progress.value() > 0,
+            lambda: window.jobs.panel.bar.maximum() == 150 and window.jobs.panel.bar.value() > 0,
             timeout=30_000,
         )
-        assert window.index_panel.isVisible()
-        assert "Indexing" in window.index_label.text()
-        qtbot.mouseClick(window.index_cancel, Qt.MouseButton.LeftButton)
+        assert window.jobs.panel.isVisible()
+        assert "Indexing" in window.jobs.panel.label.text()
+        qtbot.mouseClick(window.jobs.panel.cancel_button, Qt.MouseButton.LeftButton)
     summary = blocker.args[0]
     assert summary.cancelled
     assert summary.indexed < 150
-    assert not window.index_panel.isVisible()
+    assert not window.jobs.panel.isVisible()
     assert "cancelled" in window.statusBar().currentMessage()
     assert library.photo_count() == summary.indexed  # what was done is kept
 
@@ -313,7 +313,7 @@ def test_words_for_a_photo_apply_a_label_with_one_click(
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("coffee")
     window.results_view.setCurrentIndex(window.results_model.index(0, 0))
-    dialog = window.words_for_current()
+    dialog = window.photos.words_for_current()
     assert dialog is not None
     qtbot.waitUntil(lambda: "espresso" in dialog.words(), timeout=10_000)
     with qtbot.waitSignal(window.labelsUpdated, timeout=10_000):
@@ -328,9 +328,9 @@ def test_preview_dialog_steps_through_results(indexed_window: Any, qtbot: Any) -
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("animal")
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.show_weaker_matches()  # the whole ranking, not only the good matches
+        window.searching.show_weaker_matches()  # the whole ranking, not only the good matches
     window.results_view.setCurrentIndex(window.results_model.index(0, 0))
-    dialog = window.preview_row(0)
+    dialog = window.photos.preview_row(0)
     assert dialog is not None
     qtbot.waitUntil(
         lambda: dialog._image.pixmap() is not None and not dialog._image.pixmap().isNull(), timeout=10_000
@@ -352,10 +352,10 @@ def test_thumbnail_size_changes_with_the_keyboard_and_is_remembered(
 ) -> None:
     window = indexed_window
     start = window.results_view.thumbnail_size
-    window.zoom_in_action.trigger()
+    window.action("zoom_in").trigger()
     assert window.results_view.thumbnail_size == start + 32
-    window.zoom_out_action.trigger()
-    window.zoom_out_action.trigger()
+    window.action("zoom_out").trigger()
+    window.action("zoom_out").trigger()
     assert window.results_view.thumbnail_size == start - 32
     window.save_settings()
     assert int(settings.value("view/thumbnail_size")) == start - 32
@@ -383,7 +383,7 @@ def test_closing_the_window_stops_workers_and_closes_the_library(
         window.search("cat")  # the catalog and the search index are open now
     assert files_held_open(indexed_library.path)
     window.close()
-    assert window._query_pool.active() == [] and window._index_pool.active() == []
+    assert window.calls.query_pool.active() == [] and window.calls.index_pool.active() == []
     assert files_held_open(indexed_library.path) == []
     assert settings.value("library/path") == str(indexed_library.path)
 
@@ -428,7 +428,7 @@ def test_a_result_that_arrives_after_the_window_closed_is_dropped(
         go.wait(30)
         return 1
 
-    worker = window.call(call, reached.append, reached.append)
+    worker = window.calls.call(call, reached.append, reached.append)
     # runs on the worker thread right after the result was emitted (queued for the GUI thread)
     worker.signals.finished.connect(emitted.set, Qt.ConnectionType.DirectConnection)
     worker.signals.finished.connect(lambda: delivered.append(True))  # queued, after the result
@@ -450,7 +450,7 @@ def test_a_long_query_or_message_never_widens_the_window(indexed_window: Any, qt
     qtbot.waitUntil(lambda: bool(answered), timeout=10_000)
     assert window.width() == width
     assert window.minimumSizeHint().width() <= width
-    window.show_message("x" * 600, error=True)
+    window.feedback.say("x" * 600, error=True)
     window.results_info.setText("y" * 600)
     assert window.minimumSizeHint().width() <= width
 
@@ -459,7 +459,7 @@ def test_suggestions_for_a_misspelt_word_are_offered_once(indexed_window: Any, q
     from devise_app.engine.errors import QueryError
 
     window = indexed_window
-    window._on_search_error(
+    window.searching.on_error(
         window.results_model.generation, QueryError("Unknown word 'caaat'.", ["cat", "coat"], word="caaat")
     )
     text = window.query_message.text()
@@ -490,13 +490,13 @@ def test_a_query_with_an_unknown_word_is_answered_and_the_word_offered_a_spellin
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("a cup of espreso on a table")
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.show_weaker_matches()  # the whole ranking, not only the good matches
+        window.searching.show_weaker_matches()  # the whole ranking, not only the good matches
     assert set_aside == [["espreso"]]
     assert _grid_names(window)[0] == "coffee.png"
     message = window.query_message.text()
     assert "espreso" in message and 'href="suggest:espresso"' in message
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window._on_suggestion("suggest:espresso")  # what a click on the link does
+        window.query_message.linkActivated.emit("suggest:espresso")  # what a click on the link does
     assert window.search_box.text() == "a cup of espresso on a table"
     assert "espreso" not in window.query_message.text()
 
@@ -544,7 +544,7 @@ def test_rescan_picks_up_new_and_deleted_photos_and_remove_takes_photos_out(
     (photos / "coffee.png").unlink()  # deleted on disk
     shutil.copy(photos / "rocket.jpg", photos / "rocket-again.jpg")  # a new copy
     with qtbot.waitSignal(window.indexFinished, timeout=60_000) as finished:
-        window.rescan_action.trigger()
+        window.action("rescan").trigger()
     assert finished.args[0].removed == 1
     assert indexed_library.photo_count() == before - 1 + 1
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
@@ -553,9 +553,9 @@ def test_rescan_picks_up_new_and_deleted_photos_and_remove_takes_photos_out(
         window.results_model.index(0, 0), window.results_view.selectionModel().SelectionFlag.ClearAndSelect
     )
     gone = window.results_model.photo(0).path
-    assert window.remove_photos_action in window.build_photo_menu().actions()
+    assert window.action("remove_photos") in window.photos.build_menu().actions()
     with qtbot.waitSignal(window.photosRemoved, timeout=10_000) as removed:
-        window.remove_selected_from_library(confirm=False)
+        window.photos.remove_selected(confirm=False)
     assert removed.args[0] == 1
     assert gone.exists(), "the file stays"
     assert all(hit.path != gone for hit in indexed_library.search("missile", top=50))
@@ -590,7 +590,7 @@ def test_labels_are_renamed_with_f2_and_deleted_with_del(
 def test_the_status_bar_says_how_many_photos_are_selected(indexed_window: Any, qtbot: Any) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.browse()
+        window.searching.browse()
     selection = window.results_view.selectionModel()
     for row in (0, 1, 2):
         selection.select(window.results_model.index(row, 0), selection.SelectionFlag.Select)
@@ -678,7 +678,7 @@ def test_the_duplicates_view_lists_each_group(
     deque(indexed_library.index([extra]), maxlen=1)
     window = make_window(indexed_library)
     with qtbot.waitSignal(window.resultsShown, timeout=30_000):
-        window.duplicates_action.trigger()
+        window.action("duplicates").trigger()
     names = _grid_names(window)
     assert {"coffee.png", "coffee-copy.png"} <= set(names)
     assert {"chelsea.png", "chelsea-small.jpg"} <= set(names)

@@ -1,0 +1,303 @@
+"""The search bar and what it shows: queries, browsing, similar photos, duplicates.
+
+:class:`SearchController` owns the search box, the results header and the browse
+bar, runs each search on the query thread and shows the answer in the shared
+results model, only if no newer search started meanwhile
+(``ResultsModel.generation``). What it last showed is remembered, so a finished
+index run, a learn run or a label change can show it again up to date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from html import escape
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QLabel, QSizePolicy
+
+from devise_app.engine.errors import QueryError
+from devise_app.engine.search import SearchHit, SearchResult
+from devise_app.gui.browse import NAME, RELEVANCE, BrowseBar
+from devise_app.gui.calls import Calls, Feedback, user_message
+from devise_app.gui.models import Photo, ResultsModel
+from devise_app.gui.ports import LibraryPort, WordSource
+from devise_app.gui.text import count, shortened
+from devise_app.gui.views import ResultsView, SearchBox, expression_completions
+
+MAX_RESULTS = 1000
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the grid shows: ``kind`` is "query", "browse", "similar" or "duplicates"."""
+
+    kind: str
+    value: str = ""  # the query text, or the photo's path
+
+
+def in_order(found: SearchResult, sort: str) -> SearchResult:
+    """The good matches by date taken or by name when asked; the weaker ones stay
+    after them, by relevance."""
+    if sort == RELEVANCE or not found.hits:
+        return found
+    good_count = found.good
+    good, weaker = list(found.hits[:good_count]), found.hits[good_count:]
+    if sort == NAME:
+        good.sort(key=lambda hit: (hit.path.name.lower(), str(hit.path)))
+    else:
+        good.sort(key=lambda hit: -(hit.taken_at or 0.0))
+    return replace(found, hits=good + weaker, good_count=good_count)
+
+
+def replace_unknown_word(query: str, word: str | None, suggestion: str) -> str:
+    """The query with ``word`` (the one a QueryError named) replaced by ``suggestion``."""
+    if suggestion.lower().startswith("label:"):
+        replaced = re.sub(r'(?i)label:(?:"[^"]*"|\S+)', lambda _m: suggestion, query, count=1)
+        return replaced if replaced != query else suggestion
+    if word:
+        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+        if pattern.search(query):
+            return pattern.sub(lambda _m: suggestion, query, count=1)
+    return suggestion  # no idea which word was meant: the suggestion alone is a fair query
+
+
+class SearchController(QObject):
+    resultsShown = Signal(int)  # number of photos now in the grid
+    queryFailed = Signal(str)  # the inline message
+    wordsSetAside = Signal(list)  # the unknown words a query left out (it was answered from the rest)
+
+    def __init__(
+        self,
+        library: LibraryPort,
+        calls: Calls,
+        feedback: Feedback,
+        model: ResultsModel,
+        view: ResultsView,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.model = model
+        self.view = view
+        self.box = SearchBox()
+        self.box.setMinimumHeight(34)
+        self.info = QLabel()  # the results header: "12 photos for “cat”"
+        self.info.setObjectName("resultsInfo")
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.linkActivated.connect(lambda _link: self.show_weaker_matches())
+        self.browse_bar = BrowseBar()
+        self.browse_bar.changed.connect(self.rerun)
+        self.photo_count: int | None = None  # of the library; set by the window
+        self.shown: Shown | None = None
+        self._calls = calls
+        self._feedback = feedback
+        self._answer: tuple[int, str, SearchResult] | None = None  # for "show weaker matches"
+        self._error_word: str | None = None  # the word the last QueryError named
+        self.box.returnPressed.connect(self.run_box)
+        self.box.photoDropped.connect(self.find_similar)
+        self.box.textChanged.connect(lambda text: None if text.strip() else feedback.hush())
+        feedback.line.suggestionClicked.connect(self.use_suggestion)
+
+    def set_words(self, words: WordSource, label_names: Callable[[], list[str]]) -> None:
+        """Complete the last word of the query from the vocabulary, or a label's name."""
+        self.box.word_completer.set_source(
+            lambda text: expression_completions(text, words.complete, label_names)
+        )
+
+    def focus(self) -> None:
+        self.box.setFocus()
+        self.box.selectAll()
+
+    def run_box(self) -> None:
+        self.search(self.box.text())
+
+    def search(self, text: str) -> None:
+        """Run a query (words, arithmetic, ``label:NAME``) and show its photos."""
+        text = text.strip()
+        self.box.word_completer.hide_popup()
+        if self.box.text().strip() != text:
+            self.box.setText(text)
+        if not text:
+            self._feedback.hush()
+            if self.photo_count:
+                self.browse()
+            else:
+                self.model.clear()
+                self.shown = None
+                self.update_empty_message()
+            return
+        self.shown = Shown("query", text)
+        sort, filters = self.browse_bar.sort(has_query=True), self.browse_bar.photo_filter()
+        self._start(
+            lambda: in_order(self.library.find(text, top=MAX_RESULTS, filters=filters), sort),
+            f"for “{shortened(text)}”",
+        )
+
+    def browse(self) -> None:
+        """Show the library's photos without a query, sorted and filtered by the browse bar."""
+        self.shown = Shown("browse")
+        sort, filters = self.browse_bar.sort(has_query=False), self.browse_bar.photo_filter()
+
+        def listing() -> SearchResult:
+            photos = self.library.browse(sort, filters, top=MAX_RESULTS)
+            return SearchResult([SearchHit(p.photo_id, p.path, 1.0, p.copies) for p in photos], graded=False)
+
+        self._start(listing, "in the library")
+
+    def find_similar(self, photo: Path) -> None:
+        """Show the photos that look like ``photo`` (in the library or not)."""
+        photo = Path(photo)
+        self.shown = Shown("similar", str(photo))
+        self.box.clear()
+        self._start(
+            lambda: SearchResult(self.library.similar(photo, top=MAX_RESULTS), graded=False),
+            f"like {photo.name}",
+        )
+
+    def show_duplicates(self) -> None:
+        """Every photo of each duplicate group, group after group (an exact group lists
+        each copy); select and remove the extras."""
+        self.shown = Shown("duplicates")
+        self.box.clear()
+
+        def groups() -> SearchResult:
+            hits = [
+                SearchHit(photo.photo_id, photo.path, group.similarity, 1, photo.taken_at)
+                for group in self.library.duplicates()
+                for photo in group.photos
+            ]
+            return SearchResult(hits, graded=False)
+
+        self._start(groups, "in duplicate groups")
+
+    def rerun(self) -> None:
+        """Show what the grid shows again, up to date."""
+        shown = self.shown
+        if shown is None:
+            return
+        if shown.kind == "query":
+            self.search(shown.value)
+        elif shown.kind == "browse":
+            self.browse()
+        elif shown.kind == "duplicates":
+            self.show_duplicates()
+        else:
+            self.find_similar(Path(shown.value))
+
+    def labels_changed(self, label_names: list[str]) -> None:
+        """A query that names a label lists that label's photos first: show it again."""
+        if self.shown is None or self.shown.kind != "query":
+            return
+        query = self.shown.value
+        if "label:" in query or query.strip().lower() in {name.lower() for name in label_names}:
+            self.rerun()
+
+    def use_suggestion(self, suggestion: str) -> None:
+        """A spelling under the box was clicked: it replaces the word it was offered for."""
+        self.box.setText(replace_unknown_word(self.box.text(), self._error_word, suggestion))
+        self.run_box()
+
+    def _start(self, fn: Callable[[], SearchResult], description: str) -> None:
+        generation = self.model.new_generation()
+        self.info.setText(f"Searching {description}…")
+        self._calls.call(
+            fn,
+            lambda found: self.show_results(generation, description, found),
+            lambda exc: self.on_error(generation, exc),
+        )
+
+    def show_results(
+        self, generation: int, description: str, found: SearchResult, weaker_too: bool = False
+    ) -> None:
+        """Show the good matches; the weaker ones only when asked ("show weaker matches")."""
+        every = [Photo.from_hit(hit) for hit in found.hits]
+        photos = every if weaker_too else every[: found.good]
+        if not self.model.set_results(photos, generation):
+            return  # a newer search started meanwhile
+        self._answer = (generation, description, found)
+        if not weaker_too:  # the line under the box was said for this search already
+            self._say_what_was_found(found, description)
+        if photos:
+            self.view.scrollToTop()
+            self.view.setCurrentIndex(self.model.index(0, 0))
+            self.view.selectionModel().clearSelection()
+        elif not every:
+            message = f"No photos found {escape(description)}."
+            if self.photo_count == 0:
+                message += " The library is empty: add a folder first."
+            self._feedback.say(message)
+            self.queryFailed.emit(message)
+        self._set_header(len(photos), len(every) - len(photos), description, found.nearest_words)
+        self.resultsShown.emit(len(photos))
+
+    def _set_header(self, shown: int, hidden: int, description: str, nearest: list[str]) -> None:
+        # the link first: a narrow window cuts the end of this line off, never the link
+        weaker = f'<a href="weaker">Show {hidden} weaker</a> · ' if hidden else ""
+        near = f" ≈ {escape(', '.join(nearest))}" if nearest else ""
+        self.info.setText(f"{weaker}{count(shown, 'photo')} {escape(description)}{near}")
+        self.info.setToolTip(f"{shown} photos {description}{near}")
+        if hidden and not shown:
+            self.view.set_empty_message(
+                "No good matches", "“Show weaker” above lists the nearest photos anyway."
+            )
+        else:
+            self.view.set_empty_message("No photos found", "Try another word, or check the spelling.")
+
+    def _say_what_was_found(self, found: SearchResult, description: str) -> None:
+        """The line under the search box: words left out, no good matches, or nothing."""
+        self._error_word = None
+        if found.ignored_words:
+            self._say_set_aside(found.ignored_words)
+        elif found.hits and not found.good:
+            near = found.nearest_words
+            nearest = f" It comes nearest to {escape(', '.join(near))}." if near else ""
+            self._feedback.say(f"No good matches {escape(description)}.{nearest}")
+        elif found.hits:
+            self._feedback.hush()
+
+    def _say_set_aside(self, ignored: list[tuple[str, list[str]]]) -> None:
+        """The words a query left out, under the box; the first one's spellings are links."""
+        words = ", ".join(f"“{escape(word)}”" for word, _ in ignored)
+        first, spellings = ignored[0]
+        self._error_word = first
+        verb = "is" if len(ignored) == 1 else "are"
+        self._feedback.say(
+            f"{words} {verb} not a word the model knows, so it was left out.", suggestions=spellings[:6]
+        )
+        self.wordsSetAside.emit([word for word, _ in ignored])
+
+    def show_weaker_matches(self) -> None:
+        """Show the whole result list of the current search, weaker matches included."""
+        if self._answer is not None and self._answer[0] == self.model.generation:
+            self.show_results(*self._answer, weaker_too=True)
+
+    def on_error(self, generation: int, exc: BaseException) -> None:
+        if generation != self.model.generation:
+            return
+        self.info.setText("")
+        if isinstance(exc, QueryError):
+            self._error_word = exc.word
+            self.model.clear()  # old results under the message read as its answer
+            shown = exc.message if exc.suggestions else user_message(exc)  # the links offer them
+            self._feedback.say(escape(shown), error=True, suggestions=exc.suggestions[:6])
+            self.queryFailed.emit(user_message(exc))
+            return
+        self.queryFailed.emit(user_message(exc))
+        self._feedback.show_error(exc)
+
+    def update_empty_message(self) -> None:
+        """Before any search: what the empty grid says."""
+        if self.model.rowCount() or self.shown is not None:
+            return
+        self.info.setText("")
+        photos = self.photo_count or 0
+        hint = (
+            f"Type a word above to search {count(photos, 'photo')}: cat, beach, bicycle, coffee…"
+            if photos
+            else "Add a folder of photos to start."
+        )
+        self.view.set_empty_message("What are you looking for?", hint)

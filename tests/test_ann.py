@@ -25,7 +25,9 @@ def catalog(tmp_path: Path):
 def _fill(catalog: Catalog, vectors: np.ndarray, start: int = 0) -> None:
     with catalog.transaction():
         for i, vector in enumerate(vectors, start):
-            catalog.put_photo(None, f"/p/{i}.jpg", 1, 1, i.to_bytes(16, "big"), vector, np.zeros(4))
+            catalog.put_photo(
+                None, f"/p/{i}.jpg", 1, 1, i.to_bytes(16, "big"), vector, np.zeros(4), head="shipped"
+            )
 
 
 def test_exact_search_orders_by_cosine() -> None:

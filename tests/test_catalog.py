@@ -31,7 +31,9 @@ def _vector(seed: int, dim: int = 8) -> np.ndarray:
 
 def _put(catalog: Catalog, path: str, seed: int, photo_id: int | None = None) -> int:
     features = np.random.default_rng(seed).random(1280).astype(np.float32)
-    return catalog.put_photo(photo_id, path, 100 + seed, seed, bytes([seed]) * 16, _vector(seed), features)
+    return catalog.put_photo(
+        photo_id, path, 100 + seed, seed, bytes([seed]) * 16, _vector(seed), features, head="shipped"
+    )
 
 
 def test_new_catalog_has_current_schema_in_wal_mode(catalog: Catalog) -> None:
@@ -135,7 +137,7 @@ def test_another_model_makes_vectors_stale(catalog: Catalog) -> None:
     assert catalog.photo_count() == 0
     assert catalog.generation() == generation + 1
     ids, _ = catalog.features()
-    catalog.set_vectors(ids, np.stack([_vector(9)]))
+    catalog.set_vectors(ids, np.stack([_vector(9)]), head="shipped")
     assert [record.state for record in catalog.records() if record.path == "/p/a.jpg"] == [INDEXED]
 
 
@@ -158,3 +160,37 @@ def test_labels(catalog: Catalog) -> None:
     assert catalog.labels() == [("Beach", 0), ("Cats", 0)]
     assert catalog.delete_label("BEACH")
     assert catalog.label_id("beach") is None
+
+
+def test_the_head_of_each_vector_is_recorded_also_for_rows_older_than_the_record(tmp_path: Path) -> None:
+    """Migration 3 names the library's head (meta "head") on every existing vector."""
+    library = tmp_path / "lib"
+    library.mkdir()
+    db = sqlite3.connect(library / CATALOG_FILENAME)
+    for script in MIGRATIONS[:2]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 2")
+    rows = [
+        (f"/p/{i}.jpg", 1, 1, bytes([i]), "indexed", None, _vector(i).tobytes(), b"\0" * 8, 0.0)
+        for i in (1, 2)
+    ]
+    rows.append(("/p/bad.jpg", 1, 1, None, "error", "corrupt", None, None, 0.0))
+    db.executemany(
+        "INSERT INTO photos (path, size, mtime_ns, hash, state, error, vector, features, indexed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    db.execute("INSERT INTO meta (key, value) VALUES ('head', 'abc123')")
+    db.commit()
+    db.close()
+    catalog = Catalog.open(library)
+    try:
+        assert catalog.schema_version == len(MIGRATIONS) >= 3
+        assert catalog.vector_heads() == {"abc123": 2}
+        assert catalog.ids_not_from_head("abc123") == []
+        ids, _ = catalog.features()
+        catalog.set_vectors(ids[:1], _vector(7)[None], head="shipped")
+        assert catalog.vector_heads() == {"abc123": 1, "shipped": 1}
+        assert catalog.ids_not_from_head("abc123") == [int(ids[0])]
+    finally:
+        catalog.close()

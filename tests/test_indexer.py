@@ -162,8 +162,8 @@ def test_incremental_runs(
     assert (copied.indexed, copied.unchanged) == (1, 3)
     assert counting_encoder.embedded == 5
     assert library.photo_count() == 4
-    np.testing.assert_array_equal(
-        _vector(library, folder / "astronaut copy.png"), _vector(library, folder / "astronaut.png")
+    np.testing.assert_allclose(  # the same features through the same head (to float rounding)
+        _vector(library, folder / "astronaut copy.png"), _vector(library, folder / "astronaut.png"), atol=1e-6
     )
 
 

@@ -96,7 +96,18 @@ MIGRATIONS: list[str] = [
     CREATE TABLE folders (path TEXT PRIMARY KEY, added REAL NOT NULL) WITHOUT ROWID;
     CREATE TABLE excluded (path TEXT PRIMARY KEY, added REAL NOT NULL) WITHOUT ROWID;
     """,
+    # 2 -> 3: which head each stored vector came from (the fingerprint that
+    # devise_app.engine.labels names heads by; the library's head until now).
+    """
+    ALTER TABLE photos ADD COLUMN head TEXT;
+    UPDATE photos SET head = COALESCE((SELECT value FROM meta WHERE key = 'head'), 'shipped')
+        WHERE vector IS NOT NULL;
+    CREATE INDEX photos_head ON photos (head);
+    """,
 ]
+# The heads stored vectors come from, besides a learned head's fingerprint.
+SHIPPED_HEAD = "shipped"  # the model's own (the migration to version 3 writes it too)
+UNKNOWN_HEAD = "unknown"  # stored by a writer that could not tell: the next reconcile re-projects it
 # When a photo was taken, for sorting and filtering: the stored date, else its file time.
 TAKEN_AT = "COALESCE(photos.taken_at, photos.mtime_ns / 1e9)"
 
@@ -108,6 +119,7 @@ PRIVATE_FOLDER_MODE = 0o700
 BUSY_TIMEOUT_S = 30.0
 PHOTO_COLUMNS = (
     "path", "size", "mtime_ns", "hash", "state", "error", "vector", "features", "indexed_at", "taken_at",
+    "head",
 )  # fmt: skip
 
 
@@ -502,10 +514,13 @@ class Catalog:
         vector: np.ndarray,
         features: np.ndarray,
         taken_at: float | None = None,
+        *,
+        head: str,
     ) -> int:
         """Store an indexed photo: a new row, or row ``photo_id`` updated (also
         its path: that is how a moved photo keeps its id and labels).
-        ``taken_at``: when it was taken (EXIF, else its file time)."""
+        ``taken_at``: when it was taken (EXIF, else its file time); ``head``: the
+        fingerprint of the head that made ``vector`` from ``features``."""
         values = (
             path,
             size,
@@ -517,6 +532,7 @@ class Catalog:
             np.ascontiguousarray(features, FEATURE_DTYPE).tobytes(),
             time.time(),
             taken_at if taken_at is not None else mtime_ns / 1e9,
+            head,
         )
         return self._put(photo_id, values)
 
@@ -531,7 +547,7 @@ class Catalog:
     ) -> int:
         """Record a file that could not be indexed, and why."""
         return self._put(
-            photo_id, (path, size, mtime_ns, content_hash, ERROR, error, None, None, time.time(), None)
+            photo_id, (path, size, mtime_ns, content_hash, ERROR, error, None, None, time.time(), None, None)
         )
 
     def _put(self, photo_id: int | None, values: tuple[object, ...]) -> int:
@@ -575,14 +591,32 @@ class Catalog:
                 "UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, photo_id)
             )
 
-    def set_vectors(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Replace the vectors of the given photos (a re-projection by a new head)."""
+    def set_vectors(self, ids: np.ndarray, vectors: np.ndarray, *, head: str) -> None:
+        """Replace the vectors of the given photos (a re-projection by head ``head``)."""
         with self.transaction():
             for photo_id, vector in zip(ids.tolist(), vectors, strict=True):
                 self._write(
-                    f"UPDATE photos SET vector = ?, state = '{INDEXED}' WHERE id = ?",
-                    (np.ascontiguousarray(vector, VECTOR_DTYPE).tobytes(), photo_id),
+                    f"UPDATE photos SET vector = ?, head = ?, state = '{INDEXED}' WHERE id = ?",
+                    (np.ascontiguousarray(vector, VECTOR_DTYPE).tobytes(), head, photo_id),
                 )
+
+    def vector_heads(self) -> dict[str, int]:
+        """How many stored vectors each head made (from an index: no BLOB is read)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT head, COUNT(*) FROM photos WHERE head IS NOT NULL GROUP BY head"
+            ).fetchall()
+        return {str(head): int(count) for head, count in rows}
+
+    def ids_not_from_head(self, head: str) -> list[int]:
+        """Photos whose stored vector another head made (or whose head is not recorded)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id FROM photos WHERE state IN ('{INDEXED}', '{STALE}') "
+                "AND features IS NOT NULL AND (head IS NULL OR head != ?) ORDER BY id",
+                (head,),
+            ).fetchall()
+        return [int(row[0]) for row in rows]
 
     def delete_photos(self, ids: Iterable[int]) -> None:
         with self.transaction():

@@ -478,7 +478,7 @@ def index_on_ray(
     roots = indexer.check_folders(folders)
     catalog = library.catalog
     model_id = model_identity(config.models_dir())
-    labels.reconcile(catalog, library.path, lambda: library.encoder)
+    labels.reconcile(catalog, library.path, library.shipped_projection)
     head = LearnedHead.load(labels.head_path(library.path))
     session = RaySession(options or RayOptions())
     loader = RayLoader(session, head, model_id)
@@ -490,8 +490,9 @@ def index_on_ray(
         from devise_app.engine.ann import VectorIndex
 
         try:
+            headed = labels.current_head(catalog, library.path, library.shipped_projection)
             for progress in indexer.index_folders(
-                catalog, roots, local_encoder, model_id, cancel, loader=loader
+                catalog, roots, local_encoder, model_id, cancel, loader=loader, headed_vectors=headed
             ):
                 if progress.finished:
                     _rebuild_index(VectorIndex, library)

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from devise_app.engine import imaging
-from devise_app.engine.catalog import ERROR, INDEXED, STALE, Catalog, LibraryError, PhotoRecord
+from devise_app.engine.catalog import ERROR, INDEXED, STALE, UNKNOWN_HEAD, Catalog, LibraryError, PhotoRecord
 from devise_app.engine.faults import crash_point
 
 if TYPE_CHECKING:
@@ -324,9 +324,10 @@ class _Run:
     batch_size: int | None  # None: the encoder's suggestion once it is made, DEFAULT_BATCH_SIZE before
     cancel: threading.Event
     loader: Loader | None = None  # None: this process loads and embeds (``process``)
-    # given a batch's features inside its transaction: the vectors of the head in use
-    # now, if learning changed it since the run began (devise_app.engine.labels.head_guard)
-    head_guard: Callable[[np.ndarray], np.ndarray | None] | None = None
+    # given a batch's features inside its transaction: the head in use and the vectors
+    # it makes of them (devise_app.engine.labels.current_head); None: the vectors are
+    # stored as made, their head unknown (a library re-projects them)
+    headed_vectors: Callable[[np.ndarray], tuple[str, np.ndarray]] | None = None
     encoder: ImageEncoder | None = None  # made by the first batch with photos to embed
     started: float = field(default_factory=time.monotonic)
     total: int = 0
@@ -418,7 +419,7 @@ class _Run:
         """Write an embedded batch in one short transaction (so readers never wait
         for the model)."""
         with self.catalog.transaction():
-            self.refresh_vectors([loaded for _, _, loaded in batch if loaded.vector is not None])
+            head = self.refresh_vectors([loaded for _, _, loaded in batch if loaded.vector is not None])
             for found, row, loaded in batch:
                 if loaded.error is not None:
                     self.store_error(found, row, loaded)
@@ -427,39 +428,33 @@ class _Run:
                     self.catalog.touch(row.id, found.size, found.mtime_ns)
                     self.unchanged += 1
                 else:
-                    assert loaded.hash is not None and loaded.features is not None
-                    self.store_photo(found, row, loaded.hash, loaded.vector, loaded.features, loaded.taken_at)
+                    self.store_photo(found, row, loaded, head)
             crash_point("before-commit")
         crash_point("after-commit")
 
-    def refresh_vectors(self, embedded: list[_Loaded]) -> None:
-        """Inside the batch's transaction: vectors of the head in use now (a learn
-        that committed during this run changed it), so none is stored with the old one."""
-        if self.head_guard is None or not embedded:
-            return
-        fresh = self.head_guard(np.stack([loaded.features for loaded in embedded]))  # type: ignore[misc]
-        if fresh is not None:
-            for loaded, vector in zip(embedded, fresh, strict=True):
-                loaded.vector = vector
+    def refresh_vectors(self, embedded: list[_Loaded]) -> str:
+        """Inside the batch's transaction: the vectors of the head in use now (a learn
+        may have committed during this run, and a reused vector may come from another
+        head); the head's fingerprint."""
+        if self.headed_vectors is None or not embedded:
+            return UNKNOWN_HEAD
+        head, fresh = self.headed_vectors(np.stack([loaded.features for loaded in embedded]))  # type: ignore[misc]
+        for loaded, vector in zip(embedded, fresh, strict=True):
+            loaded.vector = vector
+        return head
 
-    def store_photo(
-        self,
-        found: FoundFile,
-        row: PhotoRecord | None,
-        content_hash: bytes,
-        vector: np.ndarray,
-        features: np.ndarray,
-        taken_at: float | None = None,
-    ) -> None:
+    def store_photo(self, found: FoundFile, row: PhotoRecord | None, loaded: _Loaded, head: str) -> None:
+        assert loaded.hash is not None and loaded.vector is not None and loaded.features is not None
         photo_id = row.id if row is not None else None
-        if photo_id is None and self.missing_by_hash.get(content_hash):
-            photo_id = self.missing_by_hash[content_hash].pop()  # moved: keep its id and labels
+        if photo_id is None and self.missing_by_hash.get(loaded.hash):
+            photo_id = self.missing_by_hash[loaded.hash].pop()  # moved: keep its id and labels
             self.moved += 1
         else:
             self.indexed += 1
         self.catalog.put_photo(
-            photo_id, found.path, found.size, found.mtime_ns, content_hash, vector, features, taken_at
-        )
+            photo_id, found.path, found.size, found.mtime_ns, loaded.hash, loaded.vector, loaded.features,
+            loaded.taken_at, head=head,
+        )  # fmt: skip
 
     def store_error(self, found: FoundFile, row: PhotoRecord | None, loaded: _Loaded) -> None:
         assert loaded.error is not None
@@ -603,7 +598,7 @@ def index_folders(
     batch_size: int | None = None,
     workers: int | None = None,
     loader: Loader | None = None,
-    head_guard: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    headed_vectors: Callable[[np.ndarray], tuple[str, np.ndarray]] | None = None,
 ) -> Iterator[IndexProgress]:
     """Bring the catalog up to date with ``folders``, yielding progress.
 
@@ -614,11 +609,12 @@ def index_folders(
     ``model_id`` names the model the vectors come from; when it differs from the
     catalog's, every photo is re-embedded. ``loader`` loads and embeds elsewhere
     (see ``Loader``); ``get_encoder`` then serves only the rare photo whose stored
-    vector vanished while it was loaded. The last item yielded has ``finished``
-    True and the summary.
+    vector vanished while it was loaded. ``headed_vectors`` makes each batch's
+    vectors with the head in use when it is stored (labels.current_head). The last
+    item yielded has ``finished`` True and the summary.
     """
     roots = check_folders(folders)
-    run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event(), loader, head_guard)
+    run = _Run(catalog, get_encoder, batch_size, cancel or threading.Event(), loader, headed_vectors)
     workers = workers or max(1, os.cpu_count() or 1)
     catalog.use_model(model_id)
     log.info("index run started: %s", ", ".join(str(root) for root in roots))

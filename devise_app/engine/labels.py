@@ -15,9 +15,14 @@ A crash, a full disk or a read-only catalog before the commit leaves the old
 head, the old vectors and a stray next file, which ``settle_head`` removes; a
 crash after it leaves the new vectors and a next file whose fingerprint the
 catalog names, which ``settle_head`` renames into place. Every reader settles
-first, under the same lock as learning. A concurrent index run checks the
-fingerprint in each batch's transaction (``head_guard``), so its photos get
-vectors of the head that is in use when they are stored.
+first, under the same lock as learning.
+
+Each stored vector also names the head that made it (the catalog's ``head``
+column). An index run makes each batch's vectors inside the batch's transaction
+with the head in use at that moment (``current_head``), so a learn committing
+during the run cannot leave vectors of the old head behind; and ``reconcile``
+(at the start of every index run, and in ``devise-app check --repair``)
+re-projects any vector that the head in use did not make.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any, cast
 import numpy as np
 
 from devise_app.engine import config
-from devise_app.engine.catalog import Catalog
+from devise_app.engine.catalog import FEATURE_DTYPE, SHIPPED_HEAD, UNKNOWN_HEAD, Catalog
 from devise_app.engine.faults import crash_point
 from devise_app.engine.learning import HEAD_FILE, LearnedHead, LearnProgress, learn
 from devise_app.engine.model import Embedding, ImageEncoder
@@ -43,7 +48,6 @@ from devise_app.engine.vocabulary import Vocabulary
 
 log = logging.getLogger("devise_app.labels")
 
-SHIPPED_HEAD = "shipped"
 HEAD_META_KEY = "head"
 LABELS_FORMAT = "devise-app labels"
 NEXT_HEAD_FILE = "learned_head.next.npz"
@@ -124,36 +128,55 @@ def with_head(encoder: ImageEncoder, head: LearnedHead) -> ImageEncoder:
     return cast(ImageEncoder, HeadedEncoder(encoder, head))
 
 
-def reproject(catalog: Catalog, project: Any, fingerprint: str) -> None:
-    """Re-compute every stored vector from its stored features, in one transaction
-    (read inside it, so no photo stored meanwhile by another process is missed)."""
+Projection = Callable[[np.ndarray], np.ndarray]
+
+
+def reproject(catalog: Catalog, project: Projection, fingerprint: str) -> int:
+    """Make every stored vector that another head made with head ``fingerprint``,
+    from its stored features, and name it the head in use, in one transaction (read
+    inside it, so no photo stored meanwhile by another process is missed). The
+    number of vectors re-computed."""
     with catalog.transaction():
-        ids, features = catalog.features()
-        if len(ids):
-            catalog.set_vectors(ids, project(features))
+        ids = catalog.ids_not_from_head(fingerprint)
+        if ids:
+            ids_array, features = catalog.features(ids)
+            catalog.set_vectors(ids_array, project(features), head=fingerprint)
         catalog.set_meta(HEAD_META_KEY, fingerprint)
+    return len(ids)
 
 
-def head_guard(
-    catalog: Catalog, library_dir: Path, get_encoder: Callable[[], ImageEncoder]
-) -> Callable[[np.ndarray], np.ndarray | None]:
-    """For an index run: given a batch's features inside its transaction, the vectors
-    of the head in use now if it is not the one the run started with, else None."""
-    started_with = stored_fingerprint(catalog)
+HeadedVectors = Callable[[np.ndarray], tuple[str, np.ndarray]]
 
-    def current_vectors(features: np.ndarray) -> np.ndarray | None:
-        now = stored_fingerprint(catalog)
-        if now == started_with:
-            return None
-        pending = library_dir / NEXT_HEAD_FILE
-        for path in (pending, head_path(library_dir)):  # the next file until it is renamed
-            if path.exists() and _file_fingerprint(path) == now:
-                learned = LearnedHead.load(path)
-                assert learned is not None
-                return learned.head.project(features)
-        return get_encoder().project(features) if now == SHIPPED_HEAD else None
 
-    return current_vectors
+def current_head(catalog: Catalog, library_dir: Path, shipped: Callable[[], Projection]) -> HeadedVectors:
+    """For an index run: given a batch's features inside its transaction, the head in
+    use at that moment and the batch's vectors made by it, so every stored vector
+    names the head that made it, also when a learn commits during the run. (The
+    features are rounded as the catalog stores them: a copy of a photo, or a later
+    re-projection, gets the very same vector.) ``shipped`` gives the model's own
+    head's projection, asked for only when it is the one in use."""
+    heads: dict[str, Projection] = {}
+
+    def projector(fingerprint: str) -> Projection | None:
+        if fingerprint not in heads:
+            if fingerprint == SHIPPED_HEAD:
+                heads[fingerprint] = shipped()
+            for path in (library_dir / NEXT_HEAD_FILE, head_path(library_dir)):  # next: until renamed
+                if fingerprint not in heads and path.exists() and _file_fingerprint(path) == fingerprint:
+                    learned = LearnedHead.load(path)
+                    if learned is not None:
+                        heads[fingerprint] = learned.head.project
+        return heads.get(fingerprint)
+
+    def vectors(features: np.ndarray) -> tuple[str, np.ndarray]:
+        fingerprint = stored_fingerprint(catalog)
+        project = projector(fingerprint)
+        if project is None:  # its file is gone: the stored vectors say so, and reconcile repairs
+            fingerprint, project = UNKNOWN_HEAD, shipped()
+        stored = np.asarray(features).astype(FEATURE_DTYPE).astype(np.float32)
+        return fingerprint, project(stored)
+
+    return vectors
 
 
 def _check_shape(learned: LearnedHead, path: Path) -> None:
@@ -187,19 +210,22 @@ def load_learned(library_dir: Path) -> LearnedHead | None:
         return None
 
 
-def reconcile(catalog: Catalog, library_dir: Path, get_encoder: Callable[[], ImageEncoder]) -> bool:
-    """Re-project when the stored vectors do not come from the head in use; True if it did.
-    ``get_encoder`` is called only to go back to the shipped head (the model loads slowly)."""
+def reconcile(catalog: Catalog, library_dir: Path, shipped: Callable[[], Projection]) -> int:
+    """Re-project the stored vectors that the head in use did not make (a learn that a
+    crash interrupted, a damaged head set aside, a vector stored by a writer that
+    could not know the head); the number re-projected. Reads only an index of the
+    catalog when all is well. ``shipped`` gives the model's own head's projection,
+    asked for only to go back to it."""
     settle_head(catalog, library_dir)
     fingerprint = head_fingerprint(library_dir)
-    if (catalog.get_meta(HEAD_META_KEY) or SHIPPED_HEAD) == fingerprint:
-        return False
+    if catalog.vector_heads().keys() <= {fingerprint} and stored_fingerprint(catalog) == fingerprint:
+        return 0
     learned = load_learned(library_dir)
     fingerprint = head_fingerprint(library_dir)  # "shipped" if a damaged head was set aside
-    if (catalog.get_meta(HEAD_META_KEY) or SHIPPED_HEAD) == fingerprint:
-        return False
-    reproject(catalog, learned.head.project if learned else get_encoder().project, fingerprint)
-    return True
+    count = reproject(catalog, learned.head.project if learned else shipped(), fingerprint)
+    if count:
+        log.warning("%d stored vectors were not made by the head in use: re-projected", count)
+    return count
 
 
 def labelled_features(catalog: Catalog) -> dict[str, np.ndarray]:

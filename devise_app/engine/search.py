@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +41,7 @@ from devise_app.engine.indexer import IndexProgress, check_folders, index_folder
 
 if TYPE_CHECKING:
     from devise_app.engine.learning import LearnedHead, LearnProgress
-    from devise_app.engine.model import ImageEncoder
+    from devise_app.engine.model import Head, ImageEncoder
     from devise_app.engine.vocabulary import Vocabulary
 
 __all__ = [
@@ -194,7 +194,7 @@ class Library:
         self._catalog: Catalog | None = None
         self._vectors: VectorIndex | None = None
         self._learned: LearnedHead | bool | None = False  # False: not loaded yet
-        self._fc_weight: np.ndarray | None = None
+        self._shipped: Head | None = None
         self._runs = 0  # index runs in progress
         self._lock = threading.RLock()  # guards the catalog, the search index and _runs
         self._model_lock = threading.Lock()  # guards loading the model files (slow)
@@ -233,16 +233,23 @@ class Library:
                 self._vocabulary = Vocabulary.load()
             return self._vocabulary
 
-    def _classifier_weight(self) -> np.ndarray:
-        """The CNN's classifier weights (frozen: the same for every head), without
-        starting an inference session when none is loaded."""
+    def _shipped_head(self) -> Head:
+        """The model's own head, without starting an inference session when none is loaded."""
         if self._encoder is not None:
-            return self._encoder.head.fc_weight
-        if self._fc_weight is None:
+            return self._encoder.head
+        if self._shipped is None:
             from devise_app.engine.model import HEAD_FILE, Head
 
-            self._fc_weight = Head.load(config.models_dir() / HEAD_FILE).fc_weight
-        return self._fc_weight
+            self._shipped = Head.load(self._model_dir() / HEAD_FILE)
+        return self._shipped
+
+    def shipped_projection(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Features -> vectors by the model's own head (numpy; no inference session)."""
+        return self._shipped_head().project
+
+    def _classifier_weight(self) -> np.ndarray:
+        """The CNN's classifier weights (frozen: the same for every head)."""
+        return self._shipped_head().fc_weight
 
     def _learned_head(self) -> LearnedHead | None:
         """The library's own head (learned from its labels), if it has one."""
@@ -294,7 +301,7 @@ class Library:
             with catalog.transaction():
                 ids, stored_features = catalog.features()
                 if len(ids):
-                    catalog.set_vectors(ids, head.project(stored_features))
+                    catalog.set_vectors(ids, head.project(stored_features), head=labels.SHIPPED_HEAD)
                 catalog.set_meta(labels.HEAD_META_KEY, labels.SHIPPED_HEAD)
                 catalog.set_meta("model_id", current)
                 catalog.set_meta(FEATURES_META_KEY, features)
@@ -332,15 +339,17 @@ class Library:
         model_id = self._model_id()
         self._adopt_current_model()  # an app update's new head: re-project rather than re-embed
         catalog.requeue_damaged()  # a damaged stored vector is embedded again by this run
-        labels.reconcile(catalog, self.path, lambda: self.encoder)  # after a crash in the middle of learning
+        labels.reconcile(
+            catalog, self.path, self.shipped_projection
+        )  # after a crash in the middle of learning
 
         def run() -> Generator[IndexProgress, None, None]:
             with self._lock:
                 self._runs += 1
             try:
-                guard = labels.head_guard(catalog, self.path, lambda: self.encoder)
+                headed = labels.current_head(catalog, self.path, self.shipped_projection)
                 for progress in index_folders(
-                    catalog, roots, self._photo_encoder, model_id, cancel, batch_size, head_guard=guard
+                    catalog, roots, self._photo_encoder, model_id, cancel, batch_size, headed_vectors=headed
                 ):
                     if progress.finished:
                         self._vector_index().ensure_current()

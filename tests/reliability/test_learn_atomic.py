@@ -37,6 +37,7 @@ def _assert_consistent(library_dir: Path, encoder: Any, vocabulary: Any) -> Lear
         assert not (library_dir / labels.NEXT_HEAD_FILE).exists(), "settled: no half-made head left"
         learned = LearnedHead.load(labels.head_path(library_dir))
         assert labels.stored_fingerprint(catalog) == labels.head_fingerprint(library_dir)
+        assert catalog.vector_heads() == {labels.head_fingerprint(library_dir): library.photo_count()}
         ids, features = catalog.features()
         _, vectors = catalog.vectors()
         expected = learned.head.project(features) if learned else encoder.project(features)
@@ -93,6 +94,26 @@ def test_an_index_run_during_a_learn_stores_the_new_heads_vectors(
         _, features = library.catalog.features()
     moved = np.abs(learned.head.project(features) - encoder.project(features)).max(axis=1)
     assert (moved > 3 * VECTOR_TOLERANCE).any(), "the check must see the difference between the heads"
+
+
+def test_vectors_a_writer_could_not_head_are_recorded_and_repaired(
+    labelled_library: Path, encoder: Any, vocabulary: Any
+) -> None:
+    """Each vector names its head; one stored by a writer that could not tell which
+    head made it (its head file gone at that moment), or by another head, is
+    re-projected by the next run, and the library's own check says all is well."""
+    assert run_cli("learn", "--library", labelled_library).returncode == 0
+    with Library(labelled_library, encoder=encoder, vocabulary=vocabulary) as library:
+        catalog = library.catalog
+        ids, _ = catalog.vectors()
+        wrong = np.ones((2, encoder.dim), np.float32) / np.sqrt(encoder.dim)
+        catalog.set_vectors(ids[:1], wrong[:1], head=labels.UNKNOWN_HEAD)
+        catalog.set_vectors(ids[1:2], wrong[1:], head=labels.SHIPPED_HEAD)
+        assert catalog.vector_heads()[labels.UNKNOWN_HEAD] == 1
+    with Library(labelled_library, encoder=encoder, vocabulary=vocabulary) as library:
+        assert labels.reconcile(library.catalog, labelled_library, library.shipped_projection) == 2
+        assert labels.reconcile(library.catalog, labelled_library, library.shipped_projection) == 0
+    _assert_consistent(labelled_library, encoder, vocabulary)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong shape"])

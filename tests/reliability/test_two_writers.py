@@ -153,7 +153,14 @@ def two_builders(tmp_path: Path) -> Iterator[tuple[Catalog, VectorIndex, VectorI
     for i in range(2):
         vector = rng.standard_normal(8).astype(np.float32)
         writer.put_photo(
-            None, f"/photos/{i}.jpg", 1, 1, bytes([i]), vector / np.linalg.norm(vector), np.zeros(4)
+            None,
+            f"/photos/{i}.jpg",
+            1,
+            1,
+            bytes([i]),
+            vector / np.linalg.norm(vector),
+            np.zeros(4),
+            head="shipped",
         )
     first, second = Catalog.open(library_dir), Catalog.open(library_dir)
     yield writer, VectorIndex(library_dir, first), VectorIndex(library_dir, second)
@@ -199,7 +206,7 @@ def test_interleaved_index_builds_never_leave_a_stale_index(
     older_thread.start()
     assert older_building.wait(timeout=5)  # it has read the two photos
     vector = np.ones(8, dtype=np.float32) / np.sqrt(8)
-    newest = writer.put_photo(None, "/photos/newest.jpg", 1, 1, b"new", vector, np.zeros(4))
+    newest = writer.put_photo(None, "/photos/newest.jpg", 1, 1, b"new", vector, np.zeros(4), head="shipped")
     newer_thread = threading.Thread(target=newer.ensure_current, name="newer")
     newer_thread.start()
     older_thread.join(timeout=10)

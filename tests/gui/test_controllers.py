@@ -1,0 +1,490 @@
+"""The window's parts tested alone, against a stand-in for the library
+(tests/gui/stand_in.py): settings, actions, jobs, search, labels, photo actions,
+and the window assembled from them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, QSettings
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWidgets import QMainWindow
+from stand_in import StandInLibrary, StandInWords
+
+from devise_app.engine.indexer import IndexProgress
+from devise_app.engine.learning import LearnProgress
+from devise_app.engine.search import SearchResult
+from devise_app.gui.actions import (
+    ACTIONS,
+    MENUS,
+    PHOTO_MENU_BOTTOM,
+    PHOTO_MENU_TOP,
+    TOOLBAR,
+    ActionSpec,
+    build_actions,
+    handler,
+)
+from devise_app.gui.calls import Calls, Feedback, MessageLine
+from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE
+from devise_app.gui.jobs import JobsController, index_step, learn_step
+from devise_app.gui.labels_panel import LabelsController
+from devise_app.gui.models import ResultsModel
+from devise_app.gui.photo_actions import PhotoActions
+from devise_app.gui.searching import SearchController
+from devise_app.gui.settings import LearnRecord, WindowSettings
+from devise_app.gui.views import ResultsView
+
+WAIT = 10_000
+
+
+@dataclass
+class Host:
+    window: QMainWindow
+    feedback: Feedback
+    calls: Calls
+
+    def status(self) -> str:
+        return self.window.statusBar().currentMessage()
+
+    @property
+    def line(self) -> MessageLine:
+        return self.feedback.line
+
+
+@pytest.fixture
+def stand_in(tmp_path: Path) -> StandInLibrary:
+    return StandInLibrary(tmp_path)
+
+
+@pytest.fixture
+def host(qtbot: Any) -> Iterator[Host]:
+    """What the controllers need of a window: a parent, a status bar, the message line, the pools."""
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    line = MessageLine()
+    window.setCentralWidget(line)
+    feedback = Feedback(line, window.statusBar(), window)
+    calls = Calls(feedback.show_error, window)
+    yield Host(window, feedback, calls)
+    calls.shutdown()
+
+
+@pytest.fixture
+def jobs(host: Host, stand_in: StandInLibrary) -> JobsController:
+    return JobsController(stand_in, host.calls, host.feedback, host.window)
+
+
+@pytest.fixture
+def searching(host: Host, stand_in: StandInLibrary) -> Iterator[SearchController]:
+    model = ResultsModel(parent=host.window)
+    view = ResultsView(host.window)
+    view.setModel(model)
+    controller = SearchController(stand_in, host.calls, host.feedback, model, view, host.window)
+    controller.photo_count = len(stand_in.photos)
+    yield controller
+    model.loader.shutdown()
+
+
+@pytest.fixture
+def labels(
+    host: Host, stand_in: StandInLibrary, jobs: JobsController, settings: QSettings
+) -> LabelsController:
+    return LabelsController(stand_in, host.calls, host.feedback, jobs, settings, host.window)
+
+
+@pytest.fixture
+def photos(
+    host: Host, stand_in: StandInLibrary, labels: LabelsController, searching: SearchController, qtbot: Any
+) -> PhotoActions:
+    controller = PhotoActions(
+        stand_in, host.calls, host.feedback, searching.view, labels, searching, host.window
+    )
+    controller.actions = {spec.id: QAction(spec.text, host.window) for spec in ACTIONS}
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.browse()
+    return controller
+
+
+def _names(model: ResultsModel) -> list[str]:
+    return [model.photo(row).path.name for row in range(model.rowCount())]
+
+
+def _select(photos: PhotoActions, *rows: int) -> None:
+    selection = photos.view.selectionModel()
+    selection.clearSelection()
+    for row in rows:
+        selection.select(photos.model.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
+
+
+# ---------------------------------------------------------------- settings
+def test_settings_are_read_back_as_they_were_saved(settings: QSettings) -> None:
+    assert WindowSettings.load(settings) == WindowSettings()
+    saved = WindowSettings(library_path="/photos/lib", thumbnail_size=200, geometry=b"\x01\x02", state=b"s")
+    saved.save(settings)
+    assert WindowSettings.load(QSettings(settings.fileName(), QSettings.Format.IniFormat)) == saved
+    assert settings.value("view/thumbnail_size") == 200  # the keys older versions wrote
+
+
+def test_settings_of_the_wrong_type_fall_back_to_the_defaults(settings: QSettings) -> None:
+    settings.setValue("view/thumbnail_size", "huge")
+    settings.setValue("window/geometry", "not bytes")
+    settings.setValue("library/path", 42)
+    loaded = WindowSettings.load(settings)
+    assert (loaded.thumbnail_size, loaded.geometry, loaded.library_path) == (DEFAULT_SIZE, b"", "")
+    settings.setValue("view/thumbnail_size", " 99999 ")
+    assert WindowSettings.load(settings).thumbnail_size == MAX_SIZE
+
+
+def test_a_learn_record_is_kept_per_library(settings: QSettings, tmp_path: Path) -> None:
+    one, other = tmp_path / "one", tmp_path / "other"
+    LearnRecord(12.5, "abc").save(settings, one)
+    assert LearnRecord.load(settings, one) == LearnRecord(12.5, "abc")
+    assert LearnRecord.load(settings, other) is None
+    assert LearnRecord(12.5, "abc").matches(12.5004) and not LearnRecord(12.5, "abc").matches(13.0)
+    settings.setValue(LearnRecord.key(other), "not-a-time abc")
+    assert LearnRecord.load(settings, other) is None
+
+
+# ---------------------------------------------------------------- actions
+def test_menus_and_toolbar_name_only_declared_actions() -> None:
+    ids = [spec.id for spec in ACTIONS]
+    assert len(ids) == len(set(ids))
+    listed = [item for menu in MENUS for item in menu.items] + list(
+        TOOLBAR + PHOTO_MENU_TOP + PHOTO_MENU_BOTTOM
+    )
+    assert {item for item in listed if item != "-"} - set(ids) == {"labels_panel"}  # the dock's own toggle
+    assert set(ids) <= set(listed)  # every action is in a menu, the toolbar or the photo menu
+
+
+def test_an_action_calls_its_handler_and_says_what_it_does(qtbot: Any, host: Host) -> None:
+    class Target:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.part = self
+
+        def go(self) -> None:
+            self.calls += 1
+
+    target = Target()
+    spec = ActionSpec("go", "Go on…", "part.go", ("Ctrl+G",))
+    actions = build_actions(host.window, target, [spec])
+    actions["go"].trigger()
+    assert target.calls == 1
+    assert actions["go"].toolTip() == "Go on" and actions["go"].shortcut().toString() == "Ctrl+G"
+    with pytest.raises(AttributeError):
+        handler(target, ActionSpec("bad", "Bad", "part.missing"))
+
+
+# ---------------------------------------------------------------- jobs
+def test_progress_items_become_what_the_panel_shows() -> None:
+    scanning = IndexProgress("scanning", 1500, 1500, 0, 0, 0, 0, 0, None, 1.0, None)
+    assert (index_step(scanning).text, index_step(scanning).total) == ("Looking for photos… 1 500 found", 0)
+    indexing = IndexProgress("indexing", 5, 10, 4, 1, 0, 0, 0, Path("/p/cat.png"), 2.0, 90.0)
+    step = index_step(indexing)
+    assert (step.done, step.total, step.title) == (5, 10, "Indexing 50%")
+    assert step.text == "Indexing 5 of 10 photos · about 1 min 30 s left"
+    assert step.detail == "4 new · 1 unchanged · cat.png"
+    assert learn_step(LearnProgress(2, 8, 0.3)).text == "Learning from your labels: step 2 of 8"
+    last = learn_step(LearnProgress(8, 8, 0.1))
+    assert last.total == 0 and "search index" in last.text
+
+
+def test_an_index_run_shows_its_progress_then_its_summary(
+    jobs: JobsController, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    titles: list[str] = []
+    jobs.titleChanged.connect(titles.append)
+    jobs.start_index([stand_in.photos_dir])
+    assert jobs.running == "index" and not jobs.panel.isHidden()
+    assert jobs.panel.label.text() == "Looking for photos in photos…"
+    with qtbot.waitSignal(jobs.indexFinished, timeout=WAIT) as finished:
+        stand_in.gate.open()
+    assert finished.args[0].indexed == 3
+    assert jobs.running is None and jobs.panel.isHidden()
+    assert host.status().startswith("Indexing done")
+    assert any(title.startswith("Indexing ") for title in titles) and titles[-1] == ""
+    index_threads = [thread for name, thread in stand_in.calls if name == "index"]
+    assert index_threads and threading.get_ident() not in index_threads
+
+
+def test_indexing_waits_for_learning_and_learning_never_starts_beside_indexing(
+    jobs: JobsController, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    assert jobs.learn() is not None
+    assert jobs.learn() is None  # one run at a time
+    assert jobs.start_index([stand_in.photos_dir]) is None
+    assert host.status() == "Queued photos for indexing (after learning)"
+    order: list[str] = []
+    jobs.learnFinished.connect(lambda result: order.append(f"learned {result.label_names}"))
+    with qtbot.waitSignal(jobs.indexFinished, timeout=WAIT):
+        stand_in.gate.open()  # learning ends, then the queued index run goes
+    assert order == ["learned ['pets']"]
+    stand_in.gate.event.clear()
+    jobs.start_index(None)
+    assert jobs.learn() is None
+    assert host.status() == "Indexing is going on: learn when it is done."
+    with qtbot.waitSignal(jobs.indexFinished, timeout=WAIT):
+        stand_in.gate.open()
+    assert stand_in.called("rescan")
+
+
+def test_cancelling_a_job_goes_the_same_way_for_both_kinds(
+    jobs: JobsController, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    jobs.learn()
+    jobs.cancel()
+    assert jobs.cancelling and not jobs.panel.cancel_button.isEnabled()
+    assert jobs.panel.label.text() == "Cancelling… the library stays as it was"
+    with qtbot.waitSignal(jobs.learnFinished, timeout=WAIT) as finished:
+        stand_in.gate.open()
+    assert finished.args[0] is None
+    assert host.status() == "Learning cancelled: the library is as it was."
+    assert stand_in.last_cancel is not None and stand_in.last_cancel.is_set()
+    jobs.start_index([stand_in.photos_dir])
+    jobs.cancel()
+    assert jobs.panel.label.text() == "Cancelling… (finishing the current batch)"
+    with qtbot.waitSignal(jobs.indexFinished, timeout=WAIT) as finished:
+        pass
+    assert finished.args[0].cancelled and host.status().startswith("Indexing cancelled")
+
+
+# ---------------------------------------------------------------- search
+def test_a_query_shows_its_good_matches_then_the_weaker_ones(searching: SearchController, qtbot: Any) -> None:
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT) as shown:
+        searching.search("cat")
+    assert shown.args == [1] and _names(searching.model) == ["cat.png"]
+    assert searching.info.text().startswith('<a href="weaker">Show 2 weaker</a> · 1 photo for “cat”')
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.show_weaker_matches()
+    assert _names(searching.model)[0] == "cat.png" and len(_names(searching.model)) == 3
+
+
+def test_an_unknown_word_offers_spellings_and_a_click_uses_one(
+    searching: SearchController, host: Host, qtbot: Any
+) -> None:
+    with qtbot.waitSignal(searching.queryFailed, timeout=WAIT):
+        searching.search("a cot")  # neither a word nor a photo of the stand-in
+    host.window.show()
+    assert host.line.isVisible() and host.line.property("error") is True
+    assert 'href="suggest:cat"' not in host.line.text()  # "a cot" is unknown as a whole
+    with qtbot.waitSignal(searching.queryFailed, timeout=WAIT):
+        searching.search("cot")
+    assert 'href="suggest:cat"' in host.line.text() and 'href="suggest:coffee"' in host.line.text()
+    assert searching.model.rowCount() == 0
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        host.line.linkActivated.emit("suggest:coffee")
+    assert searching.box.text() == "coffee" and _names(searching.model) == ["coffee.png"]
+    assert not host.line.isVisible()
+
+
+def test_a_late_answer_to_an_older_search_is_dropped(searching: SearchController, qtbot: Any) -> None:
+    older = searching.model.new_generation()
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.search("horse")
+    searching.show_results(older, "stale", SearchResult([]))
+    assert _names(searching.model) == ["horse.png"]
+
+
+def test_an_empty_query_browses_and_every_view_can_be_shown_again(
+    searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT) as shown:
+        searching.search("  ")
+    assert shown.args == [3] and "in the library" in searching.info.text()
+    cat = stand_in.photos[0]
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.find_similar(cat)
+    assert "like cat.png" in searching.info.text() and "cat.png" not in _names(searching.model)
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.rerun()
+    assert [name for name, _ in stand_in.calls].count("similar") == 2
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.show_duplicates()
+    assert _names(searching.model) == ["cat.png", "coffee.png"] and searching.shown is not None
+    assert searching.shown.kind == "duplicates"
+
+
+def test_a_label_change_shows_again_only_a_query_about_labels(
+    searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.search("cat")
+    finds = [name for name, _ in stand_in.calls].count("find")
+    searching.labels_changed(["pets"])
+    assert [name for name, _ in stand_in.calls].count("find") == finds
+    stand_in.add_label("pets", [stand_in.photos[2]])
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.search("label:pets")
+    stand_in.add_label("pets", [stand_in.photos[0]])
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.labels_changed(["pets"])
+    assert sorted(_names(searching.model)) == ["cat.png", "horse.png"]
+
+
+def test_the_search_box_completes_words_and_label_names(searching: SearchController, qtbot: Any) -> None:
+    searching.set_words(StandInWords(), lambda: ["pets", "Grandma"])
+    qtbot.addWidget(searching.box)
+    searching.box.show()
+    qtbot.keyClicks(searching.box, "dog + co")
+    assert searching.box.word_completer.completions() == ["dog + coffee"]
+    searching.box.clear()
+    qtbot.keyClicks(searching.box, "label:gr")
+    assert searching.box.word_completer.completions() == ["label:Grandma"]
+
+
+# ---------------------------------------------------------------- labels
+def test_labels_are_made_put_on_photos_and_read_back(
+    labels: LabelsController, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    cat = stand_in.photos[0]
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.create_label("pets")
+    assert labels.names() == ["pets"] and labels.labels_of(cat) == []
+    with qtbot.waitSignals([labels.labelApplied, labels.labelsChanged, labels.labelsUpdated], timeout=WAIT):
+        labels.add_label("pets", [cat])
+    assert labels.labels_of(cat) == ["pets"] and stand_in.label_photos["pets"] == {cat}
+    assert host.status() == "Labeled 1 photo “pets”"
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.remove_label("pets", [cat])
+    assert labels.labels_of(cat) == [] and stand_in.labels() == [("pets", 0)]
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.rename_label("pets", "Our pets")
+    assert labels.names() == ["Our pets"]
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.delete_label("Our pets", confirm=False)
+    assert labels.names() == []
+
+
+def test_a_clicked_label_asks_for_its_photos(labels: LabelsController, qtbot: Any) -> None:
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.create_label("Mom & Dad")
+    with qtbot.waitSignal(labels.searchRequested, timeout=WAIT) as asked:
+        labels.view.clicked.emit(labels.model.index(0, 0))
+    assert asked.args == ['label:"Mom & Dad"']
+
+
+def test_the_panel_says_when_it_learned_and_whether_labels_changed_since(
+    labels: LabelsController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    labels.refresh_learn_status()
+    qtbot.waitUntil(lambda: labels.learn_status.text().startswith("Label some photos"), timeout=WAIT)
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.add_label("pets", [stand_in.photos[0]])
+    assert labels.learn_status.text().startswith("Not learned yet")
+    assert labels.learn_from_labels() is not None
+    stand_in.gate.open()
+    qtbot.waitUntil(lambda: labels.learn_status.text().startswith("Learned"), timeout=WAIT)
+    assert labels.labels_changed_since_learning() is False
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.add_label("pets", [stand_in.photos[1]])
+    assert labels.labels_changed_since_learning() is True
+    assert labels.learn_status.text().endswith("labels changed since: learn again to use them")
+
+
+def test_labels_are_exported_and_imported_with_one_line_of_outcome(
+    labels: LabelsController, host: Host, stand_in: StandInLibrary, qtbot: Any, tmp_path: Path
+) -> None:
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.add_label("pets", [stand_in.photos[0]])
+    file = tmp_path / "labels.tsv"
+    with qtbot.waitSignal(labels.labelsTransferred, timeout=WAIT) as exported:
+        labels.export_labels_to(file)
+    assert exported.args == ["Exported 1 label (1 photo) to labels.tsv"]
+    stand_in.label_photos.clear()
+    file.write_text(file.read_text() + "\npets\t/elsewhere/gone.png")
+    with qtbot.waitSignal(labels.labelsTransferred, timeout=WAIT) as imported:
+        labels.import_labels_from(file)
+    assert imported.args == ["Imported 1 label from labels.tsv; 1 photo is not in this library"]
+    assert "(gone.png)" in host.line.text()
+    with qtbot.waitSignal(labels.labelsTransferred, timeout=WAIT) as failed:
+        labels.import_labels_from(tmp_path / "missing.json")
+    assert failed.args[0].startswith("Could not import missing.json: ")
+    assert host.line.property("error") is True
+
+
+# ---------------------------------------------------------------- photo actions
+def test_photo_actions_follow_the_selection(
+    photos: PhotoActions, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    counted: list[int] = []
+    photos.selectionCounted.connect(counted.append)
+    photos.update_enabled()
+    assert not photos.actions["preview"].isEnabled() and not photos.actions["remove_photos"].isEnabled()
+    assert photos.actions["add_folder"].isEnabled()  # not a photo action
+    _select(photos, 0, 2)
+    assert photos.actions["preview"].isEnabled() and photos.actions["remove_photos"].isEnabled()
+    assert counted[-1] == 2
+    assert photos.selected_paths() == [photos.model.photo(0).path, photos.model.photo(2).path]
+    photos.copy_paths()
+    assert QGuiApplication.clipboard().text().splitlines() == [str(path) for path in photos.selected_paths()]
+
+
+def test_the_photo_menu_offers_the_labels_of_the_selection(
+    photos: PhotoActions, labels: LabelsController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    row = _names(photos.model).index("cat.png")
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.add_label("pets", [photos.model.photo(row).path])
+    _select(photos, row)
+    menu = photos.build_menu()
+    assert menu is not None
+    submenus = {action.text(): action.menu() for action in menu.actions() if action.menu() is not None}
+    assert [a.text() for a in submenus["Add label"].actions() if a.text()] == ["pets", "New label…"]
+    take = next(a for a in submenus["Remove label"].actions() if a.text() == "pets")
+    assert photos.actions["remove_photos"] in menu.actions()
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        take.trigger()
+    assert stand_in.label_photos["pets"] == set()
+    _select(photos)
+    assert photos.build_menu() is None  # nothing selected, no menu
+
+
+def test_removing_photos_and_finding_similar_ones(
+    photos: PhotoActions, searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    _select(photos, 1)
+    first = photos.model.photo(1).path
+    photos.view.setCurrentIndex(photos.model.index(1, 0))
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        photos.find_similar()
+    assert searching.shown is not None and searching.shown.value == str(first)
+    _select(photos, 0)
+    gone = photos.model.photo(0).path
+    with qtbot.waitSignal(photos.photosRemoved, timeout=WAIT) as removed:
+        photos.remove_selected(confirm=False)
+    assert removed.args == [1] and gone not in stand_in.photos
+
+
+def test_words_for_a_photo_come_from_the_library(
+    photos: PhotoActions, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    _select(photos, 0)
+    photos.view.setCurrentIndex(photos.model.index(0, 0))
+    dialog = photos.words_for_current()
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.words() == [photos.model.photo(0).path.stem, "animal"], timeout=WAIT)
+    dialog.close()
+
+
+# ---------------------------------------------------------------- the window on the stand-in
+def test_the_window_assembles_its_parts_on_the_stand_in(
+    make_window: Any, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    window = make_window(stand_in)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() == 3, timeout=WAIT)
+    assert window.count_label.text() == "3 photos" and window.provider_label.text() == "CPU"
+    for spec in ACTIONS:
+        assert callable(handler(window, spec)), spec.id
+        assert window.action(spec.id).text() == spec.text
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.search("coffee")
+    assert _names(window.results_model) == ["coffee.png"]
+    gui_thread = threading.get_ident()
+    assert stand_in.calls and all(thread != gui_thread for _, thread in stand_in.calls)
+    window.close()
+    assert stand_in.closed

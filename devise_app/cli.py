@@ -23,6 +23,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -392,6 +393,32 @@ def cmd_rescan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    with _library(args) as library:
+        report = library.check(repair=args.repair)
+    if args.json:
+        findings = [asdict(finding) for finding in report.findings]
+        _print_json({"photos": report.photos, "vectors": report.vectors, "labels": report.labels,
+                     "sound": report.sound, "findings": findings})  # fmt: skip
+        return 0 if report.sound else 1
+    print(
+        f"checked {report.photos} photos ({report.vectors} stored vectors), {report.labels} labels, "
+        "the catalog's integrity and the search index"
+    )
+    for finding in report.findings:
+        print(f"  {finding.part}: {finding.count} × {finding.problem}")
+        if finding.hint and not finding.repaired:
+            print(f"    {finding.hint}")
+    if not report.findings:
+        print("the library is sound")
+    elif report.sound:
+        print("repaired: the library is sound now")
+    else:
+        unmended = "run with --repair to mend it" if not args.repair else "see above for what to do"
+        print(f"the library is damaged: {unmended}")
+    return 0 if report.sound else 1
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     with _library(args) as library:
         folders = [path for path in args.paths if path.is_dir()]
@@ -660,6 +687,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top", type=_positive, metavar="K", help="at most K photos (default: all)")
 
     sub = command("rescan", cmd_rescan, "bring the library up to date with all its folders", [library])
+
+    sub = command(
+        "check",
+        cmd_check,
+        "look for damage in the library (catalog, stored vectors, learned head, search index)",
+        [library, output],
+    )
+    sub.add_argument("--repair", action="store_true", help="mend what can be mended, and say what was")
+    sub.epilog = "Exit status 0 if the library is sound (or was mended), 1 if damage remains."
 
     sub = command(
         "remove",

@@ -203,10 +203,28 @@ class AnnIndex:
         scores = angular_to_cosine(np.asarray(distances, dtype=np.float64))
         return [(int(item), float(score)) for item, score in zip(items, scores, strict=True)]
 
+    def item_vector(self, item: int) -> np.ndarray:
+        return np.asarray(self._index.get_item_vector(item), dtype=np.float32)
+
+    def problem_with(self, ids: np.ndarray, vectors: np.ndarray) -> str | None:
+        """Whether it holds exactly these vectors under these ids (None: it does)."""
+        if self.count != (int(ids.max()) + 1 if len(ids) else 0):
+            return "the search index holds other photos than the catalog"
+        for start in range(0, len(ids), CHECK_CHUNK):
+            stored = np.stack([self.item_vector(int(i)) for i in ids[start : start + CHECK_CHUNK]])
+            expected = vectors[start : start + CHECK_CHUNK]
+            norms = np.linalg.norm(stored, axis=1) * np.linalg.norm(expected, axis=1)
+            cosine = (stored * expected).sum(axis=1) / np.maximum(norms, 1e-12)
+            if (1.0 - cosine > CHECK_TOLERANCE).any():
+                return "the search index holds other vectors than the catalog"
+        return None
+
     def close(self) -> None:
         self._index.unload()
 
 
+CHECK_CHUNK = 4096
+CHECK_TOLERANCE = 1e-4  # cosine distance of the index's copy of a vector to the catalog's
 SAMPLE_BYTES = 1 << 20  # of each end of the index file, for its stamp
 
 
@@ -368,6 +386,39 @@ class VectorIndex:
         _atomic_write_json(self.sidecar_path, asdict(info))
         crash_point("after-sidecar")
         self.builds += 1
+
+    def problem(self) -> str | None:
+        """What is wrong with the index on disk, or None. An index behind the catalog,
+        or not built yet, is not damage: the next search builds it."""
+        with self._build_lock, _exclusive(self.lock_path):
+            info = self._read_sidecar()
+            if info is None:
+                if self.index_path.exists():
+                    return f"the search index's sidecar ({SIDECAR_FILENAME}) is missing or damaged"
+                return None
+            if info.generation != self._catalog.generation() or not info.count:
+                return None
+            if FileStamp.of(self.index_path) != info.file:
+                return f"the search index file ({INDEX_FILENAME}) changed since it was built"
+            ids, vectors = self._catalog.vectors()
+            if info.count != len(ids) or info.dim != (vectors.shape[1] if len(ids) else info.dim):
+                return (
+                    f"the search index holds {info.count} photos of {info.dim} dimensions, the catalog other"
+                )
+            try:
+                index = AnnIndex(self.index_path, info.dim)
+            except OSError as exc:
+                return f"the search index cannot be loaded: {exc}"
+            try:
+                return index.problem_with(ids, vectors)
+            finally:
+                index.close()
+
+    def rebuild(self) -> None:
+        """Build the index anew from the catalog, whatever the sidecar says."""
+        with self._build_lock, _exclusive(self.lock_path):
+            self._remove_leftovers()
+            self._rebuild(self._catalog.generation())
 
     def search(self, vector: np.ndarray, k: int, allow_stale: bool = False) -> list[tuple[int, float]]:
         """The k nearest indexed photos as (photo id, cosine), best first."""

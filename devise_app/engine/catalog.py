@@ -600,6 +600,47 @@ class Catalog:
                     (np.ascontiguousarray(vector, VECTOR_DTYPE).tobytes(), head, photo_id),
                 )
 
+    def integrity_problems(self) -> list[str]:
+        """What SQLite's own checks find wrong with the file (empty: nothing)."""
+        with self._lock:
+            rows = self._conn.execute("PRAGMA integrity_check").fetchall()
+            orphans = self._conn.execute("PRAGMA foreign_key_check").fetchall()
+        problems = [str(row[0]) for row in rows if str(row[0]) != "ok"]
+        if orphans:
+            problems.append(f"{len(orphans)} rows point at rows that are gone ({orphans[0][0]})")
+        return problems
+
+    def reindex(self) -> None:
+        """Rebuild SQLite's indexes from the tables, and drop label links to gone rows."""
+        with self.transaction():
+            self._conn.execute("REINDEX")
+            self._conn.execute("DELETE FROM photo_labels WHERE photo_id NOT IN (SELECT id FROM photos)")
+            self._conn.execute("DELETE FROM photo_labels WHERE label_id NOT IN (SELECT id FROM labels)")
+
+    def stored_embeddings(
+        self, chunk: int
+    ) -> Iterator[list[tuple[int, bytes | None, bytes | None, str | None]]]:
+        """(id, vector BLOB, features BLOB, head) of every indexed photo, raw, ``chunk``
+        rows at a time (for checking them: nothing is left out or converted)."""
+        after = -1
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT id, vector, features, head FROM photos WHERE state = '{INDEXED}' AND id > ? "
+                    "ORDER BY id LIMIT ?",
+                    (after, chunk),
+                ).fetchall()
+            if not rows:
+                return
+            yield [(int(r[0]), r[1], r[2], r[3]) for r in rows]
+            after = int(rows[-1][0])
+
+    def mark_stale(self, ids: Iterable[int]) -> None:
+        """Queue photos to be embedded again by the next index run."""
+        with self.transaction():
+            for photo_id in ids:
+                self._write(f"UPDATE photos SET state = '{STALE}' WHERE id = ?", (photo_id,))
+
     def vector_heads(self) -> dict[str, int]:
         """How many stored vectors each head made (from an index: no BLOB is read)."""
         with self._lock:

@@ -40,6 +40,7 @@ from devise_app.engine.catalog import Catalog, LibraryError
 from devise_app.engine.indexer import IndexProgress, check_folders, index_folders
 
 if TYPE_CHECKING:
+    from devise_app.engine.check import CheckReport
     from devise_app.engine.learning import LearnedHead, LearnProgress
     from devise_app.engine.model import Head, ImageEncoder
     from devise_app.engine.vocabulary import Vocabulary
@@ -776,6 +777,18 @@ class Library:
         """Exact copies (the same bytes), then near-duplicates (re-saved, resized or
         cropped copies: alike CNN features), each a group."""
         return care.duplicates(self.catalog, near)
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """Look for damage in every part of the library; with ``repair``, mend what
+        can be mended (see devise_app.engine.check)."""
+        from devise_app.engine.check import check_library
+
+        with self._lock:
+            vectors = self._vector_index()
+            report = check_library(self.catalog, self.path, self._shipped_head(), vectors, repair)
+        with self._model_lock:
+            self._learned = False  # a damaged head may have been set aside
+        return report
 
     def close(self) -> None:
         with self._lock:

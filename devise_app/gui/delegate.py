@@ -25,9 +25,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
     def __init__(self, size: int = DEFAULT_SIZE, parent=None) -> None:
         super().__init__(parent)
         self._size = size
-        self._placeholders: dict[tuple[str, int, str], QPixmap] = {}
+        self._placeholders: dict[tuple[str, int, str, float], QPixmap] = {}
         # Thumbnails scaled to the cell size, so repainting is a plain copy.
-        self._scaled: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
+        self._scaled: OrderedDict[tuple[int, int, int, float], QPixmap] = OrderedDict()
 
     @property
     def thumbnail_size(self) -> int:
@@ -69,12 +69,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
         frame = QRect(left + PADDING, option.rect.y() + PADDING, self._size, self._size)
         pixmap = index.data(Role.Thumbnail)
+        device = painter.device()
+        ratio = device.devicePixelRatioF() if device is not None else 1.0
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
             image_rect = _fit(pixmap.size(), frame)
-            painter.drawPixmap(image_rect.topLeft(), self._rounded(pixmap, image_rect.size()))
+            painter.drawPixmap(image_rect.topLeft(), self.rounded(pixmap, image_rect.size(), ratio))
         else:
             broken = index.data(Role.ThumbnailState) == ThumbnailState.Broken
-            painter.drawPixmap(frame.topLeft(), self._placeholder(frame.size(), palette, broken))
+            painter.drawPixmap(frame.topLeft(), self._placeholder(frame.size(), palette, broken, ratio))
             image_rect = frame
 
         labels = index.data(Role.Labels) or []
@@ -107,18 +109,22 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(cell.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS + 2, RADIUS + 2)
         painter.restore()
 
-    def _rounded(self, pixmap: QPixmap, size: QSize) -> QPixmap:
-        """``pixmap`` scaled to ``size`` with rounded corners, made once and cached."""
-        key = (pixmap.cacheKey(), size.width(), size.height())
+    def rounded(self, pixmap: QPixmap, size: QSize, ratio: float = 1.0) -> QPixmap:
+        """``pixmap`` scaled to ``size`` (logical pixels) with rounded corners, made once
+        and cached. On a screen with ``ratio`` device pixels per logical pixel the tile
+        holds ``size`` × ``ratio`` pixels, so it stays crisp (a 1x tile is blown up)."""
+        key = (pixmap.cacheKey(), size.width(), size.height(), ratio)
         tile = self._scaled.get(key)
         if tile is not None:
             self._scaled.move_to_end(key)
             return tile
         scaled = pixmap.scaled(
-            size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+            _device_size(size, ratio),
+            Qt.AspectRatioMode.IgnoreAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
         )
-        tile = QPixmap(size)
-        tile.fill(Qt.GlobalColor.transparent)
+        scaled.setDevicePixelRatio(ratio)
+        tile = _blank(size, ratio)
         painter = QPainter(tile)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         path = QPainterPath()
@@ -131,15 +137,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
             self._scaled.popitem(last=False)
         return tile
 
-    def _placeholder(self, size: QSize, palette: QPalette, broken: bool) -> QPixmap:
+    def _placeholder(self, size: QSize, palette: QPalette, broken: bool, ratio: float = 1.0) -> QPixmap:
         """The tile shown until a thumbnail arrives (or when it cannot be made)."""
         text = palette.color(QPalette.ColorRole.Text)
-        key = ("broken" if broken else "photo", size.width(), text.name(QColor.NameFormat.HexArgb))
+        key = ("broken" if broken else "photo", size.width(), text.name(QColor.NameFormat.HexArgb), ratio)
         tile = self._placeholders.get(key)
         if tile is not None:
             return tile
-        tile = QPixmap(size)
-        tile.fill(Qt.GlobalColor.transparent)
+        tile = _blank(size, ratio)
         painter = QPainter(tile)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         base = QColor(text)
@@ -150,7 +155,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
         glyph_size = max(16, min(48, size.width() // 4))
         glyph_color = QColor(text)
         glyph_color.setAlpha(90)
-        glyph = render_svg(key[0], glyph_size, glyph_color)
+        glyph = render_svg(key[0], round(glyph_size * ratio), glyph_color)
+        glyph.setDevicePixelRatio(ratio)
         painter.drawPixmap((size.width() - glyph_size) // 2, (size.height() - glyph_size) // 2, glyph)
         painter.end()
         self._placeholders[key] = tile
@@ -190,6 +196,18 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(rect, rect.height() / 2, rect.height() / 2)
         painter.setPen(QColor(255, 255, 255))
         painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
+
+
+def _device_size(size: QSize, ratio: float) -> QSize:
+    return QSize(round(size.width() * ratio), round(size.height() * ratio))
+
+
+def _blank(size: QSize, ratio: float) -> QPixmap:
+    """A transparent pixmap of ``size`` logical pixels at ``ratio`` device pixels each."""
+    tile = QPixmap(_device_size(size, ratio))
+    tile.setDevicePixelRatio(ratio)
+    tile.fill(Qt.GlobalColor.transparent)
+    return tile
 
 
 def _fit(size: QSize, frame: QRect) -> QRect:

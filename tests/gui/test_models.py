@@ -270,3 +270,30 @@ def test_a_truncated_cached_thumbnail_is_made_again(sample_photos: Path) -> None
     assert again.size() == first.size()
     bottom = again.pixelColor(again.width() // 2, again.height() - 2)
     assert bottom == first.pixelColor(first.width() // 2, first.height() - 2)
+
+
+def test_thumbnails_are_drawn_at_the_screens_pixel_ratio(qtbot: Any) -> None:
+    """At 2x a 100-point tile holds 200 x 200 pixels (a 100-pixel one was blown up, blurred)."""
+    from PySide6.QtCore import QModelIndex, QRect, QSize
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from devise_app.gui.delegate import ThumbnailDelegate
+
+    delegate = ThumbnailDelegate(100)
+    source = QPixmap(320, 320)
+    source.fill(QColor("teal"))
+    tile = delegate.rounded(source, QSize(100, 100), 2.0)
+    assert (tile.width(), tile.height(), tile.devicePixelRatio()) == (200, 200, 2.0)
+    assert tile.deviceIndependentSize().toSize() == QSize(100, 100)
+    assert delegate.rounded(source, QSize(100, 100), 1.0).width() == 100
+    # painting on a 2x surface picks the 2x tile
+    surface = QImage(400, 400, QImage.Format.Format_ARGB32)
+    surface.setDevicePixelRatio(2.0)
+    surface.fill(0)
+    painter = QPainter(surface)
+    option = QStyleOptionViewItem()
+    option.rect = QRect(0, 0, 150, 150)
+    delegate.paint(painter, option, QModelIndex())  # no thumbnail: the placeholder tile
+    painter.end()
+    assert any(key[-1] == 2.0 for key in delegate._placeholders)

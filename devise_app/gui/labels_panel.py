@@ -41,7 +41,7 @@ from devise_app.gui.models import LabelsModel
 from devise_app.gui.ports import LibraryPort, WordSource
 from devise_app.gui.settings import LearnRecord
 from devise_app.gui.text import count, format_when
-from devise_app.gui.views import LabelsView, WordCompleter
+from devise_app.gui.views import CommonWords, LabelsView, WordCompleter
 from devise_app.gui.workers import Worker
 
 LabelState = tuple[list[tuple[str, int]], dict[str, list[str]]]  # (name, count)s, path -> names
@@ -130,7 +130,8 @@ class LabelsController(QObject):
         return panel
 
     def set_words(self, words: WordSource) -> None:
-        self.completer.set_source(lambda text: list(words.complete(text.strip().lower(), 10)))
+        common = CommonWords(words)
+        self.completer.set_source(lambda text: common.complete(text.strip().lower(), 10))
 
     # ------------------------------------------------------------ reading the labels
     def names(self) -> list[str]:

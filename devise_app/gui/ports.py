@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 class WordSource(Protocol):
     """The vocabulary, as far as completing a word goes."""
 
+    @property
+    def words(self) -> Sequence[str]:
+        """The frequent, real words (the ones a photo is described with)."""
+
+    def is_class(self, word: str) -> bool: ...
+
     def complete(self, prefix: str, n: int = 10) -> list[str]: ...
 
 

@@ -25,9 +25,10 @@ from devise_app.gui.calls import Calls, Feedback, user_message
 from devise_app.gui.models import Photo, ResultsModel
 from devise_app.gui.ports import LibraryPort, WordSource
 from devise_app.gui.text import count, shortened
-from devise_app.gui.views import ResultsView, SearchBox, expression_completions
+from devise_app.gui.views import CommonWords, ResultsView, SearchBox, expression_completions
 
 MAX_RESULTS = 1000
+EXAMPLES = ("cat", "beach", "bicycle", "coffee")  # offered, as links, before the first search
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class SearchController(QObject):
         self.info.setObjectName("resultsInfo")
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info.setTextFormat(Qt.TextFormat.RichText)
-        self.info.linkActivated.connect(lambda _link: self.show_weaker_matches())
+        self.info.linkActivated.connect(self._on_link)
         self.browse_bar = BrowseBar()
         self.browse_bar.changed.connect(self.rerun)
         self.photo_count: int | None = None  # of the library; set by the window
@@ -103,9 +104,10 @@ class SearchController(QObject):
         feedback.line.suggestionClicked.connect(self.use_suggestion)
 
     def set_words(self, words: WordSource, label_names: Callable[[], list[str]]) -> None:
-        """Complete the last word of the query from the vocabulary, or a label's name."""
+        """Complete the last word of the query: a label's name, or a common word."""
+        common = CommonWords(words)
         self.box.word_completer.set_source(
-            lambda text: expression_completions(text, words.complete, label_names)
+            lambda text: expression_completions(text, common.complete, label_names)
         )
 
     def focus(self) -> None:
@@ -290,14 +292,21 @@ class SearchController(QObject):
         self._feedback.show_error(exc)
 
     def update_empty_message(self) -> None:
-        """Before any search: what the empty grid says."""
+        """Before any search: what the empty grid says, and examples to click above it."""
         if self.model.rowCount() or self.shown is not None:
             return
-        self.info.setText("")
         photos = self.photo_count or 0
-        hint = (
-            f"Type a word above to search {count(photos, 'photo')}: cat, beach, bicycle, coffee…"
-            if photos
-            else "Add a folder of photos to start."
-        )
+        if photos:
+            links = ", ".join(f'<a href="search:{word}">{word}</a>' for word in EXAMPLES)
+            self.info.setText(f"Try {links}…")
+            hint = f"Type a word above to search {count(photos, 'photo')}, or click an example."
+        else:
+            self.info.setText("")
+            hint = "Add a folder of photos to start."
         self.view.set_empty_message("What are you looking for?", hint)
+
+    def _on_link(self, link: str) -> None:
+        if link.startswith("search:"):
+            self.search(link[len("search:") :])
+        else:
+            self.show_weaker_matches()

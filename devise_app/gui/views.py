@@ -47,6 +47,7 @@ from devise_app.engine.query import label_query
 from devise_app.gui.delegate import ThumbnailDelegate
 from devise_app.gui.icons import icon
 from devise_app.gui.models import PHOTO_MIME, Role, image_paths
+from devise_app.gui.ports import WordSource
 
 CompletionSource = Callable[[str], list[str]]
 
@@ -319,6 +320,29 @@ class WordCompleter(QObject):
         self._line_edit.setFocus()
 
 
+class CommonWords:
+    """Completions a person means: the vocabulary's frequent words (its describe words),
+    their plurals and other inflections, and the class names, most frequent first.
+
+    The list the vocabulary completes from holds 260k entries, most of them names
+    and misspellings, so "dog" also met "dogg", "doggett" and "dogan"; those are left
+    out (they can still be typed and searched)."""
+
+    def __init__(self, words: WordSource) -> None:
+        from devise_app.engine.vocabulary import base_forms  # numpy: not before the window shows
+
+        self._words = words
+        self._common = frozenset(words.words)
+        self._base_forms = base_forms
+
+    def is_common(self, word: str) -> bool:
+        return self._words.is_class(word) or any(form in self._common for form in self._base_forms(word))
+
+    def complete(self, prefix: str, n: int = 10) -> list[str]:
+        found = self._words.complete(prefix, n * 10)  # frequency order; the rare ones are dropped
+        return [word for word in found if self.is_common(word)][:n]
+
+
 _LAST_TOKEN = re.compile(r"[^\s+\-*/(),]*$")
 
 
@@ -337,7 +361,11 @@ def expression_completions(
         return [head + label_query(name) for name in names]
     if len(token) < 1 or not any(char.isalpha() for char in token):
         return []
-    return [head + word for word in words(token.lower(), limit)]
+    # the user's own labels first: alone, a label's name is a query; after other words, label:NAME
+    prefix = token.lower()
+    named = [name for name in labels() if name.lower().startswith(prefix) and name.lower() != prefix]
+    own = [head + (label_query(name) if head.strip() else name) for name in named]
+    return (own + [head + word for word in words(prefix, limit) if word not in named])[:limit]
 
 
 class SearchBox(QLineEdit):

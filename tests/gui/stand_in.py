@@ -28,10 +28,19 @@ WORDS = ("cat", "coffee", "dog", "horse", "rocket", "kitten", "espresso")
 
 @dataclass
 class StandInWords:
-    words: tuple[str, ...] = WORDS
+    """A vocabulary: ``words`` are the common ones, ``rare`` the names and misspellings
+    a real vocabulary also completes from; ``complete`` lists both, most frequent first."""
+
+    words: list[str] = field(default_factory=lambda: list(WORDS))
+    rare: list[str] = field(default_factory=lambda: ["dogg", "doggett", "cattle-ranch", "dogan"])
+    classes: tuple[str, ...] = ("great white shark",)
+
+    def is_class(self, word: str) -> bool:
+        return word in self.classes
 
     def complete(self, prefix: str, n: int = 10) -> list[str]:
-        return [word for word in self.words if word.startswith(prefix)][:n]
+        entries = [*self.words[:3], *self.rare, *self.words[3:], "dogs", *self.classes]
+        return [word for word in entries if word.startswith(prefix)][:n]
 
 
 @dataclass

@@ -245,11 +245,12 @@ def test_cancelling_a_job_goes_the_same_way_for_both_kinds(
     assert finished.args[0] is None
     assert host.status() == "Learning cancelled: the library is as it was."
     assert stand_in.last_cancel is not None and stand_in.last_cancel.is_set()
+    stand_in.gate.event.clear()
     jobs.start_index([stand_in.photos_dir])
     jobs.cancel()
     assert jobs.panel.label.text() == "Cancelling… (finishing the current batch)"
     with qtbot.waitSignal(jobs.indexFinished, timeout=WAIT) as finished:
-        pass
+        stand_in.gate.open()
     assert finished.args[0].cancelled and host.status().startswith("Indexing cancelled")
 
 
@@ -488,3 +489,38 @@ def test_the_window_assembles_its_parts_on_the_stand_in(
     assert stand_in.calls and all(thread != gui_thread for _, thread in stand_in.calls)
     window.close()
     assert stand_in.closed
+
+
+# ---------------------------------------------------------------- completion
+def test_completion_offers_common_words_and_labels_not_rare_near_spellings(vocabulary: Any) -> None:
+    from devise_app.gui.views import CommonWords, expression_completions
+
+    stand_in = CommonWords(StandInWords())
+    assert stand_in.complete("dog") == ["dog", "dogs"]  # "dogs": a plural of a common word
+    assert stand_in.complete("great") == ["great white shark"]  # a class name
+    labels = ["Doggy daycare", "pets"]
+    assert expression_completions("dog", stand_in.complete, lambda: labels) == [
+        "Doggy daycare",
+        "dog",
+        "dogs",
+    ]
+    assert (
+        expression_completions("cat + dog", stand_in.complete, lambda: labels)[0]
+        == 'cat + label:"Doggy daycare"'
+    )
+    real = expression_completions("dog", CommonWords(vocabulary).complete, lambda: [])
+    assert "dogs" in real and not {"dogg", "doggett", "dogan"} & set(real)
+    assert "sunset" in CommonWords(vocabulary).complete("suns")
+
+
+def test_the_example_words_above_the_empty_grid_run_their_search(
+    searching: SearchController, qtbot: Any
+) -> None:
+    searching.update_empty_message()
+    assert 'href="search:cat"' in searching.info.text()
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.info.linkActivated.emit("search:cat")
+    assert searching.box.text() == "cat" and _names(searching.model) == ["cat.png"]
+    searching.model.clear()
+    searching.update_empty_message()  # once something was searched, no examples
+    assert "search:" not in searching.info.text()

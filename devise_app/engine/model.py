@@ -24,6 +24,7 @@ import numpy as np
 from devise_app import MODEL_FORMAT_VERSION
 from devise_app.engine import config
 from devise_app.engine.errors import ModelFileError
+from devise_app.engine.interrupts import interrupts_held
 from devise_app.engine.vectors import softmax, unit_rows
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,8 @@ class ImageEncoder:
 
     def __init__(self, model_dir: Path | None = None, device: str = "auto", threads: int | None = None):
         """``threads``: CPU cores for the model (default: all this process may use)."""
-        import onnxruntime
+        with interrupts_held():  # a Ctrl+C in its native start-up would become an ImportError
+            import onnxruntime
 
         self.model_dir = model_dir or config.models_dir()
         self.manifest = read_manifest(self.model_dir)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from devise_app.engine.errors import ModelFileError
+from devise_app.engine.interrupts import interrupts_held
 
 TEXT_ONNX_FILE = "text_encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -28,8 +29,9 @@ class TextEncoder:
     """Texts -> unit vectors in the encoder's own (384-d) space. Thread-safe."""
 
     def __init__(self, model_dir: Path):
-        import onnxruntime
-        from tokenizers import Tokenizer
+        with interrupts_held():  # a Ctrl+C in their native start-up would become an ImportError
+            import onnxruntime
+            from tokenizers import Tokenizer
 
         onnx_path, tokenizer_path = model_dir / TEXT_ONNX_FILE, model_dir / TOKENIZER_FILE
         for path in (onnx_path, tokenizer_path):

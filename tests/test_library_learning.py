@@ -182,15 +182,40 @@ def test_describe_leaves_out_labels_that_do_not_fit(indexed: Any, folder: Path) 
     assert not any(s.is_label for s in indexed.describe(folder / "coffee.png", top=10))
 
 
+def test_the_visual_prototype_is_centred_on_the_photos_compared() -> None:
+    """CL2N: what every photo shares (here a large common component, as ReLU6 features
+    all point one way) is taken out before the cosine, so a candidate sharing the
+    labelled photos' own direction ranks first, and one that only shares the common
+    part does not score near 1."""
+    from devise_app.engine.visual import visual_scores
+
+    rng = np.random.default_rng(0)
+    common = np.full(64, 3.0)
+    own, other = np.eye(64)[0], np.eye(64)[1]
+    labelled = np.stack([common + own + 0.1 * rng.standard_normal(64) for _ in range(3)])
+    candidates = np.stack(
+        [common + own + 0.1 * rng.standard_normal(64)]
+        + [common + other + 0.1 * rng.standard_normal(64) for _ in range(5)]
+        + [common + 0.1 * rng.standard_normal(64) for _ in range(5)]
+    )
+    scores = visual_scores(labelled, candidates)
+    assert scores.shape == (11,) and scores.dtype == np.float32
+    assert np.all(np.abs(scores) <= 1 + 1e-5)
+    assert scores[0] > 0.5 and scores[0] > max(scores[1:]) + 0.3
+    assert max(scores[1:]) < 0.5  # uncentred, every cosine here is above 0.98
+    assert visual_scores(labelled, candidates[:0]).shape == (0,)
+    assert not visual_scores(labelled[:0], candidates).any()
+
+
 def test_the_visual_prototype_ranks_other_views_of_the_labelled_photos_first(
     indexed: Any, encoder: Any, folder: Path
 ) -> None:
     """What a label's photos share in how they look (devise_app.engine.visual)."""
-    from devise_app.engine.visual import visual_basis, visual_scores
+    from devise_app.engine.visual import visual_scores
 
     names = [*CAT_VIEWS, "coffee.png", "rocket.png", "motorcycle_left.png", "astronaut.png", "camera.png"]
     features = encoder.embed(np.stack([load_model_input(folder / n) for n in names])).features
-    scores = visual_scores(features[:2], features[2:], visual_basis(encoder.head.fc_weight))
+    scores = visual_scores(features[:2], features[2:])
     others = scores[2:]
     assert min(scores[:2]) > max(others), dict(zip(names[2:], scores.round(3), strict=True))
 

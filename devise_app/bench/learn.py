@@ -43,7 +43,7 @@ from devise_app.engine.learning import LearnedHead, learn
 from devise_app.engine.model import ImageEncoder
 from devise_app.engine.query import query_vector
 from devise_app.engine.search import Library, SearchHit
-from devise_app.engine.visual import VISUAL_SHARE, visual_basis, visual_scores
+from devise_app.engine.visual import VISUAL_SHARE, visual_scores
 from devise_app.engine.vocabulary import Vocabulary
 
 WORD_CONCEPTS = 20
@@ -91,11 +91,10 @@ def _label_scores(
     rows: np.ndarray,
     vectors: np.ndarray,
     features: np.ndarray,
-    basis: np.ndarray,
 ) -> np.ndarray:
     """How a label search ranks photos (Library.search_label): the label vector's
     cosine mixed with the look of the labelled photos (devise_app.engine.visual)."""
-    looks = visual_scores(features[labelled], features[rows], basis)
+    looks = visual_scores(features[labelled], features[rows])
     return (1 - VISUAL_SHARE) * (vectors[rows] @ label_vector) + VISUAL_SHARE * looks
 
 
@@ -125,7 +124,6 @@ def run_k(
     learned_vectors = result.head.project(features)
     seconds = time.perf_counter() - started
 
-    basis = visual_basis(encoder.head.fc_weight)
     rows = {}
     for name, classes in concepts.items():
         relevant = np.isin(labels[remaining], classes)
@@ -139,7 +137,7 @@ def run_k(
             int(relevant.sum()),
             before,
             average_precision(
-                _label_scores(after_query, chosen[name], remaining, learned_vectors, features, basis),
+                _label_scores(after_query, chosen[name], remaining, learned_vectors, features),
                 relevant,
             ),
         )

@@ -248,10 +248,6 @@ class Library:
         """Features -> vectors by the model's own head (numpy; no inference session)."""
         return self._shipped_head().project
 
-    def _classifier_weight(self) -> np.ndarray:
-        """The CNN's classifier weights (frozen: the same for every head)."""
-        return self._shipped_head().fc_weight
-
     def _learned_head(self) -> LearnedHead | None:
         """The library's own head (learned from its labels), if it has one."""
         from devise_app.engine.learning import LearnedHead
@@ -491,15 +487,14 @@ class Library:
         return labelled + self._rerank_visually(name, candidates)[:wanted]
 
     def _rerank_visually(self, name: str, candidates: list[SearchHit]) -> list[SearchHit]:
-        from devise_app.engine.visual import VISUAL_SHARE, visual_basis, visual_scores
+        from devise_app.engine.visual import VISUAL_SHARE, visual_scores
 
         label_id = self._label_id_for_query(name)
         _, own = self.catalog.features(i for i, _ in self.catalog.photos_with_labels([label_id]))
         ids, features = self.catalog.features(hit.photo_id for hit in candidates)
         if not len(own) or not len(ids):
             return candidates
-        basis = visual_basis(self._classifier_weight())
-        looks = dict(zip(ids.tolist(), visual_scores(own, features, basis), strict=True))
+        looks = dict(zip(ids.tolist(), visual_scores(own, features), strict=True))
         rescored = [
             SearchHit(
                 hit.photo_id,

@@ -60,6 +60,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Take the selected photos out of the library (the files stay where they are)", photos=True,
     ),
     ActionSpec(
+        "folders", "Folders…", "care.show_folders", (), None,
+        "The folders this library indexes: remove one, keep a sub-folder out, let one back in",
+    ),
+    ActionSpec(
+        "check", "Check library…", "care.check_library", (), None,
+        "Look for damage in the catalog, the stored vectors and the search index, and mend it",
+    ),
+    ActionSpec(
+        "undo", "Undo", "labels.undo_stack.undo", (Std.Undo,), None,
+        "Take back the last change to labels (Ctrl+Z)",
+    ),
+    ActionSpec("redo", "Redo", "labels.undo_stack.redo", (Std.Redo,), None, "Make the change again"),
+    ActionSpec(
         "cancel", "Cancel indexing", "jobs.cancel", (), "stop",
         "Stop indexing; what is done is kept and the rest is indexed next time",
     ),
@@ -115,7 +128,9 @@ MENUS: tuple[MenuSpec, ...] = (
         (
             "add_folder",
             "rescan",
+            "folders",
             "duplicates",
+            "check",
             "cancel",
             "-",
             "learn",
@@ -125,6 +140,7 @@ MENUS: tuple[MenuSpec, ...] = (
             "quit",
         ),
     ),
+    MenuSpec("&Edit", ("undo", "redo")),
     MenuSpec("&Photo", ("preview", "open", "show_folder", "similar", "words", "copy_path")),
     MenuSpec("&View", ("focus_search", "-", "zoom_in", "zoom_out", "zoom_reset", "-", "labels_panel")),
     MenuSpec("&Help", ("search_tips", "about")),

@@ -43,6 +43,7 @@ from devise_app.gui.help import show_about, show_search_tips
 from devise_app.gui.icons import ICON_SIZE, app_icon
 from devise_app.gui.jobs import JobsController
 from devise_app.gui.labels_panel import LabelsController
+from devise_app.gui.library_care import LibraryCare
 from devise_app.gui.models import PHOTO_MIME, ResultsModel, local_paths
 from devise_app.gui.photo_actions import PhotoActions
 from devise_app.gui.ports import LibraryPort, WordSource
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.photos = PhotoActions(
             library, self.calls, self.feedback, self.results_view, self.labels, self.searching, self
         )
+        self.care = LibraryCare(library, self.calls, self.feedback, self.jobs, self)
         # the widgets the scripts and tests reach for, under their old names
         self.search_box, self.results_info = self.searching.box, self.searching.info
         self.browse_bar = self.searching.browse_bar
@@ -231,6 +233,14 @@ class MainWindow(QMainWindow):
         self.labels.searchRequested.connect(self.searching.search)
         self.labels.selected_paths = self.photos.selected_paths
         self.photos.photosRemoved.connect(lambda _count: self._after_library_change())
+        self.care.changed.connect(lambda _count: self._after_library_change())
+        undo, redo, stack = self.action("undo"), self.action("redo"), self.labels.undo_stack
+        stack.undoTextChanged.connect(lambda text: undo.setText(f"Undo {text}" if text else "Undo"))
+        stack.redoTextChanged.connect(lambda text: redo.setText(f"Redo {text}" if text else "Redo"))
+        stack.canUndoChanged.connect(undo.setEnabled)
+        stack.canRedoChanged.connect(redo.setEnabled)
+        undo.setEnabled(False)
+        redo.setEnabled(False)
         self.photos.selectionCounted.connect(
             lambda selected: self.selected_label.setText(f"{selected} selected" if selected > 1 else "")
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QMenu, QWidget
 
 from devise_app.engine.errors import ModelFileError
 from devise_app.engine.search import Suggestion
@@ -27,6 +27,7 @@ from devise_app.gui.calls import Calls, Feedback, user_message
 from devise_app.gui.dialogs import PreviewDialog, WordsDialog
 from devise_app.gui.icons import icon
 from devise_app.gui.labels_panel import LabelsController
+from devise_app.gui.library_care import ask_to_remove, trash_failed_text
 from devise_app.gui.models import ResultsModel
 from devise_app.gui.ports import LibraryPort
 from devise_app.gui.searching import SearchController
@@ -195,26 +196,37 @@ class PhotoActions(QObject):
             rows = [row]
         self._labels.add_label(name, [self.model.photo(r).path for r in rows])
 
-    def remove_selected(self, confirm: bool = True) -> None:
-        """Take the selected photos out of the library, after asking; the files stay."""
+    def remove_selected(self, confirm: bool = True, trash: bool = False) -> None:
+        """Take the selected photos out of the library, after asking; the files stay,
+        unless the user ticks "move to the trash" (``trash`` without asking)."""
         paths = self.selected_paths()
         if not paths:
             return
         if confirm:
-            answer = QMessageBox.question(
+            ok, trash = ask_to_remove(
                 self._parent,
                 "Remove from library",
                 f"Take {count(len(paths), 'photo')} out of the library? "
                 "The files stay where they are, and later rescans leave them out.",
+                f"Also move the {'file' if len(paths) == 1 else 'files'} to the trash",
             )
-            if answer != QMessageBox.StandardButton.Yes:
+            if not ok:
                 return
 
         def removed(number: int) -> None:
-            self._feedback.status(f"Removed {count(number, 'photo')} from the library", 8000)
+            where = " and moved to the trash" if trash else ""
+            self._feedback.status(f"Removed {count(number, 'photo')} from the library{where}", 8000)
             self.photosRemoved.emit(number)
 
-        self._calls.call(lambda: self.library.remove_photos(paths), removed)
+        def failed(exc: BaseException) -> None:
+            if not trash:
+                self._feedback.show_error(exc)
+                return
+            self._feedback.say(trash_failed_text(exc), error=True)
+            self._feedback.status("Nothing was moved to the trash", 10000)
+            self.photosRemoved.emit(0)  # some files may have gone: show the library as it is
+
+        self._calls.call(lambda: self.library.remove_photos(paths, trash=trash), removed, failed)
 
     # ------------------------------------------------------------ the context menu
     def _menu(self, position: Any) -> None:

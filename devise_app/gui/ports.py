@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from devise_app.engine.care import DuplicateGroup, PhotoFilter, PhotoInfo
+    from devise_app.engine.check import CheckReport
     from devise_app.engine.indexer import IndexProgress
     from devise_app.engine.learning import LearnProgress
     from devise_app.engine.search import ModelInfo, SearchHit, SearchResult, Suggestion
@@ -93,5 +94,15 @@ class LibraryPort(Protocol):
 
     # library care
     def remove_photos(self, photos: Sequence[Path], trash: bool = False) -> int: ...
+
+    def remove_folder(self, folder: Path, trash: bool = False) -> int: ...
+
+    def exclude_folder(self, folder: Path) -> int: ...
+
+    def include(self, path: Path) -> None: ...
+
+    def excluded(self) -> list[Path]: ...
+
+    def check(self, repair: bool = False) -> CheckReport: ...
 
     def close(self) -> None: ...

@@ -17,7 +17,8 @@ from pathlib import Path
 from PIL import Image
 
 from devise_app.engine.care import DuplicateGroup, PhotoFilter, PhotoInfo
-from devise_app.engine.errors import QueryError
+from devise_app.engine.check import CheckReport, Finding
+from devise_app.engine.errors import LibraryError, QueryError
 from devise_app.engine.indexer import IndexProgress, IndexSummary
 from devise_app.engine.learning import LearnProgress
 from devise_app.engine.search import ModelInfo, SearchHit, SearchResult, Suggestion
@@ -71,6 +72,11 @@ class StandInLibrary:
         self.learned_at: float | None = None
         self.closed = False
         self.last_cancel: threading.Event | None = None
+        self.roots: list[Path] = [self.photos_dir]
+        self.kept_out: list[Path] = []  # excluded folders and files
+        self.trashed: list[Path] = []
+        self.trash_works = True
+        self.findings: tuple[Finding, ...] = ()  # what check() finds (and mends, with repair)
 
     def add_photo(self, name: str) -> Path:
         path = self.photos_dir / name
@@ -107,7 +113,7 @@ class StandInLibrary:
         return self.learned_at
 
     def folders(self) -> list[Path]:
-        return [self.photos_dir]
+        return list(self.roots)
 
     def find(self, query: str, top: int = 20, filters: PhotoFilter | None = None) -> SearchResult:
         self._called("find")
@@ -159,6 +165,8 @@ class StandInLibrary:
         self.label_photos.setdefault(name, set())
 
     def rename_label(self, name: str, new_name: str) -> None:
+        if name not in self.label_photos:
+            raise LibraryError(f"no label named '{name}'")
         self.label_photos[new_name] = self.label_photos.pop(name)
 
     def delete_label(self, name: str) -> None:
@@ -223,9 +231,58 @@ class StandInLibrary:
         yield LearnProgress(self.job_steps, self.job_steps, 0.1, finished=True, result=LearnedStandIn())  # type: ignore[arg-type]
 
     def remove_photos(self, photos: Sequence[Path], trash: bool = False) -> int:
+        self._called("remove_photos")
         gone = [p for p in self.photos if p in set(map(Path, photos))]
+        if trash:
+            self._trash(gone)
+        else:
+            self.kept_out += gone
         self.photos = [p for p in self.photos if p not in gone]
         return len(gone)
+
+    def _trash(self, paths: Sequence[Path]) -> None:
+        if not self.trash_works:
+            raise LibraryError(f"cannot move {paths[0]} to the trash: no trash folder on this disk")
+        self.trashed += paths
+
+    def remove_folder(self, folder: Path, trash: bool = False) -> int:
+        self._called("remove_folder")
+        folder = Path(folder)
+        inside = [root for root in self.roots if root == folder or root.is_relative_to(folder)]
+        if not inside and not any(folder.is_relative_to(root) for root in self.roots):
+            raise LibraryError(f"not a folder of the library: {folder}")
+        if trash:
+            self._trash([folder])
+        elif not inside:
+            self.kept_out.append(folder)
+        self.roots = [root for root in self.roots if root not in inside]
+        gone = [p for p in self.photos if p.is_relative_to(folder)]
+        self.photos = [p for p in self.photos if p not in gone]
+        return len(gone)
+
+    def exclude_folder(self, folder: Path) -> int:
+        self._called("exclude_folder")
+        self.kept_out.append(Path(folder))
+        gone = [p for p in self.photos if p.is_relative_to(folder)]
+        self.photos = [p for p in self.photos if p not in gone]
+        return len(gone)
+
+    def include(self, path: Path) -> None:
+        self._called("include")
+        if Path(path) not in self.kept_out:
+            raise LibraryError(f"not excluded from the library: {path}")
+        self.kept_out.remove(Path(path))
+
+    def excluded(self) -> list[Path]:
+        return sorted(self.kept_out)
+
+    def check(self, repair: bool = False) -> CheckReport:
+        self._called("check")
+        self.gate.wait()
+        findings = tuple(
+            Finding(f.part, f.problem, f.count, repair and f.repaired, f.hint) for f in self.findings
+        )
+        return CheckReport(len(self.photos), len(self.photos), len(self.label_photos), findings)
 
     def close(self) -> None:
         self.closed = True

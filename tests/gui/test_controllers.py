@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QMainWindow
 from stand_in import StandInLibrary, StandInWords
 
+from devise_app.engine.check import Finding
 from devise_app.engine.indexer import IndexProgress
 from devise_app.engine.learning import LearnProgress
 from devise_app.engine.search import SearchResult
@@ -33,6 +34,7 @@ from devise_app.gui.calls import Calls, Feedback, MessageLine
 from devise_app.gui.delegate import DEFAULT_SIZE, MAX_SIZE
 from devise_app.gui.jobs import JobsController, index_step, learn_step
 from devise_app.gui.labels_panel import LabelsController
+from devise_app.gui.library_care import LibraryCare, report_text
 from devise_app.gui.models import ResultsModel
 from devise_app.gui.photo_actions import PhotoActions
 from devise_app.gui.searching import SearchController
@@ -470,6 +472,193 @@ def test_words_for_a_photo_come_from_the_library(
     assert dialog is not None
     qtbot.waitUntil(lambda: dialog.words() == [photos.model.photo(0).path.stem, "animal"], timeout=WAIT)
     dialog.close()
+
+
+def test_photos_go_to_the_trash_or_a_clear_message_says_why_not(
+    photos: PhotoActions, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    _select(photos, 0)
+    first = photos.model.photo(0).path
+    stand_in.trash_works = False
+    with qtbot.waitSignal(photos.photosRemoved, timeout=WAIT) as removed:
+        photos.remove_selected(confirm=False, trash=True)
+    assert removed.args == [0] and first in stand_in.photos
+    assert host.line.text().startswith("Could not move the files to the trash (cannot move ")
+    assert host.line.property("error") is True and host.status() == "Nothing was moved to the trash"
+    stand_in.trash_works = True
+    with qtbot.waitSignal(photos.photosRemoved, timeout=WAIT) as removed:
+        photos.remove_selected(confirm=False, trash=True)
+    assert removed.args == [1] and stand_in.trashed == [first] and first not in stand_in.photos
+    assert stand_in.kept_out == []  # trashed: nothing to keep out of later scans
+    assert host.status() == "Removed 1 photo from the library and moved to the trash"
+
+
+def test_removing_photos_asks_first_with_a_trash_box(
+    photos: PhotoActions, stand_in: StandInLibrary, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import devise_app.gui.photo_actions as photo_actions
+
+    asked: list[str] = []
+    answer = (False, True)
+    monkeypatch.setattr(
+        photo_actions, "ask_to_remove", lambda _parent, _title, question, trash: asked.append(trash) or answer
+    )
+    _select(photos, 0, 1)
+    photos.remove_selected()
+    assert asked == ["Also move the files to the trash"]
+    assert not stand_in.called("remove_photos")  # cancelled
+    answer = (True, True)
+    with qtbot.waitSignal(photos.photosRemoved, timeout=WAIT) as removed:
+        photos.remove_selected()
+    assert removed.args == [2] and len(stand_in.trashed) == 2
+
+
+# ---------------------------------------------------------------- library care
+@pytest.fixture
+def care(host: Host, stand_in: StandInLibrary, jobs: JobsController) -> LibraryCare:
+    return LibraryCare(stand_in, host.calls, host.feedback, jobs, host.window)
+
+
+def _rows(widget: Any) -> list[str]:
+    return [widget.item(row).text() for row in range(widget.count())]
+
+
+def test_the_folders_dialog_removes_a_folder_after_asking(
+    care: LibraryCare, stand_in: StandInLibrary, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import devise_app.gui.library_care as library_care
+
+    dialog = care.show_folders()
+    qtbot.waitUntil(lambda: _rows(dialog.folders) == [str(stand_in.photos_dir)], timeout=WAIT)
+    assert _rows(dialog.excluded) == ["(nothing)"]
+    assert not dialog.remove_button.isEnabled() and not dialog.include_button.isEnabled()
+    dialog.folders.item(0).setSelected(True)
+    assert dialog.remove_button.isEnabled() and dialog.exclude_button.isEnabled()
+    monkeypatch.setattr(library_care, "ask_to_remove", lambda *args: (False, False))
+    dialog.remove_button.click()
+    assert not stand_in.called("remove_folder")  # cancelled
+    monkeypatch.setattr(library_care, "ask_to_remove", lambda *args: (True, False))
+    with qtbot.waitSignal(care.changed, timeout=WAIT) as changed:
+        dialog.remove_button.click()
+    assert changed.args == [3] and stand_in.photos == [] and stand_in.roots == []
+    qtbot.waitUntil(lambda: _rows(dialog.folders) == [], timeout=WAIT)
+    dialog.close()
+
+
+def test_a_sub_folder_is_kept_out_and_let_back_in_with_a_rescan(
+    care: LibraryCare, jobs: JobsController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    sub = stand_in.photos_dir / "screenshots"
+    sub.mkdir()
+    stand_in.photos.append(sub / "shot.png")
+    dialog = care.show_folders()
+    with qtbot.waitSignal(care.changed, timeout=WAIT) as changed:
+        care.exclude_folder(sub)
+    assert changed.args == [1] and stand_in.excluded() == [sub]
+    qtbot.waitUntil(lambda: _rows(dialog.excluded) == [str(sub)], timeout=WAIT)
+    dialog.excluded.item(0).setSelected(True)
+    assert dialog.include_button.isEnabled()
+    with qtbot.waitSignal(care.changed, timeout=WAIT):
+        dialog.include_button.click()
+    assert stand_in.excluded() == [] and jobs.running == "index"  # the rescan brings it back
+    with qtbot.waitSignal(jobs.indexFinished, timeout=WAIT):
+        stand_in.gate.open()
+    assert stand_in.called("rescan")
+    qtbot.waitUntil(lambda: _rows(dialog.excluded) == ["(nothing)"], timeout=WAIT)
+    dialog.close()
+
+
+def test_check_library_runs_off_the_gui_thread_and_reports(
+    care: LibraryCare, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    stand_in.findings = (Finding("vectors", "vectors not of the head in use", 4, True),)
+    assert care.check_library(show=False) is not None
+    assert care.check_library(show=False) is None  # one at a time
+    assert host.status() == "Checking the library… (searching keeps working)"  # the gate holds it
+    with qtbot.waitSignal(care.checked, timeout=WAIT) as checked:
+        stand_in.gate.open()
+    report = checked.args[0]
+    assert report.sound and host.status() == "Library checked: 1 problem found"
+    gui_thread = threading.get_ident()
+    assert all(thread != gui_thread for call, thread in stand_in.calls if call == "check")
+    text = report_text(report)
+    assert text.startswith("Checked 3 photos, 3 stored vectors and 0 labels.")
+    assert "• vectors: vectors not of the head in use (4, mended)" in text
+    assert text.endswith("Everything found was mended.")
+    qtbot.waitUntil(lambda: care.checking is None, timeout=WAIT)
+    stand_in.findings = ()
+    with qtbot.waitSignal(care.checked, timeout=WAIT) as checked:
+        care.check_library(show=False)
+    assert report_text(checked.args[0]).endswith("Nothing is wrong with this library.")
+
+
+def test_check_library_waits_for_indexing(
+    care: LibraryCare, jobs: JobsController, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    jobs.rescan()
+    assert care.check_library(show=False) is None
+    assert host.status().startswith("Indexing or learning is going on")
+    with qtbot.waitSignal(jobs.indexFinished, timeout=WAIT):
+        stand_in.gate.open()
+
+
+# ---------------------------------------------------------------- undo
+def _undo(labels: LabelsController, qtbot: Any, redo: bool = False) -> None:
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        (labels.undo_stack.redo if redo else labels.undo_stack.undo)()
+
+
+def test_undo_takes_a_label_off_only_the_photos_that_did_not_carry_it(
+    labels: LabelsController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    cat, _coffee, horse = stand_in.photos
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.add_label("pets", [cat])
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.add_label("pets", [cat, horse])  # a drop of two photos; cat had it already
+    assert labels.undo_stack.undoText() == "Label 1 photo “pets”"
+    _undo(labels, qtbot)
+    assert stand_in.label_photos["pets"] == {cat}
+    _undo(labels, qtbot)  # the first: the label was new, so it goes
+    assert "pets" not in stand_in.label_photos and not labels.undo_stack.canUndo()
+    _undo(labels, qtbot, redo=True)
+    _undo(labels, qtbot, redo=True)
+    assert stand_in.label_photos["pets"] == {cat, horse}
+
+
+def test_undo_brings_back_a_deleted_label_with_its_photos_and_a_renamed_ones_name(
+    labels: LabelsController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    cat, coffee, horse = stand_in.photos
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.add_label("pets", [cat, horse])
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.rename_label("pets", "Our pets")
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.remove_label("Our pets", [horse, coffee])  # coffee never had it
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.delete_label("Our pets", confirm=False)
+    assert stand_in.label_photos == {}
+    assert labels.undo_stack.undoText() == "Delete label “Our pets”"
+    _undo(labels, qtbot)
+    assert stand_in.label_photos == {"Our pets": {cat}} and labels.names() == ["Our pets"]
+    _undo(labels, qtbot)
+    assert stand_in.label_photos == {"Our pets": {cat, horse}}
+    _undo(labels, qtbot)
+    assert stand_in.label_photos == {"pets": {cat, horse}} and labels.names() == ["pets"]
+    _undo(labels, qtbot, redo=True)
+    assert labels.names() == ["Our pets"]
+
+
+def test_a_change_that_failed_is_not_put_on_the_undo_stack(
+    labels: LabelsController, host: Host, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    with qtbot.waitSignal(labels.labelsUpdated, timeout=WAIT):
+        labels.create_label("pets")
+    assert labels.undo_stack.count() == 0  # making a label is not undone
+    labels.rename_label("nothing", "else")
+    qtbot.waitUntil(lambda: host.line.text() == "no label named 'nothing'", timeout=WAIT)
+    assert labels.undo_stack.count() == 0
 
 
 # ---------------------------------------------------------------- the window on the stand-in

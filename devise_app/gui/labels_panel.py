@@ -41,6 +41,7 @@ from devise_app.gui.models import LabelsModel
 from devise_app.gui.ports import LibraryPort, WordSource
 from devise_app.gui.settings import LearnRecord
 from devise_app.gui.text import count, format_when
+from devise_app.gui.undo import LibraryEdit, undo_stack
 from devise_app.gui.views import CommonWords, LabelsView, WordCompleter
 from devise_app.gui.workers import Worker
 
@@ -75,6 +76,7 @@ class LabelsController(QObject):
         self._settings = settings
         self._parent = parent
         self._learning_from = ""  # the fingerprint of the labels a learn run started from
+        self.undo_stack = undo_stack(self)  # label changes, for Edit ▸ Undo
         self.widget = self._build()
         jobs.learnFinished.connect(self._on_learned)
 
@@ -174,35 +176,82 @@ class LabelsController(QObject):
         self._calls.call(lambda: self.library.create_label(name), lambda _: self.refresh())
 
     def add_label(self, name: str, photos: Sequence[Path]) -> None:
-        """Put label ``name`` on ``photos`` (creating it if needed)."""
+        """Put label ``name`` on ``photos`` (creating it if needed); Undo takes it off
+        the photos that did not carry it (and deletes it if it was new)."""
         photos = [Path(photo) for photo in photos]
-        if not photos:
+        name = name.strip()
+        if not photos or not name:
             return
 
-        def done(_result: object) -> None:
+        def work() -> tuple[bool, list[Path]]:
+            existed = any(known == name for known, _ in self.library.labels())
+            before = self._photos_of(name)
+            self.library.add_label(name, photos)
+            return existed, [photo for photo in photos if photo not in before]
+
+        def done(result: tuple[bool, list[Path]]) -> None:
+            existed, added = result
             self._feedback.status(f"Labeled {count(len(photos), 'photo')} “{name}”", 5000)
             self.labelApplied.emit(name)
             self._changed()
+            if added or not existed:
+                self.push_edit(
+                    f"Label {count(len(added), 'photo')} “{name}”",
+                    (lambda: self.library.remove_label(name, added))
+                    if existed
+                    else (lambda: self.library.delete_label(name)),
+                    lambda: self.library.add_label(name, added),
+                )
 
-        self._calls.call(lambda: self.library.add_label(name, photos), done)
+        self._calls.call(work, done)
 
     def remove_label(self, name: str, photos: Sequence[Path]) -> None:
         photos = [Path(photo) for photo in photos]
 
-        def done(_result: object) -> None:
+        def work() -> list[Path]:
+            before = self._photos_of(name)
+            self.library.remove_label(name, photos)
+            return [photo for photo in photos if photo in before]
+
+        def done(had: list[Path]) -> None:
             self._feedback.status(f"Removed “{name}” from {count(len(photos), 'photo')}", 5000)
             self._changed()
+            if had:
+                self.push_edit(
+                    f"Remove “{name}” from {count(len(had), 'photo')}",
+                    lambda: self.library.add_label(name, had),
+                    lambda: self.library.remove_label(name, had),
+                )
 
-        self._calls.call(lambda: self.library.remove_label(name, photos), done)
+        self._calls.call(work, done)
 
     def delete_label(self, name: str, confirm: bool = True) -> None:
+        """Delete a label from every photo (after asking); Undo brings it back on them."""
         if confirm:
             answer = QMessageBox.question(
                 self._parent, "Delete label", f"Delete the label “{name}” from all photos?"
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
-        self._calls.call(lambda: self.library.delete_label(name), lambda _: self._changed())
+
+        def work() -> list[Path]:
+            photos = sorted(self._photos_of(name))
+            self.library.delete_label(name)
+            return photos
+
+        def restore(photos: list[Path]) -> None:
+            self.library.create_label(name)
+            if photos:
+                self.library.add_label(name, photos)
+
+        def done(photos: list[Path]) -> None:
+            self._feedback.status(f"Deleted the label “{name}” (Ctrl+Z brings it back)", 8000)
+            self._changed()
+            self.push_edit(
+                f"Delete label “{name}”", lambda: restore(photos), lambda: self.library.delete_label(name)
+            )
+
+        self._calls.call(work, done)
 
     def rename_label(self, name: str, new_name: str | None = None) -> None:
         """Give a label a new name (F2 in the Labels panel); asks for it when not given."""
@@ -212,8 +261,39 @@ class LabelsController(QObject):
             )
             if not ok:
                 return
-        if new_name.strip() and new_name.strip() != name:
-            self._calls.call(lambda: self.library.rename_label(name, new_name), lambda _: self._changed())
+        new = new_name.strip()
+        if not new or new == name:
+            return
+
+        def done(_result: object) -> None:
+            self._changed()
+            self.push_edit(
+                f"Rename “{name}” to “{new}”",
+                lambda: self.library.rename_label(new, name),
+                lambda: self.library.rename_label(name, new),
+            )
+
+        self._calls.call(lambda: self.library.rename_label(name, new), done)
+
+    # ------------------------------------------------------------ undo
+    def _photos_of(self, name: str) -> set[Path]:
+        """Runs on the query thread: the photos that carry label ``name`` now."""
+        return {Path(path) for path, names in self.library.photo_labels().items() if name in names}
+
+    def push_edit(self, text: str, back: Callable[[], Any], forward: Callable[[], Any]) -> None:
+        """Remember a change just made, so Edit ▸ Undo can take it back."""
+        self.undo_stack.push(LibraryEdit(text, back, forward, self._run_edit))
+
+    def _run_edit(self, fn: Callable[[], Any], message: str) -> None:
+        def done(_result: object) -> None:
+            self._feedback.status(message, 6000)
+            self._changed()
+
+        def failed(exc: BaseException) -> None:
+            self._feedback.show_error(exc)
+            self._changed()
+
+        self._calls.call(fn, done, failed)
 
     def ask_new_label(self, paths: list[Path]) -> None:
         name, ok = QInputDialog.getText(self._parent, "New label", f"Label for {len(paths)} photo(s):")

@@ -120,16 +120,37 @@ def test_nothing_to_learn_is_an_error(encoder: Any, vocabulary: Any) -> None:
 
 
 def test_a_photo_with_several_labels_is_a_positive_for_each() -> None:
-    from devise_app.engine.learning import _carriers
+    from devise_app.engine.learning import _carriers, _carrying
 
     rng = np.random.default_rng(3)
     photos = rng.standard_normal((6, 5)).astype(np.float32)
     # label 0: photos 0, 1; label 1: photos 1, 2; label 2: photo 1 again, and 5
     rows = [0, 1, 1, 2, 1, 5]
     owner = np.array([0, 0, 1, 1, 2, 2])
-    own = _carriers(photos[rows], owner, 3)
+    carried = _carriers(photos[rows], owner)
+    own = _carrying(carried, np.arange(3), len(rows))
     expected = np.array(
         [[photo in {rows[r] for r in np.flatnonzero(owner == label)} for label in range(3)] for photo in rows]
     )
     assert (own == expected).all()
     assert own[1].tolist() == [True, True, True]  # photo 1 carries all three labels
+    assert (_carrying(carried, np.array([0, 2]), len(rows)) == expected[:, [0, 2]]).all()  # a sample
+
+
+def test_many_labels_and_photos_learn_from_samples_and_still_teach(
+    encoder: Any, vocabulary: Any, photos: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past NEGATIVE_LABELS labels and PHOTO_BATCH photos a step draws samples of
+    both (so a step costs the same at any size); learning must still teach. The caps
+    are lowered here so a few real photos cross them."""
+    from devise_app.engine import learning
+
+    monkeypatch.setattr(learning, "NEGATIVE_LABELS", 2)
+    monkeypatch.setattr(learning, "PHOTO_BATCH", 5)
+    features, is_cat = photos["features"], photos["is_cat"]
+    others = np.flatnonzero(~is_cat)
+    labelled = {"zorblax": features[:2], "quimbly": features[others[:2]], "frandle": features[others[4:6]]}
+    result = run(encoder, vocabulary, labelled)
+    held_out = np.arange(2, len(is_cat))
+    scores = result.head.project(features[held_out]) @ result.label_vector("zorblax")
+    assert average_precision(scores, is_cat[held_out]) > 0.9

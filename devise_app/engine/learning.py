@@ -43,6 +43,12 @@ REGULARISATION = 0.3
 LEARNING_RATE = 0.01
 STEPS = 300
 NEGATIVE_WORDS = 200  # drawn afresh at every step
+# Other labels are negatives too: all of them up to this many, else this many drawn
+# afresh at every step, so a step costs the same for 100 labels or 10,000.
+NEGATIVE_LABELS = 256
+# Labelled photos per step: all of them up to this many, else this many drawn afresh
+# (a step's cost is bounded however many photos carry labels).
+PHOTO_BATCH = 2048
 NEGATIVE_POOL = 50_000  # from the most frequent words
 HEAD_FILE = "learned_head.npz"
 
@@ -169,6 +175,8 @@ def learn(
         raise ValueError("no labelled photos to learn from")
     features = np.concatenate([labelled[n] for n in names]).astype(np.float32)
     owner = np.concatenate([np.full(len(labelled[n]), i) for i, n in enumerate(names)])
+    ends = np.cumsum([len(labelled[n]) for n in names]).tolist()
+    spans = list(zip(names, [0, *ends[:-1]], ends, strict=True))  # each label's rows
     log.info("learning started: %d labels on %d photos, %d steps", len(names), len(features), steps)
     logits = features @ base.fc_weight.T + base.fc_bias
     word_mix = softmax(logits, base.word_temperature)  # fixed: features do not change
@@ -177,10 +185,11 @@ def learn(
 
     photo_vectors = base.project(features)
     # a photo carrying several labels is a positive for each: never a negative for them
-    own = _carriers(features, owner, len(names))
+    carried = _carriers(features, owner)
+    every_label, every_photo = np.arange(len(names)), np.arange(len(features))
 
     labels = np.stack(
-        [initial_label_vector(n, photo_vectors[owner == i], vocabulary) for i, n in enumerate(names)]
+        [initial_label_vector(n, photo_vectors[start:end], vocabulary) for n, start, end in spans]
     ).astype(np.float64)
     anchor_labels = labels.copy()
     words = np.asarray(base.word_vectors, dtype=np.float64).copy()
@@ -199,12 +208,22 @@ def learn(
         word_negatives = np.zeros((len(negatives), labels.shape[1]))
         word_negatives[:, :word_dim] = candidate_vectors[negatives]  # words have no code part
 
-        w_raw, c_raw = word_mix @ words, code_mix @ codes
-        z = np.hstack([a * unit_rows(w_raw), b * unit_rows(c_raw)])  # (N, dim)
+        chosen = every_label
+        if len(names) > NEGATIVE_LABELS:
+            chosen = np.sort(rng.choice(len(names), NEGATIVE_LABELS, replace=False))
+        rows = every_photo
+        if len(features) > PHOTO_BATCH:
+            rows = np.sort(rng.choice(len(features), PHOTO_BATCH, replace=False))
+        own = _carrying(carried, chosen, len(features))[rows]
+        mine = owner[rows]
+        mix_w, mix_c = word_mix[rows].astype(np.float64), code_mix[rows].astype(np.float64)
+
+        w_raw, c_raw = mix_w @ words, mix_c @ codes
+        z = np.hstack([a * unit_rows(w_raw), b * unit_rows(c_raw)])  # (B, dim)
         u = unit_rows(labels)
-        positive = (z * u[owner]).sum(axis=1, keepdims=True)  # (N, 1)
-        label_scores = z @ u.T  # (N, L): other labels are negatives unless the photo carries them
-        word_scores = z @ word_negatives.T  # (N, K)
+        positive = (z * u[mine]).sum(axis=1, keepdims=True)  # (B, 1)
+        label_scores = z @ u[chosen].T  # (B, K): other labels are negatives unless the photo carries them
+        word_scores = z @ word_negatives.T  # (B, W)
         label_hinge = np.where(own, 0.0, np.maximum(0.0, MARGIN - positive + label_scores))
         word_hinge = np.maximum(0.0, MARGIN - positive + word_scores)
         drift = sum(
@@ -216,14 +235,15 @@ def learn(
         label_active = (label_hinge > 0).astype(np.float64)
         word_active = (word_hinge > 0).astype(np.float64)
         count = label_active.sum(axis=1) + word_active.sum(axis=1)  # per photo
-        grad_z = (label_active @ u + word_active @ word_negatives - count[:, None] * u[owner]) / len(z)
-        grad_u = label_active.T @ z / len(z)
-        np.add.at(grad_u, owner, -count[:, None] * z / len(z))
+        grad_z = (label_active @ u[chosen] + word_active @ word_negatives - count[:, None] * u[mine]) / len(z)
+        grad_u = np.zeros_like(u)
+        grad_u[chosen] = label_active.T @ z / len(z)
+        np.add.at(grad_u, mine, -count[:, None] * z / len(z))
 
         grad_w_raw = _unit_backward(a * grad_z[:, :word_dim], w_raw)
         grad_c_raw = _unit_backward(b * grad_z[:, word_dim:], c_raw)
-        grad_words = word_mix.T @ grad_w_raw + 2 * regularisation * (words - anchor_words)
-        grad_codes = code_mix.T @ grad_c_raw + 2 * regularisation * (codes - anchor_codes)
+        grad_words = mix_w.T @ grad_w_raw + 2 * regularisation * (words - anchor_words)
+        grad_codes = mix_c.T @ grad_c_raw + 2 * regularisation * (codes - anchor_codes)
         grad_labels = _unit_backward(grad_u, labels) + 2 * regularisation * (labels - anchor_labels)
         optimiser.step([words, codes, labels], [grad_words, grad_codes, grad_labels])
         yield LearnProgress(step, steps, loss)
@@ -235,16 +255,26 @@ def learn(
     return result
 
 
-def _carriers(features: np.ndarray, owner: np.ndarray, labels: int) -> np.ndarray:
-    """(photos, labels): whether the photo of each row carries each label. A photo
-    with several labels has one row per label, with the same features: one pass
-    over the rows (comparing every pair of labels made learning quadratic in the
-    number of labels: 89 s for 1,600)."""
+def _carriers(features: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, labels): every pair of a row and a label its photo carries. A photo with
+    several labels has one row per label, with the same features: one pass over the
+    rows (comparing every pair of labels made learning quadratic in the number of
+    labels: 89 s for 1,600)."""
     keys = [row.tobytes() for row in features]
     labels_of: dict[bytes, list[int]] = {}
     for key, label in zip(keys, owner.tolist(), strict=True):
         labels_of.setdefault(key, []).append(label)
-    own = np.zeros((len(features), labels), dtype=bool)
-    for row, key in enumerate(keys):
-        own[row, labels_of[key]] = True
+    pairs = [(row, label) for row, key in enumerate(keys) for label in labels_of[key]]
+    rows, labels = zip(*pairs, strict=True) if pairs else ((), ())
+    return np.asarray(rows, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+
+
+def _carrying(carried: tuple[np.ndarray, np.ndarray], chosen: np.ndarray, photos: int) -> np.ndarray:
+    """(photos, len(chosen)): whether each row's photo carries each chosen label
+    (``chosen`` sorted)."""
+    rows, labels = carried
+    position = np.searchsorted(chosen, labels)
+    hit = (position < len(chosen)) & (chosen[np.minimum(position, len(chosen) - 1)] == labels)
+    own = np.zeros((photos, len(chosen)), dtype=bool)
+    own[rows[hit], position[hit]] = True
     return own

@@ -52,7 +52,8 @@ def write_distinct_photo(path: Path, index: int, side: int = 256) -> Path:
     img = sources[index % len(sources)]
     k = index // len(sources) + 1
     width, height = img.size
-    left, top = (k * 13) % (width // 3), (k * 7) % (height // 3)
+    # (13k, 7k) repeats after 170 steps on a 512-px photo: the added k // 170 keeps thousands apart
+    left, top = (k * 13) % (width // 3), (k * 7 + k // 170) % (height // 3)
     crop = img.crop((left, top, left + 2 * width // 3, top + 2 * height // 3))
     crop.thumbnail((side, side))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ class LabelsController(QObject):
     labelsTransferred = Signal(str)  # the result message of an export or an import
     labelsChanged = Signal()  # a label was put on, taken off, renamed or deleted
     searchRequested = Signal(str)  # a label was clicked: show its photos
+    labelRenamed = Signal(str, str)  # (old name, new name); the new name is "" for a deleted label
 
     def __init__(
         self,
@@ -246,9 +247,13 @@ class LabelsController(QObject):
 
         def done(photos: list[Path]) -> None:
             self._feedback.status(f"Deleted the label “{name}” (Ctrl+Z brings it back)", 8000)
+            self.labelRenamed.emit(name, "")
             self._changed()
             self.push_edit(
-                f"Delete label “{name}”", lambda: restore(photos), lambda: self.library.delete_label(name)
+                f"Delete label “{name}”",
+                lambda: restore(photos),
+                lambda: self.library.delete_label(name),
+                after_forward=lambda: self.labelRenamed.emit(name, ""),
             )
 
         self._calls.call(work, done)
@@ -266,11 +271,14 @@ class LabelsController(QObject):
             return
 
         def done(_result: object) -> None:
+            self.labelRenamed.emit(name, new)
             self._changed()
             self.push_edit(
                 f"Rename “{name}” to “{new}”",
                 lambda: self.library.rename_label(new, name),
                 lambda: self.library.rename_label(name, new),
+                after_back=lambda: self.labelRenamed.emit(new, name),
+                after_forward=lambda: self.labelRenamed.emit(name, new),
             )
 
         self._calls.call(lambda: self.library.rename_label(name, new), done)
@@ -280,13 +288,22 @@ class LabelsController(QObject):
         """Runs on the query thread: the photos that carry label ``name`` now."""
         return {Path(path) for path, names in self.library.photo_labels().items() if name in names}
 
-    def push_edit(self, text: str, back: Callable[[], Any], forward: Callable[[], Any]) -> None:
+    def push_edit(
+        self,
+        text: str,
+        back: Callable[[], Any],
+        forward: Callable[[], Any],
+        after_back: Callable[[], None] | None = None,
+        after_forward: Callable[[], None] | None = None,
+    ) -> None:
         """Remember a change just made, so Edit ▸ Undo can take it back."""
-        self.undo_stack.push(LibraryEdit(text, back, forward, self._run_edit))
+        self.undo_stack.push(LibraryEdit(text, back, forward, self._run_edit, after_back, after_forward))
 
-    def _run_edit(self, fn: Callable[[], Any], message: str) -> None:
+    def _run_edit(self, fn: Callable[[], Any], message: str, then: Callable[[], None] | None) -> None:
         def done(_result: object) -> None:
             self._feedback.status(message, 6000)
+            if then is not None:
+                then()
             self._changed()
 
         def failed(exc: BaseException) -> None:

@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
         self.labels.labelsUpdated.connect(lambda: self.results_model.set_label_map(self.labels.label_map))
         self.labels.labelsChanged.connect(lambda: self.searching.labels_changed(self.labels.names()))
         self.labels.searchRequested.connect(self.searching.search)
+        self.labels.labelRenamed.connect(self.searching.label_renamed)
         self.labels.selected_paths = self.photos.selected_paths
         self.photos.photosRemoved.connect(lambda _count: self._after_library_change())
         self.care.changed.connect(lambda _count: self._after_library_change())

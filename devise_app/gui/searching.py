@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from devise_app.engine.errors import QueryError
+from devise_app.engine.query import label_query
 from devise_app.engine.search import SearchHit, SearchResult
 from devise_app.gui.browse import NAME, RELEVANCE, BrowseBar
 from devise_app.gui.calls import Calls, Feedback, user_message
@@ -197,6 +198,18 @@ class SearchController(QObject):
         query = self.shown.value
         if "label:" in query or query.strip().lower() in {name.lower() for name in label_names}:
             self.rerun()
+
+    def label_renamed(self, old: str, new: str) -> None:
+        """A label shown by its query was renamed (its photos follow the new name) or
+        deleted (the library is shown instead of an error about a gone label)."""
+        if self.shown is None or self.shown.kind != "query":
+            return
+        if self.shown.value.strip() in (label_query(old), f"label:{old}"):
+            if new:
+                self.search(label_query(new))
+            else:
+                self.box.clear()
+                self.search("")
 
     def use_suggestion(self, suggestion: str) -> None:
         """A spelling under the box was clicked: it replaces the word it was offered for."""

@@ -15,28 +15,42 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-Run = Callable[[Callable[[], Any], str], None]  # runs a library call off the GUI thread, then refreshes
+# runs a library call off the GUI thread, then (on the GUI thread) says the message,
+# calls the callback if there is one, and refreshes
+Run = Callable[[Callable[[], Any], str, Callable[[], None] | None], None]
 
 
 class LibraryEdit(QUndoCommand):
     """A change already made to the library: ``back`` takes it back, ``forward`` makes
-    it again (both plain library calls, run through ``run``)."""
+    it again (both plain library calls, run through ``run``); ``after_back`` and
+    ``after_forward`` run on the GUI thread once they have (a renamed label's search
+    follows the name)."""
 
-    def __init__(self, text: str, back: Callable[[], Any], forward: Callable[[], Any], run: Run) -> None:
+    def __init__(
+        self,
+        text: str,
+        back: Callable[[], Any],
+        forward: Callable[[], Any],
+        run: Run,
+        after_back: Callable[[], None] | None = None,
+        after_forward: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(text)
         self.back = back
         self.forward = forward
         self._run = run
+        self._after_back = after_back
+        self._after_forward = after_forward
         self._made = True  # pushing calls redo(): the change is made already
 
     def redo(self) -> None:
         if self._made:
             self._made = False
             return
-        self._run(self.forward, f"Redone: {self.text()}")
+        self._run(self.forward, f"Redone: {self.text()}", self._after_forward)
 
     def undo(self) -> None:
-        self._run(self.back, f"Undone: {self.text()}")
+        self._run(self.back, f"Undone: {self.text()}", self._after_back)
 
 
 def undo_stack(parent: Any) -> QUndoStack:

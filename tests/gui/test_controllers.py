@@ -680,6 +680,26 @@ def test_the_window_assembles_its_parts_on_the_stand_in(
     assert stand_in.closed
 
 
+def test_a_shown_label_follows_its_rename_and_its_undo_and_is_left_when_deleted(
+    make_window: Any, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    window = make_window(stand_in)
+    with qtbot.waitSignal(window.labelsUpdated, timeout=WAIT):
+        window.add_label("pets", [stand_in.photos[0]])
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.search("label:pets")
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.labels.rename_label("pets", "Our pets")
+    assert window.searching.shown.value == 'label:"Our pets"' and _names(window.results_model) == ["cat.png"]
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.action("undo").trigger()
+    assert window.searching.shown.value == "label:pets" and _names(window.results_model) == ["cat.png"]
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        window.labels.delete_label("pets", confirm=False)
+    assert window.searching.shown.kind == "browse" and not window.query_message.isVisible()
+    window.close()
+
+
 # ---------------------------------------------------------------- completion
 def test_completion_offers_common_words_and_labels_not_rare_near_spellings(vocabulary: Any) -> None:
     from devise_app.gui.views import CommonWords, expression_completions

@@ -227,6 +227,11 @@ class Catalog:
             self._migrate()
         except sqlite3.Error as exc:
             self._conn.close()
+            if not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK):
+                raise LibraryError(
+                    f"the library {path.parent} is read-only: its catalog needs to write its journal "
+                    "beside it (copy the library somewhere writable, or make it writable)"
+                ) from exc
             raise LibraryError(f"cannot read the photo catalog {path}: {exc}") from exc
 
     def _use_wal(self) -> None:

@@ -7,6 +7,7 @@ atomic)."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -74,3 +75,69 @@ def test_an_index_run_on_a_full_disk_says_disk_full_and_resumes_once_there_is_ro
     assert "second=0" in done.stderr, done.stderr
     assert "the library holds 40 photos" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+LEARN_CHECK = """
+import sqlite3, sys
+from pathlib import Path
+library = Path(sys.argv[1])
+db = sqlite3.connect(f"file:{library / 'catalog.sqlite'}?immutable=1", uri=True)
+heads = db.execute("SELECT DISTINCT head FROM photos WHERE vector IS NOT NULL").fetchall()
+meta = db.execute("SELECT value FROM meta WHERE key = 'head'").fetchall()
+print("heads", sorted(h for (h,) in heads), "meta", [m for (m,) in meta],
+      "files", sorted(p.name for p in library.iterdir() if "head" in p.name))
+"""
+
+
+@pytest.mark.parametrize("room", ["not for the new head", "for the head, not the re-projection", "read-only"])
+def test_learning_on_a_full_or_read_only_disk_changes_nothing_and_says_why(tmp_path: Path, room: str) -> None:
+    """Issue 12: a full disk or a read-only catalog during ``learn`` left the new
+    head beside the old vectors. The library is on a real tmpfs, filled so that
+    the new head does not fit, or fits but the catalog's transaction does not."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not _can_mount_tmpfs(disk):
+        pytest.skip("tmpfs cannot be mounted here (no user or mount namespaces)")
+    photos = distinct_photos(tmp_path / "photos", 14)
+    source = tmp_path / "library"
+    assert run_cli("index", photos[0].parent, "--library", source).returncode == 0
+    assert run_cli("label", "add", "Zorblax", *photos[:4], "--library", source).returncode == 0
+    trial = tmp_path / "trial"
+    shutil.copytree(source, trial)
+    assert run_cli("learn", "--library", trial).returncode == 0
+    head_size = (trial / "learned_head.npz").stat().st_size
+
+    library = disk / "library"
+    learn = shlex.join(cli_command("learn", "--library", library))
+    check = shlex.join([sys.executable, "-c", LEARN_CHECK, str(library)])
+    leave = {
+        "not for the new head": head_size - 64 * 1024,
+        "for the head, not the re-projection": head_size + 64 * 1024,
+    }
+    filler = (
+        f"import os; s = os.statvfs({str(disk)!r}); "
+        f"free = s.f_bavail * s.f_frsize - {leave.get(room, 0)}; "
+        f"open({str(disk / 'filler')!r}, 'wb').write(bytes(max(0, free)))"
+    )
+    fill = (
+        f"mount -o remount,ro {disk}" if room == "read-only" else shlex.join([sys.executable, "-c", filler])
+    )
+    script = (
+        f"mount -t tmpfs -o size=64m tmpfs {disk} && cp -a {source} {library} && {fill} && "
+        f'{learn}; echo "first=$?" >&2; {check}; '
+        f'(rm -f {disk}/filler; mount -o remount,rw {disk}); {learn}; echo "second=$?" >&2; {check}'
+    )
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=600)
+    assert "first=" in done.stderr, (done.stdout, done.stderr)
+    first, second = done.stderr.split("first=")
+    assert "Traceback" not in done.stderr, done.stderr
+    error = first.rstrip().splitlines()[-1]
+
+    assert error.startswith("devise-app: error: "), done.stderr
+    expected = {"read-only": "is read-only", "not for the new head": "No space left on device"}
+    assert expected.get(room, "database or disk is full") in error, error
+    before, after = [line for line in done.stdout.splitlines() if line.startswith("heads")]
+    assert before == "heads ['shipped'] meta [] files []", "the library must be unchanged (never learned)"
+    assert second.startswith("1") and "second=0" in done.stderr, done.stderr
+    assert after.startswith("heads ['") and "files ['learned_head.npz']" in after
+    assert "shipped" not in after.split("files")[0], after

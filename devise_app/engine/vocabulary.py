@@ -215,9 +215,21 @@ class Vocabulary:
         return None
 
     @functools.cached_property
-    def _sorted(self) -> list[str]:
-        """Every entry in sorted order, for prefix completion (built on first use)."""
-        return sorted(self._known_rank.keys() | self._class_index.keys())
+    def _completion_index(self) -> tuple[list[str], np.ndarray]:
+        """Every entry in sorted order, and each one's completion rank (built once, on
+        first use): a known word's frequency rank, and after every known word the other
+        entries (class names and aliases) in their sorted order. A prefix is a range of
+        the sorted list (``bisect``), and its best-ranked entries are the smallest ranks
+        of that range, found by ``np.argpartition`` without sorting the range: a
+        one-letter prefix covers ~20k entries, and sorting them took 30-130 ms."""
+        entries = sorted(self._known_rank.keys() | self._class_index.keys())
+        after_known = len(self.known_words)
+        ranks = np.fromiter(
+            (self._known_rank.get(entry, after_known + i) for i, entry in enumerate(entries)),
+            dtype=np.int64,
+            count=len(entries),
+        )
+        return entries, ranks
 
     def is_class(self, word: str) -> bool:
         return word.lower().strip() in self._class_index
@@ -325,12 +337,18 @@ class Vocabulary:
         return matches[:n]
 
     def complete(self, prefix: str, n: int = 10) -> list[str]:
-        """Entries starting with ``prefix``, most frequent words first, then labels."""
+        """Entries starting with ``prefix``, most frequent words first, then labels
+        (and the other entries) in alphabetical order."""
         key = prefix.lower()
-        if not key:
+        if not key or n <= 0:
             return []
-        start = bisect.bisect_left(self._sorted, key)
-        end = bisect.bisect_left(self._sorted, key + "\uffff", lo=start)
-        matches = self._sorted[start:end]
-        matches.sort(key=lambda w: (self._known_rank.get(w, len(self.known_words)), w))
-        return matches[:n]
+        entries, ranks = self._completion_index
+        start = bisect.bisect_left(entries, key)
+        end = bisect.bisect_left(entries, key + "\uffff", lo=start)
+        found = ranks[start:end]
+        if len(found) > n:
+            best = np.argpartition(found, n - 1)[:n]
+            order = best[np.argsort(found[best], kind="stable")]
+        else:
+            order = np.argsort(found, kind="stable")
+        return [entries[start + int(i)] for i in order]

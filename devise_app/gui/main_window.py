@@ -297,8 +297,15 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- what the library holds
     def _warm_up(self) -> None:
         """Load the vocabulary (for completion) and the model (for the status bar) early."""
-        self.calls.call(lambda: self.library.vocabulary, self._on_vocabulary)
+        self.calls.call(self._load_vocabulary, self._on_vocabulary)
         self.calls.call(self.library.model_info, self._on_model_info)
+
+    def _load_vocabulary(self) -> WordSource:
+        """The vocabulary, its completion index built (off the GUI thread): the first
+        completion then costs what every later one does."""
+        words = self.library.vocabulary
+        words.complete("a", 1)
+        return words
 
     def _on_vocabulary(self, words: WordSource) -> None:
         self.searching.set_words(words, self.labels.names)

@@ -343,10 +343,6 @@ class CommonWords:
         return [word for word in found if self.is_common(word)][:n]
 
 
-# The vocabulary's words are offered from the second letter of a word: a one-letter
-# prefix matches tens of thousands of entries, and ranking them took 30-130 ms per
-# keystroke on the GUI thread (every new word of a typed query stalled the window).
-MIN_WORD_PREFIX = 2
 _LAST_TOKEN = re.compile(r"[^\s+\-*/(),]*$")
 
 
@@ -369,8 +365,6 @@ def expression_completions(
     prefix = token.lower()
     named = [name for name in labels() if name.lower().startswith(prefix) and name.lower() != prefix]
     own = [head + (label_query(name) if head.strip() else name) for name in named]
-    if len(prefix) < MIN_WORD_PREFIX:
-        return own[:limit]
     return (own + [head + word for word in words(prefix, limit) if word not in named])[:limit]
 
 

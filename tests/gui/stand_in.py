@@ -35,11 +35,13 @@ class StandInWords:
     words: list[str] = field(default_factory=lambda: list(WORDS))
     rare: list[str] = field(default_factory=lambda: ["dogg", "doggett", "cattle-ranch", "dogan"])
     classes: tuple[str, ...] = ("great white shark",)
+    completed_on: list[int] = field(default_factory=list)  # the thread of each complete()
 
     def is_class(self, word: str) -> bool:
         return word in self.classes
 
     def complete(self, prefix: str, n: int = 10) -> list[str]:
+        self.completed_on.append(threading.get_ident())
         entries = [*self.words[:3], *self.rare, *self.words[3:], "dogs", *self.classes]
         return [word for word in entries if word.startswith(prefix)][:n]
 
@@ -76,6 +78,7 @@ class StandInLibrary:
         self.kept_out: list[Path] = []  # excluded folders and files
         self.trashed: list[Path] = []
         self.trash_works = True
+        self.words = StandInWords()
         self.findings: tuple[Finding, ...] = ()  # what check() finds (and mends, with repair)
 
     def add_photo(self, name: str) -> Path:
@@ -96,7 +99,7 @@ class StandInLibrary:
     @property
     def vocabulary(self) -> StandInWords:
         self._called("vocabulary")
-        return StandInWords()
+        return self.words
 
     def model_info(self) -> ModelInfo:
         self._called("model_info")

@@ -333,7 +333,9 @@ def test_the_search_box_completes_words_and_label_names(searching: SearchControl
     searching.set_words(StandInWords(), lambda: ["pets", "Grandma"])
     qtbot.addWidget(searching.box)
     searching.box.show()
-    qtbot.keyClicks(searching.box, "dog + co")
+    qtbot.keyClicks(searching.box, "dog + c")  # from a word's first letter
+    assert searching.box.word_completer.completions() == ["dog + cat", "dog + coffee"]
+    qtbot.keyClicks(searching.box, "o")
     assert searching.box.word_completer.completions() == ["dog + coffee"]
     searching.box.clear()
     qtbot.keyClicks(searching.box, "label:gr")
@@ -676,6 +678,8 @@ def test_the_window_assembles_its_parts_on_the_stand_in(
     assert _names(window.results_model) == ["coffee.png"]
     gui_thread = threading.get_ident()
     assert stand_in.calls and all(thread != gui_thread for _, thread in stand_in.calls)
+    # the vocabulary's completion index is built before the first keystroke, off the GUI thread
+    assert stand_in.words.completed_on and stand_in.words.completed_on[0] != gui_thread
     window.close()
     assert stand_in.closed
 

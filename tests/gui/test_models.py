@@ -202,21 +202,23 @@ def test_expression_completion_completes_the_last_word() -> None:
     assert expression_completions("2*", complete, labels) == []
 
 
-def test_a_one_letter_word_is_completed_from_the_labels_only() -> None:
-    """A one-letter prefix matches tens of thousands of the vocabulary's entries, and
-    ranking them stalled the window on every new word of a typed query."""
+def test_a_one_letter_word_is_completed_from_the_first_letter() -> None:
+    """The vocabulary completes any prefix from its prefix index (tests/test_completion.py),
+    so a word's first letter is offered words too, after the labels that start with it."""
     asked: list[str] = []
 
     def complete(prefix: str, n: int) -> list[str]:
         asked.append(prefix)
-        return ["pear"]
+        return {"s": ["sea", "sand"], "p": ["pets", "pear"]}.get(prefix, ["pear"])
 
     assert expression_completions("a dog on the s", complete, lambda: ["sea trip"]) == [
-        'a dog on the label:"sea trip"'
+        'a dog on the label:"sea trip"',
+        "a dog on the sea",
+        "a dog on the sand",
     ]
-    assert expression_completions("p", complete, lambda: ["pets"]) == ["pets"]
-    assert asked == []
-    assert expression_completions("pe", complete, lambda: []) == ["pear"] and asked == ["pe"]
+    assert expression_completions("p", complete, lambda: ["pets"]) == ["pets", "pear"]
+    assert asked == ["s", "p"]
+    assert expression_completions("pe", complete, lambda: []) == ["pear"] and asked == ["s", "p", "pe"]
 
 
 # --- the worker ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from devise_app.engine.config import default_library_dir
 from devise_app.engine.imaging import is_image_path
 from devise_app.gui.actions import ACTIONS, TOOLBAR, build_actions, build_menus, fill
 from devise_app.gui.calls import Calls, Feedback, MessageLine
@@ -49,7 +50,7 @@ from devise_app.gui.photo_actions import PhotoActions
 from devise_app.gui.ports import LibraryPort, WordSource
 from devise_app.gui.searching import SearchController
 from devise_app.gui.settings import WindowSettings
-from devise_app.gui.text import count, describe_summary, format_when, provider_text
+from devise_app.gui.text import count, describe_summary, format_when, provider_text, window_title
 from devise_app.gui.views import ResultsView
 from devise_app.gui.welcome import WelcomePage
 from devise_app.gui.workers import Worker
@@ -290,9 +291,9 @@ class MainWindow(QMainWindow):
         remembered.save(self.settings)
 
     def set_title(self, progress: str = "") -> None:
-        """ "LIBRARY" or "Indexing 40% · LIBRARY"; Qt adds the app's display name."""
-        name = Path(self.library.path).name
-        self.setWindowTitle(f"{progress} · {name}" if progress else name)
+        """ "Pictures" or "Indexing 40% · Pictures", "" or "Indexing 40%" for the default
+        library (text.window_title); Qt adds the app's display name: "… — devise-app"."""
+        self.setWindowTitle(window_title(Path(self.library.path), default_library_dir(), progress))
 
     # ---------------------------------------------------------------- what the library holds
     def _warm_up(self) -> None:

@@ -163,6 +163,20 @@ class ResultsModel(QAbstractListModel):
         self.endResetModel()
         return True
 
+    def append_results(self, photos: Iterable[Photo], generation: int | None = None) -> bool:
+        """Add ``photos`` after the ones shown (the next page), keeping the view's
+        place and selection; False (and nothing changes) if ``generation`` is stale."""
+        more = list(photos)
+        if (generation is not None and generation != self.generation) or not more:
+            return False
+        first = len(self._photos)
+        self.beginInsertRows(QModelIndex(), first, first + len(more) - 1)
+        self._photos.extend(more)
+        for row, photo in enumerate(more, start=first):
+            self._rows_by_path.setdefault(str(photo.path), []).append(row)
+        self.endInsertRows()
+        return True
+
     def clear(self) -> None:
         self.new_generation()
         self.set_results([])

@@ -25,11 +25,22 @@ from devise_app.gui.browse import NAME, RELEVANCE, BrowseBar
 from devise_app.gui.calls import Calls, Feedback, user_message
 from devise_app.gui.models import Photo, ResultsModel
 from devise_app.gui.ports import LibraryPort, WordSource
-from devise_app.gui.text import count, shortened
+from devise_app.gui.text import count, number, shortened
 from devise_app.gui.views import CommonWords, ResultsView, SearchBox, expression_completions
 
 MAX_RESULTS = 1000
+BROWSE_PAGE = 1000  # photos the grid shows of the library at a time ("Show N more" adds a page)
 EXAMPLES = ("cat", "beach", "bicycle", "coffee")  # offered, as links, before the first search
+
+
+@dataclass
+class Page:
+    """The library as browsed: every photo listed, and how many of them the grid shows."""
+
+    generation: int
+    photos: list[Photo]
+    shown: int
+    order: str  # "date" or "name"
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,8 @@ class SearchController(QObject):
         self._feedback = feedback
         self._answer: tuple[int, str, SearchResult] | None = None  # for "show weaker matches"
         self._error_word: str | None = None  # the word the last QueryError named
+        self.page_size = BROWSE_PAGE
+        self._page: Page | None = None  # the library as browsed, for "show more"
         self.box.returnPressed.connect(self.run_box)
         self.box.photoDropped.connect(self.find_similar)
         self.box.textChanged.connect(lambda text: None if text.strip() else feedback.hush())
@@ -146,10 +159,12 @@ class SearchController(QObject):
         sort, filters = self.browse_bar.sort(has_query=False), self.browse_bar.photo_filter()
 
         def listing() -> SearchResult:
-            photos = self.library.browse(sort, filters, top=MAX_RESULTS)
+            # every photo (each content once), so the header can say how many there are;
+            # the grid shows them a page at a time
+            photos = self.library.browse(sort, filters)
             return SearchResult([SearchHit(p.photo_id, p.path, 1.0, p.copies) for p in photos], graded=False)
 
-        self._start(listing, "in the library")
+        self._start(listing, "in the library", paged=sort)
 
     def find_similar(self, photo: Path) -> None:
         """Show the photos that look like ``photo`` (in the library or not)."""
@@ -216,24 +231,38 @@ class SearchController(QObject):
         self.box.setText(replace_unknown_word(self.box.text(), self._error_word, suggestion))
         self.run_box()
 
-    def _start(self, fn: Callable[[], SearchResult], description: str) -> None:
+    def _start(self, fn: Callable[[], SearchResult], description: str, paged: str = "") -> None:
+        """Run ``fn`` on the query thread and show what it found; ``paged`` (the sort
+        order of a browse) shows it a page at a time."""
         generation = self.model.new_generation()
+        self._page = None
         self.info.setText(f"Searching {description}…")
         self._calls.call(
             fn,
-            lambda found: self.show_results(generation, description, found),
+            lambda found: self.show_results(generation, description, found, paged=paged),
             lambda exc: self.on_error(generation, exc),
         )
 
     def show_results(
-        self, generation: int, description: str, found: SearchResult, weaker_too: bool = False
+        self,
+        generation: int,
+        description: str,
+        found: SearchResult,
+        weaker_too: bool = False,
+        paged: str = "",
     ) -> None:
-        """Show the good matches; the weaker ones only when asked ("show weaker matches")."""
+        """Show the good matches; the weaker ones only when asked ("show weaker matches").
+        ``paged`` (a browse's sort order): the first page of them, "Show N more" for the next."""
         every = [Photo.from_hit(hit) for hit in found.hits]
         photos = every if weaker_too else every[: found.good]
+        if paged:
+            page = Page(generation, photos, min(len(photos), self.page_size), paged)
+            photos = photos[: page.shown]
         if not self.model.set_results(photos, generation):
             return  # a newer search started meanwhile
         self._answer = (generation, description, found)
+        if paged:
+            self._page = page
         if not weaker_too:  # the line under the box was said for this search already
             self._say_what_was_found(found, description)
         if photos:
@@ -246,8 +275,37 @@ class SearchController(QObject):
                 message += " The library is empty: add a folder first."
             self._feedback.say(message)
             self.queryFailed.emit(message)
-        self._set_header(len(photos), len(every) - len(photos), description, found.nearest_words)
+        if paged:
+            self._set_page_header(description)
+        else:
+            self._set_header(len(photos), len(every) - len(photos), description, found.nearest_words)
         self.resultsShown.emit(len(photos))
+
+    def show_more(self) -> None:
+        """The next page of the library below the photos shown (the grid keeps its place)."""
+        page = self._page
+        if page is None or page.generation != self.model.generation or page.shown >= len(page.photos):
+            return
+        more = page.photos[page.shown : page.shown + self.page_size]
+        if self.model.append_results(more, page.generation):
+            page.shown += len(more)
+            self._set_page_header("in the library")
+            self.resultsShown.emit(self.model.rowCount())
+
+    def _set_page_header(self, description: str) -> None:
+        """ "1 407 photos in the library", or, while the grid holds only the first pages,
+        "Show 407 more · The newest 1 000 of 1 407 photos in the library"."""
+        page = self._page
+        assert page is not None
+        total = len(page.photos)
+        if page.shown >= total:
+            self._set_header(total, 0, description, [])
+            return
+        more = number(min(self.page_size, total - page.shown))
+        which = "newest" if page.order == "date" else "first"
+        text = f"The {which} {number(page.shown)} of {count(total, 'photo')} {description}"
+        self.info.setText(f'<a href="more">Show {more} more</a> · {escape(text)}')
+        self.info.setToolTip(f"{text}; “Show {more} more” adds the next ones")
 
     def _set_header(self, shown: int, hidden: int, description: str, nearest: list[str]) -> None:
         # the link first: a narrow window cuts the end of this line off, never the link
@@ -321,5 +379,7 @@ class SearchController(QObject):
     def _on_link(self, link: str) -> None:
         if link.startswith("search:"):
             self.search(link[len("search:") :])
+        elif link == "more":
+            self.show_more()
         else:
             self.show_weaker_matches()

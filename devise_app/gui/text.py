@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from devise_app.engine.indexer import IndexSummary
 
 
-def count(number: int, noun: str, plural: str | None = None) -> str:
+def number(value: int) -> str:
+    """``"1 234"``: a number as the window writes it (a blank between thousands)."""
+    return f"{value:,}".replace(",", " ")
+
+
+def count(value: int, noun: str, plural: str | None = None) -> str:
     """``"1 photo"``, ``"1 234 photos"`` (a thin space-like blank between thousands)."""
-    word = noun if number == 1 else plural or noun + "s"
-    return f"{number:,} {word}".replace(",", " ")
+    word = noun if value == 1 else plural or noun + "s"
+    return f"{number(value)} {word}"
 
 
 def shortened(text: str, limit: int = 80) -> str:
@@ -67,3 +73,31 @@ def describe_summary(summary: IndexSummary) -> str:
     if summary.cancelled:
         return f"Indexing cancelled{took} ({', '.join(parts)}); the rest is indexed next time."
     return f"Indexing done{took}: {', '.join(parts)}."
+
+
+def library_title(library: Path, default: Path) -> str:
+    """What the window title calls a library: nothing for the default one (the title
+    is then the app's name alone), else its folder's name, with the folder above it
+    when the name says nothing by itself ("usb/library" for /media/usb/library)."""
+    if _same_folder(library, default):
+        return ""
+    name = library.name or str(library)
+    if name.lower() in GENERIC_LIBRARY_NAMES and library.parent.name:
+        return f"{library.parent.name}/{name}"
+    return name
+
+
+def window_title(library: Path, default: Path, progress: str = "") -> str:
+    """The window's own title, to which Qt adds " — devise-app": "Pictures",
+    "Indexing 59% · Pictures", or for the default library "" and "Indexing 59%"."""
+    return " · ".join(part for part in (progress, library_title(library, default)) if part)
+
+
+GENERIC_LIBRARY_NAMES = frozenset({"library", "devise-app", "devise_app", "data"})
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve()
+    except (OSError, RuntimeError):
+        return a == b

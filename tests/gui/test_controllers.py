@@ -4,6 +4,7 @@ and the window assembled from them."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from devise_app.gui.models import ResultsModel
 from devise_app.gui.photo_actions import PhotoActions
 from devise_app.gui.searching import SearchController
 from devise_app.gui.settings import LearnRecord, WindowSettings
+from devise_app.gui.text import window_title
 from devise_app.gui.views import ResultsView
 
 WAIT = 10_000
@@ -310,6 +312,52 @@ def test_an_empty_query_browses_and_every_view_can_be_shown_again(
         searching.show_duplicates()
     assert _names(searching.model) == ["cat.png", "coffee.png"] and searching.shown is not None
     assert searching.shown.kind == "duplicates"
+
+
+def test_the_library_is_browsed_a_page_at_a_time_and_the_header_says_so(
+    searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    """1,407 photos: the header says the true count and that the grid holds the newest
+    1,000 of them; "Show 407 more" adds the rest below, keeping the grid's place."""
+    stand_in.photos += [stand_in.photos_dir / f"p{i:04}.png" for i in range(1404)]
+    searching.photo_count = len(stand_in.photos)
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT) as shown:
+        searching.browse()
+    assert shown.args == [1000] and searching.model.rowCount() == 1000
+    assert searching.info.text() == (
+        '<a href="more">Show 407 more</a> · The newest 1 000 of 1 407 photos in the library'
+    )
+    assert _names(searching.model)[0] == "p1403.png"  # the stand-in's newest is its last
+    searching.view.setCurrentIndex(searching.model.index(700, 0))
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT) as shown:
+        searching.info.linkActivated.emit("more")
+    assert shown.args == [1407] and searching.model.rowCount() == 1407
+    assert searching.view.currentIndex().row() == 700
+    assert searching.info.text() == "1 407 photos in the library"
+    assert len(set(_names(searching.model))) == 1407
+    searching.show_more()  # nothing more: nothing changes
+    assert searching.model.rowCount() == 1407
+
+
+def test_show_more_adds_one_page_at_a_time_in_the_order_asked(
+    searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    for name in ("dog.png", "kitten.png", "rocket.png"):
+        stand_in.add_photo(name)
+    searching.page_size = 2
+    searching.browse_bar.sort_box.setCurrentIndex(searching.browse_bar.sort_box.findData("name"))
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.browse()
+    assert _names(searching.model) == ["cat.png", "coffee.png"]
+    assert searching.info.text().startswith('<a href="more">Show 2 more</a> · The first 2 of 6 photos')
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.show_more()
+    assert _names(searching.model) == ["cat.png", "coffee.png", "dog.png", "horse.png"]
+    assert searching.info.text().startswith('<a href="more">Show 2 more</a> · The first 4 of 6 photos')
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.search("cat")  # a query is not paged, and a late "more" does nothing to it
+    searching.show_more()
+    assert _names(searching.model) == ["cat.png"] and "more" not in searching.info.text()
 
 
 def test_a_label_change_shows_again_only_a_query_about_labels(
@@ -682,6 +730,37 @@ def test_the_window_assembles_its_parts_on_the_stand_in(
     assert stand_in.words.completed_on and stand_in.words.completed_on[0] != gui_thread
     window.close()
     assert stand_in.closed
+
+
+def test_the_title_names_a_library_by_its_folder_and_the_default_one_not_at_all(
+    make_window: Any, tmp_path: Path, qtbot: Any
+) -> None:
+    from devise_app.engine.config import default_library_dir
+
+    default = default_library_dir()
+    assert (
+        window_title(default, default) == ""
+        and window_title(default, default, "Indexing 59%") == "Indexing 59%"
+    )
+    assert window_title(Path("/home/me/Pictures"), default) == "Pictures"
+    assert window_title(Path("/home/me/Pictures"), default, "Indexing 5%") == "Indexing 5% · Pictures"
+    assert window_title(Path("/media/usb/library"), default) == "usb/library"  # "library" alone says nothing
+
+    pictures = StandInLibrary(tmp_path / "Pictures")
+    pictures.path = tmp_path / "Pictures"
+    assert make_window(pictures).windowTitle() == "Pictures"  # Qt adds " — devise-app"
+
+    own = StandInLibrary(tmp_path / "own")
+    own.path = default
+    window = make_window(own)
+    assert window.windowTitle() == ""  # the window is then called "devise-app" alone
+    titles: list[str] = []
+    window.windowTitleChanged.connect(titles.append)
+    with qtbot.waitSignal(window.indexFinished, timeout=WAIT):
+        window.start_index([own.photos_dir])
+        own.gate.open()
+    assert titles and all(re.fullmatch(r"Indexing \d+%", title) for title in titles[:-1]) and titles[-1] == ""
+    window.close()
 
 
 def test_a_shown_label_follows_its_rename_and_its_undo_and_is_left_when_deleted(

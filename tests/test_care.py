@@ -15,7 +15,7 @@ import pytest
 import skimage
 from PIL import Image, ImageEnhance
 
-from devise_app.engine.catalog import CATALOG_FILENAME, Catalog
+from devise_app.engine.catalog import CATALOG_FILENAME, MIGRATIONS, Catalog
 from devise_app.engine.errors import LibraryError
 from devise_app.engine.search import Library, PhotoFilter
 
@@ -184,18 +184,19 @@ def test_a_library_from_before_dates_and_folders_opens_and_catches_up(
     db = tmp_path / "library" / CATALOG_FILENAME
     with sqlite3.connect(db) as conn:  # back to schema 1, as an older devise-app left it
         conn.executescript(
+            "DROP INDEX photos_head; ALTER TABLE photos DROP COLUMN head; "
             "DROP INDEX photos_taken; ALTER TABLE photos DROP COLUMN taken_at; "
             "DROP TABLE folders; DROP TABLE excluded; PRAGMA user_version = 1;"
         )
     with Library(tmp_path / "library", encoder=encoder, vocabulary=vocabulary) as old:
-        assert old.catalog.schema_version == 2
+        assert old.catalog.schema_version == len(MIGRATIONS)
         assert old.photo_count() == 4
         by_file_time = old.browse()
         assert by_file_time[0].taken_at == pytest.approx((dated / by_file_time[0].path).stat().st_mtime)
         assert old.folders() == [dated / "2019", dated / "2021"]  # inferred: the folders holding photos
         deque_last(old.rescan())  # reads the dates taken of the photos catalogued without one
         assert _names(old.browse()) == ["rocket.jpg", "astronaut.jpg", "cat.jpg", "coffee.jpg"]
-    assert Catalog.open(tmp_path / "library").schema_version == 2
+    assert Catalog.open(tmp_path / "library").schema_version == len(MIGRATIONS)
 
 
 def deque_last(progress: Any) -> Any:

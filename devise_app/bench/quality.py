@@ -282,7 +282,7 @@ CORNER_SHARE = 0.6  # a corner crop's side, as a share of the photo's
 
 
 def photo_views(path: Path) -> np.ndarray:
-    """(6, 3, 224, 224): the shipped centre crop, the whole photo (squashed to a
+    """(6, 3, INPUT_SIZE, INPUT_SIZE): the shipped centre crop, the whole photo (squashed to a
     square) and four overlapping corner crops of 60 % of each side."""
     from PIL import Image
 

@@ -17,7 +17,7 @@ OUTPUT_NAMES = ["vectors", "features", "logits"]
 
 
 class DeviseModel(nn.Module):
-    """Preprocessed images (N, 3, 224, 224) -> unit vectors, pooled features, logits."""
+    """Preprocessed images (N, 3, INPUT_SIZE, INPUT_SIZE) -> unit vectors, pooled features, logits."""
 
     def __init__(self, classifier: nn.Module, head: DeviseHead):
         super().__init__()

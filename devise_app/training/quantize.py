@@ -83,7 +83,7 @@ def _source_photos() -> list[np.ndarray]:
 
 
 def calibration_inputs(count: int = CALIBRATION_SIZE, seed: int = SEED) -> np.ndarray:
-    """``count`` preprocessed (3, 224, 224) images: the source photos whole, then
+    """``count`` preprocessed (3, INPUT_SIZE, INPUT_SIZE) images: the source photos whole, then
     random crops (10-100 % of the area, any aspect 3:4..4:3), mirrored half the time,
     through the app's own preprocessing."""
     from PIL import Image

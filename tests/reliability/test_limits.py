@@ -101,7 +101,7 @@ def test_memory_per_batch_is_bounded(
     tmp_path: Path, encoder: Any, vocabulary: Any, run_index: RunIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The shipped bound: 64 MiB of model input per batch, above what the encoder suggests.
-    assert indexer.IMAGE_INPUT_BYTES == 3 * 224 * 224 * 4
+    assert indexer.IMAGE_INPUT_BYTES == 3 * imaging.INPUT_SIZE**2 * 4
     assert indexer.max_batch_size() * indexer.IMAGE_INPUT_BYTES <= indexer.MAX_BATCH_BYTES == 64 << 20
     assert encoder.batch_size <= indexer.max_batch_size()
 

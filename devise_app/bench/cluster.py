@@ -60,7 +60,7 @@ QUERIES = (
 )  # fmt: skip
 PROJECTED_PHOTOS = 10_000_000
 PROJECTED_NODES = (1, 4, 16, 64)
-ASSUMED_GPU_RATE = 2000.0  # photos/s one GPU embeds at 224 px in batches of 96: an assumption
+ASSUMED_GPU_RATE = 1200.0  # photos/s one GPU embeds at 288 px in batches of 96 (2,000 at 224): an assumption
 ASSUMED_NODE_CORES = 32  # decode cores per GPU node: an assumption
 
 

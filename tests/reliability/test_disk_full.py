@@ -29,15 +29,21 @@ def _can_mount_tmpfs(where: Path) -> bool:
     return probe.returncode == 0
 
 
+def _labelled_library(tmp_path: Path, photos: int, labelled: int) -> Path:
+    """A library of ``photos`` distinct photos, the first ``labelled`` of them labelled."""
+    made = distinct_photos(tmp_path / "photos", photos)
+    library = tmp_path / "library"
+    assert run_cli("index", made[0].parent, "--library", library).returncode == 0
+    assert run_cli("label", "add", "Holidays", *made[:labelled], "--library", library).returncode == 0
+    return library
+
+
 def test_a_label_export_onto_a_full_disk_says_so_and_keeps_the_old_file(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
     if not _can_mount_tmpfs(disk):
         pytest.skip("tmpfs cannot be mounted here (no user or mount namespaces)")
-    photos = distinct_photos(tmp_path / "photos", 6)
-    library = tmp_path / "library"
-    assert run_cli("index", photos[0].parent, "--library", library).returncode == 0
-    assert run_cli("label", "add", "Holidays", *photos, "--library", library).returncode == 0
+    library = _labelled_library(tmp_path, photos=6, labelled=6)
     old = json.dumps({"format": "devise-app labels", "version": 1, "labels": {"Old": []}})
     export = disk / "labels.json"
     script = (
@@ -98,10 +104,7 @@ def test_learning_on_a_full_or_read_only_disk_changes_nothing_and_says_why(tmp_p
     disk.mkdir()
     if not _can_mount_tmpfs(disk):
         pytest.skip("tmpfs cannot be mounted here (no user or mount namespaces)")
-    photos = distinct_photos(tmp_path / "photos", 14)
-    source = tmp_path / "library"
-    assert run_cli("index", photos[0].parent, "--library", source).returncode == 0
-    assert run_cli("label", "add", "Zorblax", *photos[:4], "--library", source).returncode == 0
+    source = _labelled_library(tmp_path, photos=14, labelled=4)
     trial = tmp_path / "trial"
     shutil.copytree(source, trial)
     assert run_cli("learn", "--library", trial).returncode == 0

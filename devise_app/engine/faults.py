@@ -8,7 +8,8 @@ commit and rename. Normally that is all they do. With the environment variable
 
 the process SIGKILLs itself the Nth time (default: the first) it passes point
 NAME, from whichever thread passes it, so a test can crash the real CLI at an
-exact moment however fast or slow the machine is. With ``DEVISE_APP_CRASH_TRACE=1``
+exact moment however fast or slow the machine is. ``DEVISE_APP_CRASH_SIGNAL=INT``
+sends SIGINT instead (a Ctrl+C at that moment). With ``DEVISE_APP_CRASH_TRACE=1``
 every point passed is written to stderr as ``crash point NAME N``, so a test can
 wait for a moment of a run before killing it itself.
 
@@ -28,6 +29,7 @@ from collections import Counter
 
 CRASH_AT_VARIABLE = "DEVISE_APP_CRASH_AT"
 TRACE_VARIABLE = "DEVISE_APP_CRASH_TRACE"
+SIGNAL_VARIABLE = "DEVISE_APP_CRASH_SIGNAL"
 
 # An index run passes these, in this order (the search-index build's also after
 # learning); tests/reliability/test_crash_safety.py kills the CLI at each.
@@ -68,6 +70,9 @@ def _parse(value: str | None) -> tuple[str, int] | None:
 
 _target = _parse(os.environ.get(CRASH_AT_VARIABLE))
 _trace = os.environ.get(TRACE_VARIABLE) == "1"
+_signal = (
+    signal.SIGINT if os.environ.get(SIGNAL_VARIABLE) == "INT" else getattr(signal, "SIGKILL", signal.SIGTERM)
+)
 _armed = _target is not None or _trace
 _passed: Counter[str] = Counter()
 _lock = threading.Lock()
@@ -89,4 +94,4 @@ def _pass(name: str) -> None:
             sys.stderr.write(f"crash point {name} {count}\n")
             sys.stderr.flush()
         if _target == (name, count):
-            os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))  # SIGTERM: Windows
+            os.kill(os.getpid(), _signal)  # SIGTERM where there is no SIGKILL: Windows

@@ -73,6 +73,26 @@ def test_a_learn_killed_at_any_point_leaves_head_and_vectors_together(
     assert _assert_consistent(labelled_library, encoder, vocabulary) is not None
 
 
+@pytest.mark.parametrize(
+    ("point", "said"),
+    [
+        ("learn-head-written", "interrupted; the library is unchanged"),
+        ("learn-committed", "interrupted after learning; the labels are learned"),
+    ],
+)
+def test_ctrl_c_during_a_learn_says_truly_what_happened(
+    labelled_library: Path, point: str, said: str, encoder: Any, vocabulary: Any
+) -> None:
+    """Issue 12: Ctrl+C at the moment the new head was written said "the library is
+    unchanged", which was false. The interrupt is a real SIGINT at that moment."""
+    env = {"DEVISE_APP_CRASH_AT": point, "DEVISE_APP_CRASH_SIGNAL": "INT"}
+    interrupted = run_cli("learn", "--library", labelled_library, env=env)
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert interrupted.stderr.strip().splitlines()[-1] == f"devise-app: {said}"
+    learned = _assert_consistent(labelled_library, encoder, vocabulary)
+    assert (learned is not None) == (point == "learn-committed")
+
+
 def test_an_index_run_during_a_learn_stores_the_new_heads_vectors(
     tmp_path: Path, encoder: Any, vocabulary: Any
 ) -> None:

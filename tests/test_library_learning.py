@@ -248,6 +248,18 @@ def test_an_import_with_a_bad_label_name_applies_nothing(indexed: Any, folder: P
     assert indexed.labels() == [("first", 1), ("last", 1)]
 
 
+def test_an_import_naming_a_path_no_file_system_can_hold_reports_it_missing(
+    indexed: Any, folder: Path
+) -> None:
+    """Issue 12: a path with a lone surrogate ("\\udcff" is valid JSON) ended the
+    import in a UnicodeEncodeError traceback; it is a photo not in the library."""
+    photo = str(folder.resolve() / "cat-a.png")
+    text = '{"format": "devise-app labels", "version": 1, "labels": {"Pets": ["/p/\\udcff.jpg", %s]}}'
+    applied, missing = indexed.import_labels(text % json.dumps(photo))
+    assert (applied, missing) == (1, ["/p/\udcff.jpg"])
+    assert indexed.labels() == [("Pets", 1)]
+
+
 def test_labels_that_differ_only_in_a_non_ascii_capital_keep_their_own_photos(
     indexed: Any, folder: Path
 ) -> None:

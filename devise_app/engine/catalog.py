@@ -412,12 +412,16 @@ class Catalog:
             )
 
     def photo_id(self, path: str) -> int | None:
+        if _unencodable(path):  # a lone surrogate (a file of labels, a pasted name): never stored
+            return None
         with self._lock:
             row = self._conn.execute("SELECT id FROM photos WHERE path = ?", (path,)).fetchone()
         return None if row is None else int(row[0])
 
     def vector_of(self, path: str) -> tuple[int, np.ndarray] | None:
         """The stored vector of an indexed photo, with its id."""
+        if _unencodable(path):
+            return None
         with self._lock:
             row = self._conn.execute(
                 f"SELECT id, vector FROM photos WHERE path = ? AND state = '{INDEXED}'", (path,)

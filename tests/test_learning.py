@@ -154,3 +154,22 @@ def test_many_labels_and_photos_learn_from_samples_and_still_teach(
     held_out = np.arange(2, len(is_cat))
     scores = result.head.project(features[held_out]) @ result.label_vector("zorblax")
     assert average_precision(scores, is_cat[held_out]) > 0.9
+
+
+def test_the_concept_labelled_photos_share_ranks_the_rest(
+    encoder: Any, vocabulary: Any, photos: dict[str, Any]
+) -> None:
+    from devise_app.engine.visual import concept_scores, label_scores
+
+    features, is_cat = photos["features"], photos["is_cat"]
+    held_out = np.arange(2, len(is_cat))
+    shared = concept_scores(features[:2], features[held_out], encoder.head, vocabulary)
+    assert average_precision(shared, is_cat[held_out]) == pytest.approx(1.0)
+    assert float(shared.std()) == pytest.approx(0.1, rel=1e-3)
+    # one photo shares nothing with another yet: no concept term
+    assert not concept_scores(features[:1], features[held_out], encoder.head, vocabulary).any()
+    # a label vector that points away from the cats (its cosines favour the others)
+    # is outweighed by what the two labelled cat photos share
+    misled = np.where(is_cat[held_out], 0.0, 0.2).astype(np.float32)
+    scores = label_scores(misled, features[:2], features[held_out], encoder.head, vocabulary)
+    assert average_precision(scores, is_cat[held_out]) == pytest.approx(1.0)

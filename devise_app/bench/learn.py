@@ -40,10 +40,10 @@ from devise_app.engine.errors import QueryError
 from devise_app.engine.evaluation import average_precision, text_to_photo
 from devise_app.engine.labels import head_path
 from devise_app.engine.learning import LearnedHead, learn
-from devise_app.engine.model import ImageEncoder
+from devise_app.engine.model import Head, ImageEncoder
 from devise_app.engine.query import query_vector
 from devise_app.engine.search import Library, SearchHit
-from devise_app.engine.visual import VISUAL_SHARE, visual_scores
+from devise_app.engine.visual import label_scores
 from devise_app.engine.vocabulary import Vocabulary
 
 WORD_CONCEPTS = 20
@@ -91,11 +91,13 @@ def _label_scores(
     rows: np.ndarray,
     vectors: np.ndarray,
     features: np.ndarray,
+    head: Head,
+    vocabulary: Vocabulary,
 ) -> np.ndarray:
     """How a label search ranks photos (Library.search_label): the label vector's
-    cosine mixed with the look of the labelled photos (devise_app.engine.visual)."""
-    looks = visual_scores(features[labelled], features[rows])
-    return (1 - VISUAL_SHARE) * (vectors[rows] @ label_vector) + VISUAL_SHARE * looks
+    cosine mixed with the concept the labelled photos share and their look
+    (devise_app.engine.visual.label_scores)."""
+    return label_scores(vectors[rows] @ label_vector, features[labelled], features[rows], head, vocabulary)
 
 
 def run_k(
@@ -137,7 +139,9 @@ def run_k(
             int(relevant.sum()),
             before,
             average_precision(
-                _label_scores(after_query, chosen[name], remaining, learned_vectors, features),
+                _label_scores(
+                    after_query, chosen[name], remaining, learned_vectors, features, encoder.head, vocabulary
+                ),
                 relevant,
             ),
         )

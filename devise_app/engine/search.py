@@ -487,25 +487,27 @@ class Library:
         return labelled + self._rerank_visually(name, candidates)[:wanted]
 
     def _rerank_visually(self, name: str, candidates: list[SearchHit]) -> list[SearchHit]:
-        from devise_app.engine.visual import VISUAL_SHARE, visual_scores
+        from devise_app.engine.visual import label_scores
 
         label_id = self._label_id_for_query(name)
         _, own = self.catalog.features(i for i, _ in self.catalog.photos_with_labels([label_id]))
         ids, features = self.catalog.features(hit.photo_id for hit in candidates)
         if not len(own) or not len(ids):
             return candidates
-        looks = dict(zip(ids.tolist(), visual_scores(own, features), strict=True))
-        rescored = [
-            SearchHit(
-                hit.photo_id,
-                hit.path,
-                (1 - VISUAL_SHARE) * hit.score + VISUAL_SHARE * float(looks[hit.photo_id]),
-            )
-            if hit.photo_id in looks
-            else hit
+        cosine = {hit.photo_id: hit.score for hit in candidates}
+        scores = label_scores(
+            np.array([cosine[i] for i in ids.tolist()], dtype=np.float32),
+            own,
+            features,
+            self._shipped_head(),  # learning leaves the classifier (fc) as shipped
+            self.vocabulary,
+        )
+        rescored = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+        ranked = [
+            SearchHit(hit.photo_id, hit.path, rescored[hit.photo_id]) if hit.photo_id in rescored else hit
             for hit in candidates
         ]
-        return sorted(rescored, key=lambda hit: -hit.score)
+        return sorted(ranked, key=lambda hit: -hit.score)
 
     def label_photos(self, name: str, top: int = 20) -> list[SearchHit]:
         """Just the photos carrying label ``name`` (score 1.0), by path; what

@@ -436,7 +436,8 @@ class Tour:
         ok = self.wait("undo", lambda: "big animals" not in w.labels.label_map.get(target, []), 10)
         self.record(
             "Ctrl+Z after the drop",
-            f"labels of {Path(target).name}: {self.gui(lambda: w.labels.label_map.get(target))}; status '{self.status()}'",
+            f"labels of {Path(target).name}: {self.gui(lambda: w.labels.label_map.get(target))}; "
+            f"status '{self.status()}'",
             ok=ok,
         )
 
@@ -491,7 +492,8 @@ class Tour:
         self.shot("09-undo-delete")
         self.record(
             f"Ctrl+Z ('{undo_text}')",
-            f"labels {self.gui(w.labels_model.names)}; 'Elephants we saw' is back on {carried}; status '{self.status()}'",
+            f"labels {self.gui(w.labels_model.names)}; 'Elephants we saw' is back on {carried}; "
+            f"status '{self.status()}'",
             "09-undo-delete.png",
             ok=ok and len(carried) == 2,
         )
@@ -513,7 +515,8 @@ class Tour:
         self.record(
             "right-click a photo ▸ Remove from library…, Enter",
             f"{before} -> {self.gui(lambda: w.photo_count)} photos; {Path(gone).name} in the grid: "
-            f"{Path(gone).name in self.grid(50)}; file still there: {Path(gone).exists()}; status '{self.status()}'",
+            f"{Path(gone).name in self.grid(50)}; file still there: {Path(gone).exists()}; "
+            f"status '{self.status()}'",
             ok=ok,
         )
         os.utime(self.watched / "mine_00.jpg")  # touched on disk: the rescan sees a changed file

@@ -76,7 +76,7 @@ def visual_scores(labelled: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 def concept_groups(vocabulary: Vocabulary) -> np.ndarray:
     """(concepts, classes) 0/1: the classes at or below each WordNet concept the
     vocabulary knows, each set of classes once."""
-    groups = {tuple(sorted(members)) for members in vocabulary._concepts.values() if members}
+    groups = vocabulary.concept_class_sets()
     ordered = sorted(groups)
     matrix = np.zeros((len(ordered), len(vocabulary.class_names)), dtype=np.float32)
     for row, members in enumerate(ordered):

@@ -250,6 +250,10 @@ class Vocabulary:
         """The ImageNet classes at or below the WordNet noun ``text`` names (empty if none)."""
         return self._concepts.get(text.lower().strip(), [])
 
+    def concept_class_sets(self) -> set[tuple[int, ...]]:
+        """Every distinct set of ImageNet classes some WordNet concept spans, sorted."""
+        return {tuple(sorted(members)) for members in self._concepts.values() if members}
+
     def concept_vector(self, text: str) -> np.ndarray | None:
         """The query vector of a WordNet concept with classes below it, else None."""
         members = self.concept_classes(text)

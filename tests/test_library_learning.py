@@ -65,6 +65,18 @@ def test_an_invented_label_finds_unlabelled_photos_of_its_kind(indexed: Any, fol
     assert {h.path.name for h in hits[2:4]} == {"cat-c.png", "cat-d.png"}
 
 
+def test_a_label_search_counts_the_photos_like_its_own_as_good_matches(indexed: Any, folder: Path) -> None:
+    """The window shows a result's good matches: a label search showed only the
+    labelled photos (1.0 each) once its other scores stopped being cosines, the
+    cut-off being taken from the labelled photos' 1.0."""
+    indexed.add_label("Zorblax", [folder / "cat-a.png", folder / "cat-b.png"])
+    learn_all(indexed)
+    result = indexed.find("Zorblax", top=10)
+    good = {hit.path.name for hit in result.hits[: result.good]}
+    assert {"cat-a.png", "cat-b.png", "cat-c.png", "cat-d.png"} <= good
+    assert result.good < len(result.hits)  # the cut still leaves the unlike photos out
+
+
 def test_labels_mix_into_word_arithmetic(indexed: Any, folder: Path) -> None:
     indexed.add_label("Grandma", [folder / "coffee.png"])
     before = indexed.search("label:Grandma + cup", top=1)  # the mean of its photos, before learning

@@ -410,7 +410,7 @@ class Library:
             return self._filtered_search(query, top, allowed)
         text = query.strip()
         if self.catalog.label_id(text) is not None:
-            return SearchResult(self.search_label(text, top))
+            return self._label_result(text, top)
         prefixed = _prefixed_label(text)
         if prefixed is not None and self.catalog.label_id(prefixed) is not None:
             return SearchResult(self.label_photos(prefixed, top))
@@ -486,6 +486,17 @@ class Library:
         candidates = self._nearest(self._label_vector(name), max(wanted, RERANKED_CANDIDATES), exclude)
         return labelled + self._rerank_visually(name, candidates)[:wanted]
 
+    def _label_result(self, name: str, top: int) -> SearchResult:
+        """``search_label`` graded: the photos carrying the label are good matches, and
+        the cut-off among the others is taken from the best of them (their scores mix
+        cosines with the shared concept and the look, so the labelled photos' 1.0 is
+        no yardstick for them)."""
+        from devise_app.engine.relevance import good_matches
+
+        hits = self.search_label(name, top)
+        labelled = len(self._labelled_hits(name, top))
+        return SearchResult(hits, good_count=labelled + good_matches([hit.score for hit in hits[labelled:]]))
+
     def _rerank_visually(self, name: str, candidates: list[SearchHit]) -> list[SearchHit]:
         from devise_app.engine.visual import label_scores
 
@@ -539,13 +550,26 @@ class Library:
         return np.asarray(mean / max(float(np.linalg.norm(mean)), 1e-12), dtype=np.float32)
 
     def _label_id_for_query(self, name: str) -> int:
-        from devise_app.engine.query import QueryError
+        """The id of label ``name``; else QueryError suggesting the library's label names
+        close to it, case aside: names that start with it, names it misspells, and names
+        whose start it misspells (``Goood`` for ``Good dogs``)."""
+        from devise_app.engine.query import QueryError, label_query
 
         label_id = self.catalog.label_id(name)
         if label_id is None:
-            known = [label for label, _ in self.catalog.labels()]
-            close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
-            raise QueryError(f"No label named {name!r}.", [f"label:{label}" for label in close])
+            known = {label.casefold(): label for label, _ in reversed(self.catalog.labels())}
+            typed = name.strip().casefold()
+
+            def closeness(folded: str) -> float:
+                if typed and folded.startswith(typed):
+                    return 1.0
+                whole = difflib.SequenceMatcher(None, typed, folded).ratio()
+                start = difflib.SequenceMatcher(None, typed, folded[: len(typed)]).ratio()
+                return max(whole if whole >= 0.6 else 0.0, start if start >= 0.75 and len(typed) >= 3 else 0.0)
+
+            scored = sorted((-closeness(folded), folded) for folded in known)
+            close = [folded for score, folded in scored if score < 0][:5]
+            raise QueryError(f"No label named {name!r}.", [label_query(known[folded]) for folded in close])
         return label_id
 
     def _nearest(

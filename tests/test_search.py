@@ -87,6 +87,26 @@ def test_label_queries(indexed: Any, photo_dir: Path) -> None:
         indexed.delete_label("Empty")
 
 
+def test_an_unknown_label_name_suggests_the_close_ones(indexed: Any, photo_dir: Path) -> None:
+    indexed.add_label("Good dogs", [photo_dir / "chelsea.png"])
+    indexed.add_label("Goodies", [photo_dir / "coffee.png"])
+    indexed.add_label("Rockets", [photo_dir / "rocket.jpg"])
+
+    def suggested(query: str) -> list[str]:
+        with pytest.raises(QueryError) as error:
+            indexed.find(query)
+        assert error.value.message.startswith("No label named")
+        return error.value.suggestions
+
+    assert suggested("label:Goood") == ['label:"Good dogs"', "label:Goodies"]  # its start misspelt
+    with pytest.raises(QueryError, match=r"Did you mean: label:\"Good dogs\", label:Goodies\?"):
+        indexed.search("label:Goood")  # what the command line prints
+    assert suggested("label:good") == ['label:"Good dogs"', "label:Goodies"]  # names starting with it
+    assert suggested("label:ROKCETS") == ["label:Rockets"]  # a misspelling, in capitals
+    assert suggested('label:"Goodies dogs" + cat')[0] == 'label:"Good dogs"'  # a label with words
+    assert suggested("label:xyz") == []
+
+
 @pytest.mark.parametrize("name", ["C++", "a+b", "x(1)", "Mom & Dad", "label:odd", "2*dog"])
 def test_any_label_name_is_found_as_it_is(indexed: Any, photo_dir: Path, name: str) -> None:
     """Label names are looked up whole, never read as query syntax."""

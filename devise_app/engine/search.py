@@ -565,7 +565,9 @@ class Library:
                     return 1.0
                 whole = difflib.SequenceMatcher(None, typed, folded).ratio()
                 start = difflib.SequenceMatcher(None, typed, folded[: len(typed)]).ratio()
-                return max(whole if whole >= 0.6 else 0.0, start if start >= 0.75 and len(typed) >= 3 else 0.0)
+                if len(typed) < 3:
+                    start = 0.0
+                return max(whole if whole >= 0.6 else 0.0, start if start >= 0.75 else 0.0)
 
             scored = sorted((-closeness(folded), folded) for folded in known)
             close = [folded for score, folded in scored if score < 0][:5]

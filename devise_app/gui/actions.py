@@ -105,6 +105,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_reset", "Default thumbnail size", "reset_zoom", ("Ctrl+0",)),
     ActionSpec("focus_search", "Search", "searching.focus", (Std.Find, "Ctrl+L", "/"), "search"),
     ActionSpec(
+        "back", "Back", "searching.go_back", ("Alt+Left", "Back"), None,
+        "Back to what the grid showed before: the search, the library, similar photos (Alt+Left)",
+    ),
+    ActionSpec(
         "learn", "Learn from labels", "labels.learn_from_labels", ("Ctrl+Shift+L",), "learn",
         "Teach the model your labels, so searches for them (and for similar photos) "
         "find the unlabelled photos too (Ctrl+Shift+L)",
@@ -142,10 +146,12 @@ MENUS: tuple[MenuSpec, ...] = (
     ),
     MenuSpec("&Edit", ("undo", "redo")),
     MenuSpec("&Photo", ("preview", "open", "show_folder", "similar", "words", "copy_path")),
-    MenuSpec("&View", ("focus_search", "-", "zoom_in", "zoom_out", "zoom_reset", "-", "labels_panel")),
+    MenuSpec(
+        "&View", ("focus_search", "back", "-", "zoom_in", "zoom_out", "zoom_reset", "-", "labels_panel")
+    ),
     MenuSpec("&Help", ("search_tips", "about")),
 )
-TOOLBAR = ("add_folder", "-", "preview", "open", "show_folder", "similar", "words")
+TOOLBAR = ("add_folder", "back", "-", "preview", "open", "show_folder", "similar", "words")
 # the photo context menu; its label submenus come after PHOTO_MENU_TOP
 PHOTO_MENU_TOP = ("preview", "open", "show_folder", "-", "similar", "words")
 PHOTO_MENU_BOTTOM = ("copy_path", "remove_photos")

@@ -19,6 +19,8 @@ SEARCH_TIPS = (
     "find the photos you have not labelled.</p>"
     "<p><b>Similar photos</b>: drop a photo on the search box, "
     "or select one and press Ctrl+Shift+S.</p>"
+    "<p><b>Back</b> (Alt+Left, or the mouse’s back button) shows again what the grid "
+    "showed before: the last search, the library, similar photos, duplicates.</p>"
 )
 
 

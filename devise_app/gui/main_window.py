@@ -21,8 +21,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QMouseEvent,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -189,6 +196,7 @@ class MainWindow(QMainWindow):
         self.zoom_slider.setToolTip("Thumbnail size (Ctrl+plus / Ctrl+minus, or Ctrl+wheel)")
         header = QHBoxLayout()
         header.setContentsMargins(2, 0, 2, 0)
+        header.addWidget(self.searching.query_photo)
         header.addWidget(self.results_info, 1)
         header.addWidget(self.browse_bar)
         for item in (self.action("zoom_out"), self.zoom_slider, self.action("zoom_in")):
@@ -243,6 +251,9 @@ class MainWindow(QMainWindow):
         stack.canRedoChanged.connect(redo.setEnabled)
         undo.setEnabled(False)
         redo.setEnabled(False)
+        self.searching.backChanged.connect(self.action("back").setEnabled)
+        self.action("back").setEnabled(self.searching.can_go_back)
+        self.results_view.viewport().installEventFilter(self)  # the mouse's back button on the grid
         self.photos.selectionCounted.connect(
             lambda selected: self.selected_label.setText(f"{selected} selected" if selected > 1 else "")
         )
@@ -442,6 +453,25 @@ class MainWindow(QMainWindow):
             self.jobs.add_paths(paths)
         else:
             event.ignore()
+
+    # ---------------------------------------------------------------- the mouse's back button
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        pressed = event if event.type() == QEvent.Type.MouseButtonPress else None
+        if isinstance(pressed, QMouseEvent) and self._back_button(pressed):
+            return True
+        return super().eventFilter(watched, event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if not self._back_button(event):
+            super().mousePressEvent(event)
+
+    def _back_button(self, event: QMouseEvent) -> bool:
+        """Back, for the mouse's back button (on the grid, or anywhere else that lets it through)."""
+        if event.button() != Qt.MouseButton.BackButton:
+            return False
+        self.action("back").trigger()  # does nothing while disabled
+        event.accept()
+        return True
 
     # ---------------------------------------------------------------- closing
     def closeEvent(self, event: QCloseEvent) -> None:

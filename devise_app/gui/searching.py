@@ -4,7 +4,8 @@
 bar, runs each search on the query thread and shows the answer in the shared
 results model, only if no newer search started meanwhile
 (``ResultsModel.generation``). What it last showed is remembered, so a finished
-index run, a learn run or a label change can show it again up to date.
+index run, a learn run or a label change can show it again up to date, and so is
+what it showed before that (up to ``HISTORY`` views), for Back.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from devise_app.engine.errors import QueryError
@@ -31,6 +33,8 @@ from devise_app.gui.views import CommonWords, ResultsView, SearchBox, expression
 MAX_RESULTS = 1000
 BROWSE_PAGE = 1000  # photos the grid shows of the library at a time ("Show N more" adds a page)
 EXAMPLES = ("cat", "beach", "bicycle", "coffee")  # offered, as links, before the first search
+HISTORY = 20  # what the grid showed before, for Back
+QUERY_PHOTO_SIZE = 28  # the header's thumbnail of the photo a "like" view is like
 
 
 @dataclass
@@ -81,6 +85,7 @@ class SearchController(QObject):
     resultsShown = Signal(int)  # number of photos now in the grid
     queryFailed = Signal(str)  # the inline message
     wordsSetAside = Signal(list)  # the unknown words a query left out (it was answered from the rest)
+    backChanged = Signal(bool)  # whether there is a view to go back to
 
     def __init__(
         self,
@@ -102,10 +107,18 @@ class SearchController(QObject):
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info.setTextFormat(Qt.TextFormat.RichText)
         self.info.linkActivated.connect(self._on_link)
+        self.query_photo = QLabel()  # beside the header: the photo the grid is like
+        self.query_photo.setObjectName("queryPhoto")
+        self.query_photo.setFixedSize(QUERY_PHOTO_SIZE, QUERY_PHOTO_SIZE)
+        self.query_photo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.query_photo.hide()
+        model.loader.ready.connect(self._on_thumbnail)
         self.browse_bar = BrowseBar()
         self.browse_bar.changed.connect(self.rerun)
         self.photo_count: int | None = None  # of the library; set by the window
         self.shown: Shown | None = None
+        self.history: list[Shown] = []  # what the grid showed before, the latest last
+        self._going_back = False
         self._calls = calls
         self._feedback = feedback
         self._answer: tuple[int, str, SearchResult] | None = None  # for "show weaker matches"
@@ -146,7 +159,7 @@ class SearchController(QObject):
                 self.shown = None
                 self.update_empty_message()
             return
-        self.shown = Shown("query", text)
+        self._show(Shown("query", text))
         sort, filters = self.browse_bar.sort(has_query=True), self.browse_bar.photo_filter()
         self._start(
             lambda: in_order(self.library.find(text, top=MAX_RESULTS, filters=filters), sort),
@@ -155,7 +168,7 @@ class SearchController(QObject):
 
     def browse(self) -> None:
         """Show the library's photos without a query, sorted and filtered by the browse bar."""
-        self.shown = Shown("browse")
+        self._show(Shown("browse"))
         sort, filters = self.browse_bar.sort(has_query=False), self.browse_bar.photo_filter()
 
         def listing() -> SearchResult:
@@ -169,17 +182,29 @@ class SearchController(QObject):
     def find_similar(self, photo: Path) -> None:
         """Show the photos that look like ``photo`` (in the library or not)."""
         photo = Path(photo)
-        self.shown = Shown("similar", str(photo))
+        self._show(Shown("similar", str(photo)))
         self.box.clear()
         self._start(
             lambda: SearchResult(self.library.similar(photo, top=MAX_RESULTS), graded=False),
             f"like {photo.name}",
         )
+        self.query_photo.setToolTip(f"Photos like this one: {photo}")
+        self.query_photo.clear()
+        self.query_photo.show()
+        self.model.loader.request(str(photo))  # its thumbnail, beside the header
+
+    def _on_thumbnail(self, path: str, image: QImage) -> None:
+        if self.shown is not None and self.shown.kind == "similar" and path == self.shown.value:
+            size = QUERY_PHOTO_SIZE
+            pixmap = QPixmap.fromImage(image).scaled(
+                size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+            self.query_photo.setPixmap(pixmap)
 
     def show_duplicates(self) -> None:
         """Every photo of each duplicate group, group after group (an exact group lists
         each copy); select and remove the extras."""
-        self.shown = Shown("duplicates")
+        self._show(Shown("duplicates"))
         self.box.clear()
 
         def groups() -> SearchResult:
@@ -192,11 +217,40 @@ class SearchController(QObject):
 
         self._start(groups, "in duplicate groups")
 
+    def _show(self, shown: Shown) -> None:
+        """The grid now shows ``shown``; what it showed before goes on the Back list
+        (unless Back is what brought it back)."""
+        if self.shown is not None and shown != self.shown and not self._going_back:
+            self.history.append(self.shown)
+            del self.history[:-HISTORY]
+            self.backChanged.emit(True)
+        self.shown = shown
+
+    @property
+    def can_go_back(self) -> bool:
+        return bool(self.history)
+
+    def go_back(self) -> None:
+        """Show again what the grid showed before (the query back in the box)."""
+        if not self.history:
+            return
+        previous = self.history.pop()
+        if previous.kind != "query":
+            self.box.clear()
+        self._going_back = True
+        try:
+            self._show_again(previous)
+        finally:
+            self._going_back = False
+        if not self.history:
+            self.backChanged.emit(False)
+
     def rerun(self) -> None:
         """Show what the grid shows again, up to date."""
-        shown = self.shown
-        if shown is None:
-            return
+        if self.shown is not None:
+            self._show_again(self.shown)
+
+    def _show_again(self, shown: Shown) -> None:
         if shown.kind == "query":
             self.search(shown.value)
         elif shown.kind == "browse":
@@ -217,12 +271,23 @@ class SearchController(QObject):
     def label_renamed(self, old: str, new: str) -> None:
         """A label shown by its query was renamed (its photos follow the new name) or
         deleted (the library is shown instead of an error about a gone label)."""
-        if self.shown is None or self.shown.kind != "query":
-            return
-        if self.shown.value.strip() in (label_query(old), f"label:{old}"):
+        named = (label_query(old), f"label:{old}")
+
+        def names_it(shown: Shown) -> bool:
+            return shown.kind == "query" and shown.value.strip() in named
+
+        self.history = [  # Back leads to the new name, never to a gone one
+            Shown("query", label_query(new)) if names_it(shown) else shown
+            for shown in self.history
+            if new or not names_it(shown)
+        ]
+        self.backChanged.emit(self.can_go_back)
+        if self.shown is not None and names_it(self.shown):
             if new:
+                self.shown = Shown("query", label_query(new))  # the same view: not one to go back to
                 self.search(label_query(new))
             else:
+                self.shown = None  # the gone label's photos: not one to go back to either
                 self.box.clear()
                 self.search("")
 
@@ -236,6 +301,7 @@ class SearchController(QObject):
         order of a browse) shows it a page at a time."""
         generation = self.model.new_generation()
         self._page = None
+        self.query_photo.hide()  # find_similar shows it again
         self.info.setText(f"Searching {description}…")
         self._calls.call(
             fn,
@@ -261,6 +327,8 @@ class SearchController(QObject):
         if not self.model.set_results(photos, generation):
             return  # a newer search started meanwhile
         self._answer = (generation, description, found)
+        if self.shown is not None and self.shown.kind == "similar" and self.query_photo.pixmap().isNull():
+            self.model.loader.request(self.shown.value)  # showing the results dropped the request
         if paged:
             self._page = page
         if not weaker_too:  # the line under the box was said for this search already

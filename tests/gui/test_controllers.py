@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QSettings
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 from PySide6.QtGui import QAction, QGuiApplication
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMainWindow, QToolBar
 from stand_in import StandInLibrary, StandInWords
 
 from devise_app.engine.check import Finding
@@ -312,6 +313,81 @@ def test_an_empty_query_browses_and_every_view_can_be_shown_again(
         searching.show_duplicates()
     assert _names(searching.model) == ["cat.png", "coffee.png"] and searching.shown is not None
     assert searching.shown.kind == "duplicates"
+
+
+def test_back_shows_again_what_the_grid_showed_before(
+    searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    backs: list[bool] = []
+    searching.backChanged.connect(backs.append)
+    cat = stand_in.photos[0]
+    steps = [
+        lambda: searching.browse(),
+        lambda: searching.search("coffee"),
+        lambda: searching.find_similar(cat),  # also what a photo dropped on the box does
+        lambda: searching.show_duplicates(),
+        lambda: searching.search("label:pets"),  # what a click on a label does
+    ]
+    assert not searching.can_go_back
+    for step in steps:
+        with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+            step()
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.rerun()  # the same view again is not one to go back to
+    assert [shown.kind for shown in searching.history] == ["browse", "query", "similar", "duplicates"]
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.go_back()
+    assert searching.shown.kind == "duplicates" and _names(searching.model) == ["cat.png", "coffee.png"]
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.go_back()
+    assert searching.shown.kind == "similar" and "like cat.png" in searching.info.text()
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.go_back()
+    assert searching.box.text() == "coffee" and _names(searching.model) == ["coffee.png"]
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.go_back()
+    assert searching.shown.kind == "browse" and searching.box.text() == "" and searching.model.rowCount() == 3
+    assert not searching.can_go_back and backs[-1] is False
+    searching.go_back()  # nothing to go back to: nothing happens
+    assert searching.shown.kind == "browse"
+
+    for word in ["cat", "coffee", "horse"] * 10:  # the list is short
+        with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+            searching.search(word)
+    assert len(searching.history) == 20 and searching.history[-1] == searching.history[-4]
+
+
+def test_back_follows_a_renamed_label_and_skips_a_deleted_one(
+    searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    stand_in.label_photos["pets"] = {stand_in.photos[0]}
+    for query in ("label:pets", "cat"):
+        with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+            searching.search(query)
+    stand_in.rename_label("pets", "Our pets")
+    searching.label_renamed("pets", "Our pets")
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.go_back()
+    assert searching.box.text() == 'label:"Our pets"' and _names(searching.model) == ["cat.png"]
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.search("cat")
+    searching.label_renamed("Our pets", "")  # deleted
+    assert not searching.can_go_back
+
+
+def test_the_header_shows_the_photo_the_grid_is_like(
+    searching: SearchController, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    cat = stand_in.photos[0]
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.find_similar(cat)
+    assert "photos like cat.png" in searching.info.text()
+    assert not searching.query_photo.isHidden() and str(cat) in searching.query_photo.toolTip()
+    qtbot.waitUntil(lambda: not searching.query_photo.pixmap().isNull(), timeout=WAIT)
+    assert max(searching.query_photo.pixmap().width(), searching.query_photo.pixmap().height()) <= 28
+    with qtbot.waitSignal(searching.resultsShown, timeout=WAIT):
+        searching.search("cat")
+    assert searching.query_photo.isHidden()
 
 
 def test_the_library_is_browsed_a_page_at_a_time_and_the_header_says_so(
@@ -730,6 +806,30 @@ def test_the_window_assembles_its_parts_on_the_stand_in(
     assert stand_in.words.completed_on and stand_in.words.completed_on[0] != gui_thread
     window.close()
     assert stand_in.closed
+
+
+def test_the_window_goes_back_with_its_action_its_shortcut_and_the_mouse(
+    make_window: Any, stand_in: StandInLibrary, qtbot: Any
+) -> None:
+    window = make_window(stand_in)
+    qtbot.waitUntil(lambda: window.results_model.rowCount() == 3, timeout=WAIT)
+    back = window.action("back")
+    assert not back.isEnabled() and back.shortcut().toString() == "Alt+Left"
+    assert back in window.findChild(QToolBar, "mainToolBar").actions()
+    for query in ("cat", "coffee", "horse"):
+        with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+            window.search(query)
+    assert back.isEnabled()
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        back.trigger()
+    assert window.search_box.text() == "coffee"
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        QTest.mouseClick(window.results_view.viewport(), Qt.MouseButton.BackButton)
+    assert window.search_box.text() == "cat"
+    with qtbot.waitSignal(window.resultsShown, timeout=WAIT):
+        back.trigger()
+    assert window.searching.shown.kind == "browse" and not back.isEnabled()
+    window.close()
 
 
 def test_the_title_names_a_library_by_its_folder_and_the_default_one_not_at_all(

@@ -35,6 +35,22 @@ def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path
     return dirs
 
 
+@pytest.fixture
+def private_trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own home trash, whatever test imported send2trash first: it reads
+    XDG_DATA_HOME once, at import, into module globals. Returns its files folder."""
+    import os
+
+    from send2trash import plat_other
+
+    data = tmp_path / "trash-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
+    return data / "Trash" / "files"
+
+
 @pytest.fixture(scope="session")
 def encoder() -> Any:
     """The shipped model on the CPU, loaded once."""

@@ -149,13 +149,10 @@ def test_remove_photos_and_folders_and_exclude(
         library.remove_photos([dated / "2019" / "coffee.jpg"])
 
 
-def test_removed_to_the_trash(
-    tmp_path: Path, library: Any, dated: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+def test_removed_to_the_trash(library: Any, dated: Path, private_trash: Path) -> None:
     assert library.remove_photos([dated / "2019" / "cat.jpg"], trash=True) == 1
     assert not (dated / "2019" / "cat.jpg").exists()
-    assert [p.name for p in (tmp_path / "xdg" / "Trash" / "files").iterdir()] == ["cat.jpg"]
+    assert [p.name for p in private_trash.iterdir()] == ["cat.jpg"]
     assert library.excluded() == []  # nothing to exclude: the file is gone
     assert library.remove_folder(dated / "2021", trash=True) == 2
     assert not (dated / "2021").exists()

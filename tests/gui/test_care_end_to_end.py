@@ -4,7 +4,6 @@ with its report, and Ctrl+Z after a label was deleted."""
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ def test_photos_go_to_the_trash_and_a_folder_leaves_the_library(
     indexed_photos: Path,
     tmp_path: Path,
     isolated_user_dirs: Path,
+    private_trash: Path,
     qtbot: Any,
 ) -> None:
     window = indexed_window
@@ -48,8 +48,7 @@ def test_photos_go_to_the_trash_and_a_folder_leaves_the_library(
         window.photos.remove_selected(confirm=False, trash=True)
     assert removed.args == [2] and indexed_library.photo_count() == before - 2
     assert not any(path.exists() for path in chosen)
-    trash = Path(os.environ["XDG_DATA_HOME"]) / "Trash" / "files"
-    assert sorted(path.name for path in trash.iterdir()) == ["variant_0000.jpg", "variant_0001.jpg"]
+    assert sorted(path.name for path in private_trash.iterdir()) == ["variant_0000.jpg", "variant_0001.jpg"]
     qtbot.waitUntil(lambda: window.count_label.text() == f"{before - 2} photos", timeout=10_000)
 
     with qtbot.waitSignal(window.care.foldersRead, timeout=10_000):

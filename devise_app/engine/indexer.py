@@ -80,6 +80,10 @@ NOT_UTF8 = "name is not valid UTF-8 (cannot be stored in the catalog)"
 # the catalog, so that the next run looks at them afresh.
 NOT_RECORDED = frozenset({VANISHED, CHANGED})
 
+# Given a batch's features inside its transaction: the fingerprint of the head in
+# use and the vectors it makes of them (devise_app.engine.labels.current_head).
+HeadedVectors = Callable[[np.ndarray], tuple[str, np.ndarray]]
+
 # Memory for model input: every photo becomes a (3, INPUT_SIZE, INPUT_SIZE) float32
 # array, and a run holds at most five batches of them at once: the stacked copies
 # of the batch being embedded and of the next one (a photo's own array is dropped
@@ -327,7 +331,7 @@ class _Run:
     # given a batch's features inside its transaction: the head in use and the vectors
     # it makes of them (devise_app.engine.labels.current_head); None: the vectors are
     # stored as made, their head unknown (a library re-projects them)
-    headed_vectors: Callable[[np.ndarray], tuple[str, np.ndarray]] | None = None
+    headed_vectors: HeadedVectors | None = None
     encoder: ImageEncoder | None = None  # made by the first batch with photos to embed
     started: float = field(default_factory=time.monotonic)
     total: int = 0
@@ -598,7 +602,7 @@ def index_folders(
     batch_size: int | None = None,
     workers: int | None = None,
     loader: Loader | None = None,
-    headed_vectors: Callable[[np.ndarray], tuple[str, np.ndarray]] | None = None,
+    headed_vectors: HeadedVectors | None = None,
 ) -> Iterator[IndexProgress]:
     """Bring the catalog up to date with ``folders``, yielding progress.
 

@@ -42,6 +42,7 @@ import numpy as np
 from devise_app.engine import config
 from devise_app.engine.catalog import FEATURE_DTYPE, SHIPPED_HEAD, UNKNOWN_HEAD, Catalog
 from devise_app.engine.faults import crash_point
+from devise_app.engine.indexer import HeadedVectors
 from devise_app.engine.learning import HEAD_FILE, LearnedHead, LearnProgress, learn
 from devise_app.engine.model import Embedding, ImageEncoder
 from devise_app.engine.vocabulary import Vocabulary
@@ -143,9 +144,6 @@ def reproject(catalog: Catalog, project: Projection, fingerprint: str) -> int:
             catalog.set_vectors(ids_array, project(features), head=fingerprint)
         catalog.set_meta(HEAD_META_KEY, fingerprint)
     return len(ids)
-
-
-HeadedVectors = Callable[[np.ndarray], tuple[str, np.ndarray]]
 
 
 def current_head(catalog: Catalog, library_dir: Path, shipped: Callable[[], Projection]) -> HeadedVectors:

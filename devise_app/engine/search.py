@@ -478,13 +478,18 @@ class Library:
         like them: the search index's nearest to the label's vector, re-ranked by
         how much they look like the labelled photos (devise_app.engine.visual).
         QueryError if there is no such label."""
+        hits, _ = self._label_hits(name, top)
+        return hits
+
+    def _label_hits(self, name: str, top: int) -> tuple[list[SearchHit], int]:
+        """``search_label``'s hits, and how many of them carry the label."""
         labelled = self._labelled_hits(name, top)
         if len(labelled) >= top or not labelled:
-            return labelled
+            return labelled, len(labelled)
         exclude = frozenset(hit.photo_id for hit in labelled)
         wanted = top - len(labelled)
         candidates = self._nearest(self._label_vector(name), max(wanted, RERANKED_CANDIDATES), exclude)
-        return labelled + self._rerank_visually(name, candidates)[:wanted]
+        return labelled + self._rerank_visually(name, candidates)[:wanted], len(labelled)
 
     def _label_result(self, name: str, top: int) -> SearchResult:
         """``search_label`` graded: the photos carrying the label are good matches, and
@@ -493,8 +498,7 @@ class Library:
         no yardstick for them)."""
         from devise_app.engine.relevance import good_matches
 
-        hits = self.search_label(name, top)
-        labelled = len(self._labelled_hits(name, top))
+        hits, labelled = self._label_hits(name, top)
         return SearchResult(hits, good_count=labelled + good_matches([hit.score for hit in hits[labelled:]]))
 
     def _rerank_visually(self, name: str, candidates: list[SearchHit]) -> list[SearchHit]:

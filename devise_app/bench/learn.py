@@ -36,12 +36,13 @@ import numpy as np
 
 from devise_app.bench.common import dataset_dir
 from devise_app.bench.quality import embed_all, load_setup, typed_name
+from devise_app.engine.concepts import class_probabilities, reranked
 from devise_app.engine.errors import QueryError
 from devise_app.engine.evaluation import average_precision, text_to_photo
 from devise_app.engine.labels import head_path
 from devise_app.engine.learning import LearnedHead, learn
 from devise_app.engine.model import Head, ImageEncoder
-from devise_app.engine.query import query_vector
+from devise_app.engine.query import embed_query, query_vector
 from devise_app.engine.search import Library, SearchHit
 from devise_app.engine.visual import label_scores
 from devise_app.engine.vocabulary import Vocabulary
@@ -115,6 +116,7 @@ def run_k(
         members = np.flatnonzero(np.isin(labels, classes))
         chosen[name] = rng.choice(members, size=k, replace=False)
     labelled = np.unique(np.concatenate(list(chosen.values())))
+    probabilities = class_probabilities(features, encoder.head)
     remaining = np.setdiff1d(np.arange(len(labels)), labelled)
 
     started = time.perf_counter()
@@ -130,7 +132,11 @@ def run_k(
     for name, classes in concepts.items():
         relevant = np.isin(labels[remaining], classes)
         if name in vocabulary:
-            before = average_precision(vectors[remaining] @ query_vector(name, vocabulary), relevant)
+            word = embed_query(name, vocabulary)  # scored as Library.find ranks
+            cosines = vectors[remaining] @ word.vector
+            before = average_precision(
+                reranked(cosines, probabilities[remaining], word.concepts, word.concept_weight), relevant
+            )
         else:
             before = float(relevant.mean())
         after_query = result.label_vector(name)

@@ -37,6 +37,7 @@ import numpy as np
 
 from devise_app.bench.common import dataset_dir
 from devise_app.engine import imaging
+from devise_app.engine.concepts import reranked
 from devise_app.engine.errors import QueryError
 from devise_app.engine.evaluation import (
     HIT_KS,
@@ -44,12 +45,15 @@ from devise_app.engine.evaluation import (
     conse,
     flat_hits,
     hypernym_map,
+    hypernym_map_of_scores,
+    name_retrieval,
     text_to_photo,
     unit_rows,
 )
 from devise_app.engine.imaging import load_model_input
 from devise_app.engine.model import ImageEncoder
-from devise_app.engine.query import embed_query, query_vector
+from devise_app.engine.query import QueryVector, embed_query
+from devise_app.engine.vectors import softmax
 from devise_app.engine.vocabulary import Vocabulary
 
 DEFAULT_IMAGES = dataset_dir("imagenet-sample")
@@ -97,6 +101,21 @@ def embed_all(encoder: ImageEncoder, paths: list[Path]) -> tuple[np.ndarray, np.
     return np.concatenate(vectors), np.concatenate(logits), np.concatenate(features)
 
 
+def app_scores(queries: list[QueryVector], photos: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """(queries, photos) the scores ``Library.find`` ranks by: cosines, re-ranked by the
+    classifier's evidence for the concepts a query names (devise_app.engine.concepts).
+    The app re-ranks the index's nearest 1000 photos; a benchmark's photos are at most
+    that many, so all of them are the candidates."""
+    probabilities = softmax(logits)
+    cosines = np.stack([q.vector for q in queries]) @ photos.T
+    return np.stack(
+        [
+            reranked(row, probabilities, q.concepts, q.concept_weight)
+            for row, q in zip(cosines, queries, strict=True)
+        ]
+    )
+
+
 def plain_label_vectors(vocabulary: Vocabulary) -> np.ndarray:
     """ConSE's label vectors: the text encoder's vector of each class name alone,
     in the word part of the space."""
@@ -125,9 +144,10 @@ def main(images: Path | None = None) -> int:
     seconds = time.perf_counter() - started
 
     class_labels = vocabulary.class_vectors
-    name_queries = np.stack([query_vector(typed_name(n), vocabulary) for n in vocabulary.class_names])
+    name_queries = [embed_query(typed_name(n), vocabulary) for n in vocabulary.class_names]
     words = list(hypernyms)
-    word_queries = np.stack([query_vector(w, vocabulary) for w in words])
+    word_queries = [embed_query(w, vocabulary) for w in words]
+    word_vectors = np.stack([q.vector for q in word_queries])
     members = [np.array(hypernyms[w]) for w in words]
     plain = plain_label_vectors(vocabulary)
     conse_photos = conse(logits, plain, top=10)
@@ -143,11 +163,14 @@ def main(images: Path | None = None) -> int:
     print(row("softmax classifier", flat_hits(logits, labels), text_to_photo(one_hot, logits, labels), None))
     conse_hits = flat_hits(conse_photos @ plain.T, labels)
     conse_names = text_to_photo(plain, conse_photos, labels)
-    conse_map = hypernym_map(word_queries, members, conse_photos, labels)
+    conse_map = hypernym_map(word_vectors, members, conse_photos, labels)
     print(row("ConSE, T=10", conse_hits, conse_names, conse_map))
     hits = flat_hits(photos @ class_labels.T, labels)
-    names = text_to_photo(name_queries, photos, labels)
-    mean_ap = hypernym_map(word_queries, members, photos, labels)
+    plain_names = text_to_photo(np.stack([q.vector for q in name_queries]), photos, labels)
+    plain_map = hypernym_map(word_vectors, members, photos, labels)
+    print(row("cosines alone (not re-ranked)", hits, plain_names, plain_map))
+    names = name_retrieval(app_scores(name_queries, photos, logits), labels)
+    mean_ap = hypernym_map_of_scores(app_scores(word_queries, photos, logits), members, labels)
     print(row(f"shipped ({encoder.name})", hits, names, mean_ap))
     reached = {"hit@1": hits[1], "hit@5": hits[5], "R@1": names["R@1"], "hypernym mAP": mean_ap}
     print(
@@ -170,17 +193,18 @@ class CocoQueries:
 
     entries: list[dict[str, Any]]
     captioned: list[int]  # indices of the photos with captions: the caption pool
-    caption_vectors: np.ndarray  # (captions, dim); zero rows for refused captions
+    caption_queries: list[QueryVector | None]  # None for a refused caption
     caption_photo: np.ndarray  # (captions,) row of the caption's photo in the pool
     refused: int
     set_aside: int  # captions answered with a word set aside
     categories: list[str]
-    category_vectors: np.ndarray
+    category_queries: list[QueryVector]
 
     @classmethod
     def embed(cls, entries: list[dict[str, Any]], vocabulary: Vocabulary) -> CocoQueries:
         captioned = [i for i, e in enumerate(entries) if e["captions"]]
-        vectors, photo_rows, refused, set_aside = [], [], 0, 0
+        embedded: list[QueryVector | None] = []
+        photo_rows, refused, set_aside = [], 0, 0
         for row, i in enumerate(captioned):
             for caption in entries[i]["captions"]:
                 photo_rows.append(row)
@@ -188,33 +212,38 @@ class CocoQueries:
                     query = embed_query(caption, vocabulary)
                 except QueryError:
                     refused += 1
-                    vectors.append(np.zeros(vocabulary.dim, np.float32))
+                    embedded.append(None)
                     continue
                 set_aside += bool(query.ignored_words)
-                vectors.append(query.vector)
+                embedded.append(query)
         categories = sorted({tag for e in entries for tag in e["tags"]})
         return cls(
             entries,
             captioned,
-            np.stack(vectors),
+            embedded,
             np.array(photo_rows),
             refused,
             set_aside,
             categories,
-            np.stack([query_vector(name, vocabulary) for name in categories]),
+            [embed_query(name, vocabulary) for name in categories],
         )
 
-    def scores(self, photos: np.ndarray) -> dict[str, float]:
+    def scores(self, photos: np.ndarray, logits: np.ndarray) -> dict[str, float]:
         """Caption R@1/5/10 and median rank (a refused caption counts as missed) and
-        category-name mAP of these photo vectors (one row per entry)."""
-        pool = photos[self.captioned]
-        scores = self.caption_vectors @ pool.T
-        true = scores[np.arange(len(scores)), self.caption_photo]
-        ranks = (scores > true[:, None]).sum(axis=1)
-        ranks[~self.caption_vectors.any(axis=1)] = len(pool)
+        category-name mAP of these photo vectors and logits (one row per entry),
+        scored as the app ranks (``app_scores``)."""
+        pool = self.captioned
+        answered = [i for i, q in enumerate(self.caption_queries) if q is not None]
+        ranks = np.full(len(self.caption_queries), len(pool))
+        if answered:
+            queries = [q for q in self.caption_queries if q is not None]
+            scores = app_scores(queries, photos[pool], logits[pool])
+            true = scores[np.arange(len(scores)), self.caption_photo[answered]]
+            ranks[answered] = (scores > true[:, None]).sum(axis=1)
+        category_scores = app_scores(self.category_queries, photos, logits)
         aps = [
-            average_precision(photos @ vector, np.array([name in e["tags"] for e in self.entries]))
-            for name, vector in zip(self.categories, self.category_vectors, strict=True)
+            average_precision(row, np.array([name in e["tags"] for e in self.entries]))
+            for name, row in zip(self.categories, category_scores, strict=True)
         ]
         return {
             **{f"caption R@{k}": float((ranks < k).mean()) for k in (1, 5, 10)},
@@ -237,8 +266,8 @@ def coco_table(
     entries = json.loads((folder / "manifest.json").read_text())
     paths = [folder / e["file"] for e in entries]
     queries = CocoQueries.embed(entries, vocabulary)
-    photos, _, _ = embed_all(encoder, paths)
-    result = queries.scores(photos)
+    photos, logits, _ = embed_all(encoder, paths)
+    result = queries.scores(photos, logits)
     print(
         f"everyday photos: {folder} ({len(entries)} photos; {len(queries.caption_photo)} captions of "
         f"{len(queries.captioned)} photos, typed as written; {len(queries.categories)} category names)"
@@ -265,7 +294,7 @@ def coco_table(
     )
     if views:
         print()
-        views_table(encoder, paths, queries, photos)
+        views_table(encoder, paths, queries, photos, logits)
     return result
 
 
@@ -302,17 +331,26 @@ def photo_views(path: Path) -> np.ndarray:
     return np.stack(views)
 
 
-def views_table(encoder: ImageEncoder, paths: list[Path], queries: CocoQueries, shipped: np.ndarray) -> None:
+def views_table(
+    encoder: ImageEncoder,
+    paths: list[Path],
+    queries: CocoQueries,
+    shipped: np.ndarray,
+    shipped_logits: np.ndarray,
+) -> None:
     """What the visual side gains from more views of each photo (a measure: the app
-    indexes the centre crop). Pooled by the mean of the views' vectors, or by the mean
-    of their CNN features (what stored features could hold)."""
+    indexes the centre crop). Pooled by the mean of the views' vectors (and the log of
+    the mean of their class probabilities), or by the mean of their CNN features (what
+    stored features could hold)."""
     started = time.perf_counter()
-    vectors, features = [], []
+    vectors, features, logits = [], [], []
     for path in paths:
         embedding = encoder.embed(photo_views(path))
         vectors.append(embedding.vectors)
         features.append(embedding.features)
+        logits.append(embedding.logits)
     all_vectors, all_features = np.stack(vectors), np.stack(features)  # (photos, 6, ...)
+    all_probabilities = softmax(np.stack(logits))
     seconds = time.perf_counter() - started
     print(f"views of each COCO photo (CNN runs per photo = views; {seconds:.0f} s for all):")
     print("| views | CNN runs | caption R@1 | R@5 | R@10 | median rank | category mAP |")
@@ -320,11 +358,14 @@ def views_table(encoder: ImageEncoder, paths: list[Path], queries: CocoQueries, 
     for name, (chosen, pooling) in VIEW_SETS.items():
         if pooling == "vectors":
             photos = unit_rows(all_vectors[:, list(chosen)].mean(axis=1))
+            pooled_logits = np.log(all_probabilities[:, list(chosen)].mean(axis=1))
         else:
-            photos = encoder.project(all_features[:, list(chosen)].mean(axis=1))
+            pooled = all_features[:, list(chosen)].mean(axis=1)
+            photos = encoder.project(pooled)
+            pooled_logits = pooled @ encoder.head.fc_weight.T + encoder.head.fc_bias
         if chosen == (0,):
-            photos = shipped
-        r = queries.scores(photos)
+            photos, pooled_logits = shipped, shipped_logits
+        r = queries.scores(photos, pooled_logits)
         print(
             f"| {name} | {len(chosen)} | {r['caption R@1']:.3f} | {r['caption R@5']:.3f} | "
             f"{r['caption R@10']:.3f} | {r['median rank']:.0f} | {r['category mAP']:.3f} |"
@@ -345,11 +386,11 @@ def query_speed_table(vocabulary: Vocabulary, runs: int = 50) -> None:
     print("| query | p50 ms | p90 ms | p50 CPU ms |")
     print("|---|---|---|---|")
     for kind, text in queries.items():
-        query_vector(text, vocabulary)  # warm
+        embed_query(text, vocabulary)  # warm
         times, cpu = [], []
         for _ in range(runs):
             started, started_cpu = time.perf_counter(), time.thread_time()
-            query_vector(text, vocabulary)
+            embed_query(text, vocabulary)
             times.append((time.perf_counter() - started) * 1000)
             cpu.append((time.thread_time() - started_cpu) * 1000)
         p50, p90, p50_cpu = (

@@ -34,8 +34,13 @@ def text_to_photo(
 
     ``query_vectors[c]`` is class c's query; classes without a photo are skipped.
     """
+    return name_retrieval(query_vectors @ photo_vectors.T, labels)
+
+
+def name_retrieval(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """``text_to_photo`` from a score matrix: ``scores[c]`` ranks the photos for class c's query."""
     classes = np.unique(labels)
-    scores = query_vectors[classes] @ photo_vectors.T  # (classes, photos)
+    scores = scores[classes]  # (classes, photos)
     relevant = labels[None, :] == classes[:, None]
     best_relevant = np.where(relevant, scores, -np.inf).max(axis=1)
     first_rank = (scores > best_relevant[:, None]).sum(axis=1)
@@ -60,10 +65,14 @@ def hypernym_map(
 ) -> float:
     """Mean average precision of hypernym words ("dog", "vehicle") over photos,
     a photo being relevant when its class lies below the hypernym."""
-    aps = []
-    for vector, classes in zip(word_vectors, members, strict=True):
-        relevant = np.isin(labels, classes)
-        aps.append(average_precision(photo_vectors @ vector, relevant))
+    return hypernym_map_of_scores(word_vectors @ photo_vectors.T, members, labels)
+
+
+def hypernym_map_of_scores(scores: np.ndarray, members: Sequence[np.ndarray], labels: np.ndarray) -> float:
+    """``hypernym_map`` from a score matrix: ``scores[i]`` ranks the photos for hypernym i."""
+    aps = [
+        average_precision(row, np.isin(labels, classes)) for row, classes in zip(scores, members, strict=True)
+    ]
     return float(np.mean(aps)) if aps else float("nan")
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from devise_app.engine.concepts import MENTIONED_WEIGHT, NAMED_WEIGHT, ClassSets
 from devise_app.engine.errors import QueryError
 from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector
 
@@ -44,6 +45,13 @@ MAX_WEIGHT = 100.0
 MAX_NESTING = 20  # brackets inside brackets
 MAX_SUGGESTED_WORDS = 5  # unknown words of one query that get close spellings
 ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ", "many ")
+MAX_MENTION_WORDS = 3  # the longest concept name looked for inside a text ("hot dog stand")
+# words never read as a concept mentioned in a sentence, though WordNet has a noun for them
+FUNCTION_WORDS = frozenset(
+    "a an the of on in with and or is are was were be at to it its some two three one four many near "
+    "next top front side back up down other while his her their this that there has have by for from "
+    "as out over under into onto off who which very".split()
+)
 
 _SCANNER = re.compile(
     r"""
@@ -87,6 +95,9 @@ class QueryVector:
 
     vector: np.ndarray
     ignored_words: list[tuple[str, list[str]]] = field(default_factory=list)  # (word, close spellings)
+    # the class sets of the concepts it names or mentions, and their weight in a re-ranking (concepts.py)
+    concepts: ClassSets = ()
+    concept_weight: float = 0.0
 
     @property
     def notice(self) -> str:
@@ -289,6 +300,70 @@ def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
     return None
 
 
+def _concept_members(key: str, vocabulary: Vocabulary) -> tuple[int, ...] | None:
+    """The classes a lower-case text names, by its last word's base forms: one class,
+    the classes below a WordNet concept, or for a word for people (man, child) the
+    classes that show people (``Vocabulary.people_classes``); None for none of these."""
+    head, _, last = key.rpartition(" ")
+    names = [f"{head} {form}" if head else form for form in base_forms(last)]
+    for name in names:
+        index = vocabulary.class_index(name)
+        if index is not None:
+            return (index,)
+        members = vocabulary.concept_classes(name)
+        if members:
+            return tuple(members)
+    if vocabulary.people_classes and any(vocabulary.is_people_word(name) for name in names):
+        return vocabulary.people_classes
+    return None
+
+
+def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, bool]:
+    """The classes and concepts a text mentions, longest names first, each once
+    ("a cat on a hot dog stand": cat, hot dog stand), and whether one of them is all
+    the text says (its other words are function words: "a woman", "the cats")."""
+    words = WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    found: dict[tuple[int, ...], None] = {}
+    start, uncovered, matches = 0, 0, 0
+    while start < len(words):
+        for size in range(min(MAX_MENTION_WORDS, len(words) - start), 0, -1):
+            if size == 1 and words[start] in FUNCTION_WORDS:
+                continue
+            members = _concept_members(" ".join(words[start : start + size]), vocabulary)
+            if members is not None:
+                found.setdefault(members)
+                start += size
+                matches += 1
+                break
+        else:
+            uncovered += words[start] not in FUNCTION_WORDS
+            start += 1
+    return tuple(found), matches == 1 and not uncovered
+
+
+def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:
+    """The classes and concepts a text mentions (see ``_mentions``)."""
+    return _mentions(text, vocabulary)[0]
+
+
+def _concepts(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tuple[ClassSets, float]:
+    """What a re-ranking by the classifier's evidence uses: the class or concept a
+    one-text query names, else the ones its text mentions; nothing for arithmetic."""
+    if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
+        return (), 0.0
+    plan = plans.get(id(tree.terms[0][1]))
+    if plan is None:
+        return (), 0.0
+    if plan.class_index is not None:
+        return ((plan.class_index,),), NAMED_WEIGHT
+    if plan.concept is not None:
+        return (tuple(vocabulary.concept_classes(plan.concept)),), NAMED_WEIGHT
+    mentioned, named = _mentions(plan.text or "", vocabulary)
+    if not mentioned:
+        return (), 0.0
+    return mentioned, NAMED_WEIGHT if named else MENTIONED_WEIGHT
+
+
 def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> _Plan | None:
     """How to embed a piece of text; None when no known word is in it."""
     text = unicodedata.normalize("NFKC", node.text)
@@ -392,7 +467,8 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     seen: dict[str, list[str]] = {}
     for word, _ in ignored:
         seen.setdefault(word, suggestions[word])
-    return QueryVector(_unit(total), list(seen.items()))
+    concepts, weight = _concepts(tree, plans, vocabulary)
+    return QueryVector(_unit(total), list(seen.items()), concepts, weight)
 
 
 def query_vector(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> np.ndarray:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from devise_app.engine.check import CheckReport
     from devise_app.engine.learning import LearnedHead, LearnProgress
     from devise_app.engine.model import Head, ImageEncoder
+    from devise_app.engine.query import QueryVector
     from devise_app.engine.vocabulary import Vocabulary
 
 __all__ = [
@@ -418,8 +419,37 @@ class Library:
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))
         embedded = embed_query(query, self.vocabulary, self._label_vector)
-        hits = self._nearest(embedded.vector, top)
+        if embedded.concepts:
+            hits = self._rerank_by_concepts(embedded, top)
+        else:
+            hits = self._nearest(embedded.vector, top)
         return SearchResult(hits, embedded.ignored_words, self._landed_near(query, embedded.vector))
+
+    def _rerank_by_concepts(self, embedded: QueryVector, top: int) -> list[SearchHit]:
+        """The index's nearest photos re-ranked by the classifier's evidence for the
+        concepts the query names (devise_app.engine.concepts)."""
+        from devise_app.engine.concepts import reranked_from_features
+
+        candidates = self._nearest(embedded.vector, max(top, RERANKED_CANDIDATES))
+        ids, features = self.catalog.features(hit.photo_id for hit in candidates)
+        if len(ids) < 2:
+            return candidates[:top]
+        cosine = {hit.photo_id: hit.score for hit in candidates}
+        scores = reranked_from_features(
+            [cosine[i] for i in ids.tolist()],
+            features,
+            self._shipped_head(),  # learning leaves the classifier (fc) as shipped
+            embedded.concepts,
+            embedded.concept_weight,
+        )
+        rescored = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+        ranked = [
+            SearchHit(hit.photo_id, hit.path, rescored[hit.photo_id], hit.copies, hit.taken_at)
+            if hit.photo_id in rescored
+            else hit
+            for hit in candidates
+        ]
+        return sorted(ranked, key=lambda hit: -hit.score)[:top]
 
     def _landed_near(self, query: str, vector: np.ndarray) -> list[str]:
         """For word arithmetic, what it resolved to: the nearest entries other than its own words."""

@@ -95,6 +95,8 @@ class Vocabulary:
         text_mean: np.ndarray | None = None,
         text_projection: np.ndarray | None = None,
         model_dir: Path | None = None,
+        people_words: list[str] | None = None,
+        people_classes: list[int] | None = None,
     ):
         self.words = words
         self.word_dim = word_vectors.shape[1]
@@ -109,6 +111,8 @@ class Vocabulary:
         self.known_words = known_words if known_words is not None else list(words)
         self._known_rank = {w: i for i, w in enumerate(self.known_words)}
         self._concepts = concepts or {}
+        self._people_words = frozenset(people_words or ())
+        self.people_classes = tuple(people_classes or ())
         self._text_mean = text_mean
         self._text_projection = text_projection
         self.model_dir = model_dir
@@ -142,6 +146,9 @@ class Vocabulary:
                     concepts[word] = [int(m) for m in members.split()]
                 text_mean = data["text_mean"].astype(np.float32)
                 text_projection = data["text_projection"].astype(np.float32)
+                # absent from vocabularies built before them: no people evidence then
+                people_words = _lines(data["people_words"]) if "people_words" in data else []
+                people_classes = data["people_classes"].tolist() if "people_classes" in data else []
         except FileNotFoundError:
             raise ModelFileError(f"vocabulary {path} is missing; " + REBUILD_HINT) from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -170,6 +177,8 @@ class Vocabulary:
             text_mean,
             text_projection,
             model_dir,
+            people_words,
+            people_classes,
         )
 
     # -- the text encoder ------------------------------------------------------------
@@ -249,6 +258,10 @@ class Vocabulary:
     def concept_classes(self, text: str) -> list[int]:
         """The ImageNet classes at or below the WordNet noun ``text`` names (empty if none)."""
         return self._concepts.get(text.lower().strip(), [])
+
+    def is_people_word(self, text: str) -> bool:
+        """Whether ``text`` is a WordNet noun for a person or people (woman, child, crowd)."""
+        return text.lower().strip() in self._people_words
 
     def concept_class_sets(self) -> set[tuple[int, ...]]:
         """Every distinct set of ImageNet classes some WordNet concept spans, sorted."""

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"embedding {len(describe):,} describe words ({len(known):,} known words) ...")
     describe_vectors = text_space.project(encoder.embed(describe), text_mean, projection)
     vocabulary_path = args.out / "vocabulary.npz"
+    concepts = text_space.concepts(classes, synsets)
     write_vocabulary(
         vocabulary_path,
         known=known,
@@ -182,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         classes=classes,
         synsets=synsets,
         class_vectors=class_vectors,
-        concepts=text_space.concepts(classes, synsets),
+        concepts=concepts,
+        people_words=text_space.people_words(synsets),
+        people_classes=text_space.people_classes(concepts),
         text_mean=text_mean,
         text_projection=projection,
     )

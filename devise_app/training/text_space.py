@@ -125,3 +125,27 @@ def concepts(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> dict[s
         for lemma in synsets[node].lemmas:
             members.setdefault(lemma.lower(), set()).update(found)
     return {word: sorted(found) for word, found in sorted(members.items())}
+
+
+PEOPLE_SYNSETS = (7846, 7942152)  # person.n.01 (person, individual, someone, ...), people.n.01
+WORN_CONCEPTS = ("person", "clothing", "headdress")  # their classes are the evidence of people
+
+
+def people_words(synsets: dict[int, Synset]) -> list[str]:
+    """The noun lemmas of WordNet's person and people and of every synset below them
+    (man, woman, child, surfer, crowd, ...)."""
+    children: dict[int, list[int]] = {}
+    for synset in synsets.values():
+        for parent in synset.hypernyms:
+            children.setdefault(parent, []).append(synset.offset)
+    seen, frontier = set(PEOPLE_SYNSETS), list(PEOPLE_SYNSETS)
+    while frontier:
+        frontier = [child for node in frontier for child in children.get(node, []) if child not in seen]
+        seen.update(frontier)
+    return sorted({lemma.lower() for node in seen for lemma in synsets[node].lemmas})
+
+
+def people_classes(concepts: dict[str, list[int]]) -> list[int]:
+    """The ImageNet classes that show a person is there: the few person classes
+    (ballplayer, groom, scuba diver) and what people wear (clothing, headdress)."""
+    return sorted({index for word in WORN_CONCEPTS for index in concepts.get(word, [])})

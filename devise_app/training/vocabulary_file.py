@@ -1,7 +1,8 @@
 """Write models/vocabulary.npz (format 2): the known words, the describe words with
 their vectors in the word space (int8, one scale per row), the 1000 class labels
 (full visual-semantic vectors, names, WordNet ids, aliases), the WordNet concepts
-with the classes below them, and the projection from the text encoder's space."""
+with the classes below them, the words for people with the classes that show
+people (what they wear), and the projection from the text encoder's space."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def write_vocabulary(
     synsets: dict[int, Synset],
     class_vectors: np.ndarray,
     concepts: dict[str, list[int]],
+    people_words: list[str],
+    people_classes: list[int],
     text_mean: np.ndarray,
     text_projection: np.ndarray,
 ) -> None:
@@ -65,6 +68,8 @@ def write_vocabulary(
         class_aliases=_text(class_aliases(classes, synsets, names)),
         class_vectors=class_vectors.astype(np.float32),
         concepts=_text([f"{word}\t{' '.join(map(str, members))}" for word, members in concepts.items()]),
+        people_words=_text(people_words),
+        people_classes=np.array(people_classes, dtype=np.int32),
         text_mean=text_mean.astype(np.float32),
         text_projection=text_projection.astype(np.float32),
     )

@@ -1,0 +1,73 @@
+"""Queries that name concepts are re-ranked by the classifier's evidence
+(devise_app.engine.concepts), with the real model and vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from devise_app.engine import concepts
+from devise_app.engine.query import embed_query, mentioned_concepts
+
+
+def test_no_concept_or_no_weight_leaves_the_cosines() -> None:
+    cosines = np.array([0.3, 0.2, 0.1])
+    probabilities = np.full((3, 4), 0.25)
+    np.testing.assert_allclose(concepts.reranked(cosines, probabilities, (), 0.6), cosines, rtol=1e-6)
+    np.testing.assert_allclose(concepts.reranked(cosines, probabilities, ((1,),), 0.0), cosines, rtol=1e-6)
+
+
+def test_weak_but_real_presence_lifts_a_photo_on_the_cosines_scale() -> None:
+    cosines = np.array([0.40, 0.35, 0.30, 0.20])
+    # photo 2 holds a little of class 0 (p 0.02); the others almost none
+    probabilities = np.array(
+        [[1e-5, 0.99999, 0, 0], [1e-5, 0, 0.99999, 0], [0.02, 0, 0, 0.98], [1e-5, 0, 0, 0.99999]]
+    )
+    mixed = concepts.reranked(cosines, probabilities, ((0,),), 0.6)
+    assert int(np.argmax(mixed)) == 2
+    assert mixed.mean() == pytest.approx(cosines.mean(), abs=1e-6)  # same scale as the cosines
+    assert np.all(np.abs(mixed) <= 1.0)
+
+
+def test_a_query_naming_a_concept_or_a_class_carries_its_classes(vocabulary: Any) -> None:
+    cat = embed_query("cats", vocabulary)
+    assert cat.concepts == (tuple(vocabulary.concept_classes("cat")),)
+    assert cat.concept_weight == concepts.NAMED_WEIGHT
+    tabby = embed_query("the tabby cat", vocabulary)
+    assert tabby.concepts == ((vocabulary.class_index("tabby cat"),),)
+
+
+def test_a_sentence_carries_the_concepts_it_mentions(vocabulary: Any) -> None:
+    query = embed_query("A cat sleeping on a couch, next to a laptop.", vocabulary)
+    named = {vocabulary.class_names[members[0]] for members in query.concepts if len(members) == 1}
+    assert {"studio couch", "laptop"} <= named
+    assert tuple(vocabulary.concept_classes("cat")) in query.concepts
+    assert query.concept_weight == concepts.MENTIONED_WEIGHT
+    assert mentioned_concepts("on the of in with", vocabulary) == ()
+
+
+def test_word_arithmetic_is_not_re_ranked(vocabulary: Any) -> None:
+    assert embed_query("king - man + woman", vocabulary).concepts == ()
+    assert embed_query("2*dog + beach", vocabulary).concepts == ()
+
+
+def test_library_search_mixes_the_evidence_of_stored_features(
+    library: Any, photo_dir: Path, run_index: Callable[..., Any], vocabulary: Any
+) -> None:
+    run_index(library, [photo_dir])
+    hits = library.search("cat", top=50)
+    assert hits[0].path.name == "chelsea.png"
+    query = embed_query("cat", vocabulary)
+    ids, features = library.catalog.features(hit.photo_id for hit in hits)
+    stored = dict(zip(*library.catalog.vectors(), strict=True))
+    cosines = np.array([float(stored[i] @ query.vector) for i in ids.tolist()])
+    expected = concepts.reranked_from_features(
+        cosines, features, library.encoder.head, query.concepts, query.concept_weight
+    )
+    found = {hit.photo_id: hit.score for hit in hits}
+    np.testing.assert_allclose([found[i] for i in ids.tolist()], expected, atol=1e-5)
+    assert not np.allclose(expected, cosines, atol=1e-3)  # the re-ranking changed the scores

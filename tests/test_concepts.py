@@ -71,3 +71,19 @@ def test_library_search_mixes_the_evidence_of_stored_features(
     found = {hit.photo_id: hit.score for hit in hits}
     np.testing.assert_allclose([found[i] for i in ids.tolist()], expected, atol=1e-5)
     assert not np.allclose(expected, cosines, atol=1e-3)  # the re-ranking changed the scores
+
+
+def test_words_for_people_are_re_ranked_by_what_people_wear(vocabulary: Any) -> None:
+    people = vocabulary.people_classes
+    assert {"jersey", "suit", "bikini", "cowboy hat", "scuba diver"} <= {
+        vocabulary.class_names[i] for i in people
+    }
+    for text in ("man", "a woman", "children", "the surfers", "person"):
+        query = embed_query(text, vocabulary)
+        assert query.concepts == (people,), text
+        assert query.concept_weight == concepts.NAMED_WEIGHT
+    assert people in embed_query("Two men riding horses on a beach.", vocabulary).concepts
+    # a noun whose first sense is not a person keeps its own classes ("cow": an ox, not a woman)
+    assert embed_query("cat", vocabulary).concepts == (tuple(vocabulary.concept_classes("cat")),)
+    assert not vocabulary.is_people_word("cow")
+    assert embed_query("player", vocabulary).concepts == ((vocabulary.class_index("ballplayer"),),)

@@ -305,16 +305,15 @@ def _concept_members(key: str, vocabulary: Vocabulary) -> tuple[int, ...] | None
     the classes below a WordNet concept, or for a word for people (man, child) the
     classes that show people (``Vocabulary.people_classes``); None for none of these."""
     head, _, last = key.rpartition(" ")
-    names = [f"{head} {form}" if head else form for form in base_forms(last)]
-    for name in names:
+    for name in (f"{head} {form}" if head else form for form in base_forms(last)):
         index = vocabulary.class_index(name)
         if index is not None:
             return (index,)
+        if vocabulary.people_classes and vocabulary.is_people_word(name):
+            return vocabulary.people_classes
         members = vocabulary.concept_classes(name)
         if members:
             return tuple(members)
-    if vocabulary.people_classes and any(vocabulary.is_people_word(name) for name in names):
-        return vocabulary.people_classes
     return None
 
 
@@ -357,6 +356,8 @@ def _concepts(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tup
     if plan.class_index is not None:
         return ((plan.class_index,),), NAMED_WEIGHT
     if plan.concept is not None:
+        if vocabulary.people_classes and vocabulary.is_people_word(plan.concept):  # "person", "player"
+            return (vocabulary.people_classes,), NAMED_WEIGHT
         return (tuple(vocabulary.concept_classes(plan.concept)),), NAMED_WEIGHT
     mentioned, named = _mentions(plan.text or "", vocabulary)
     if not mentioned:

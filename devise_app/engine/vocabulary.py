@@ -63,9 +63,22 @@ def concept_vector(text_vector: np.ndarray, member_vectors: np.ndarray) -> np.nd
     return _unit(CONCEPT_TEXT_WEIGHT * _unit(text_vector) + (1 - CONCEPT_TEXT_WEIGHT) * members)
 
 
+# common English plurals no suffix rule undoes
+IRREGULAR_PLURALS = {
+    "men": "man", "women": "woman", "children": "child", "mice": "mouse", "geese": "goose",
+    "feet": "foot", "teeth": "tooth", "oxen": "ox", "knives": "knife", "wives": "wife",
+    "leaves": "leaf", "loaves": "loaf", "shelves": "shelf", "wolves": "wolf", "calves": "calf",
+    "halves": "half", "lives": "life", "scarves": "scarf", "policemen": "policeman",
+    "firemen": "fireman", "businessmen": "businessman", "fishermen": "fisherman",
+}  # fmt: skip
+
+
 def base_forms(word: str) -> Iterator[str]:
-    """The word and the forms it may be inflected from (dogs -> dog, berries -> berry)."""
+    """The word and the forms it may be inflected from (dogs -> dog, berries -> berry,
+    children -> child)."""
     yield word
+    if word in IRREGULAR_PLURALS:
+        yield IRREGULAR_PLURALS[word]
     if word.endswith(("'s", "’s")):
         yield word[:-2]
     if len(word) > 3 and word.endswith("ies"):

@@ -29,7 +29,7 @@ from devise_app.training.glove import load_glove
 from devise_app.training.head import DeviseHead, PseudoFeatures, initial_codes, train_head
 from devise_app.training.labels import WordSpace, hypernym_queries, load_classes, unique_names
 from devise_app.training.vocabulary_file import write_vocabulary
-from devise_app.training.wordnet import load_nouns
+from devise_app.training.wordnet import first_senses, load_nouns
 
 NAME = "devise-lite0-minilm"
 TEXT_DIM = 96  # principal directions of the label texts kept (memory at 1M photos)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         synsets=synsets,
         class_vectors=class_vectors,
         concepts=concepts,
-        people_words=text_space.people_words(synsets),
+        people_words=text_space.people_words(synsets, first_senses(), concepts),
         people_classes=text_space.people_classes(concepts),
         text_mean=text_mean,
         text_projection=projection,

@@ -131,9 +131,13 @@ PEOPLE_SYNSETS = (7846, 7942152)  # person.n.01 (person, individual, someone, ..
 WORN_CONCEPTS = ("person", "clothing", "headdress")  # their classes are the evidence of people
 
 
-def people_words(synsets: dict[int, Synset]) -> list[str]:
-    """The noun lemmas of WordNet's person and people and of every synset below them
-    (man, woman, child, surfer, crowd, ...)."""
+def people_words(
+    synsets: dict[int, Synset], senses: dict[str, int], concepts: dict[str, list[int]]
+) -> list[str]:
+    """The nouns whose most frequent sense is WordNet's person or people or a synset
+    below them (man, woman, child, surfer, ...; not cow or cat, whose first senses
+    are animals), less those with classes of their own narrower than person's
+    ("player": ballplayer), which their concept serves better."""
     children: dict[int, list[int]] = {}
     for synset in synsets.values():
         for parent in synset.hypernyms:
@@ -142,7 +146,12 @@ def people_words(synsets: dict[int, Synset]) -> list[str]:
     while frontier:
         frontier = [child for node in frontier for child in children.get(node, []) if child not in seen]
         seen.update(frontier)
-    return sorted({lemma.lower() for node in seen for lemma in synsets[node].lemmas})
+    person = set(concepts.get("person", []))
+    return sorted(
+        word
+        for word, first in senses.items()
+        if first in seen and (word not in concepts or set(concepts[word]) >= person)
+    )
 
 
 def people_classes(concepts: dict[str, list[int]]) -> list[int]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DATA_NOUN = Path("/usr/share/wordnet/data.noun")
+INDEX_NOUN = Path("/usr/share/wordnet/index.noun")
 
 
 @dataclass
@@ -58,3 +59,21 @@ def ancestors(synsets: dict[int, Synset], offset: int) -> dict[int, int]:
         frontier = nxt
     del depth[offset]
     return depth
+
+
+def first_senses(path: Path = INDEX_NOUN) -> dict[str, int]:
+    """Each noun lemma (lower case, spaces) -> the synset of its most frequent sense
+    (index.noun lists a lemma's synsets most frequent first)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: install Debian's wordnet-base package")
+    senses: dict[str, int] = {}
+    with path.open(encoding="latin-1") as lines:
+        for line in lines:
+            if line.startswith(" "):
+                continue  # licence header
+            parts = line.split()
+            n_synsets, n_pointers = int(parts[2]), int(parts[3])
+            offsets = parts[4 + n_pointers + 2 :]
+            if n_synsets and offsets:
+                senses[parts[0].replace("_", " ")] = int(offsets[0])
+    return senses

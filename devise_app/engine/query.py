@@ -6,6 +6,9 @@ A text is embedded whole by the text encoder (``Vocabulary.encode``); a text tha
 names an ImageNet class ("Great White Shark", "tabby cats") uses the class's full
 vector, and one that names a WordNet concept with classes below it ("dogs",
 "fruit", "a vehicle") is mixed with those classes (``Vocabulary.concept_vector``).
+The classes a text names or mentions (and, for words for people, the classes that
+show people) travel with its vector, for the search to re-rank by the classifier's
+evidence for them (``devise_app.engine.concepts``).
 
 Arithmetic is read only where it is clearly meant:
 
@@ -356,7 +359,7 @@ def _concepts(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tup
     if plan.class_index is not None:
         return ((plan.class_index,),), NAMED_WEIGHT
     if plan.concept is not None:
-        if vocabulary.people_classes and vocabulary.is_people_word(plan.concept):  # "person", "player"
+        if vocabulary.people_classes and vocabulary.is_people_word(plan.concept):  # "person", "people"
             return (vocabulary.people_classes,), NAMED_WEIGHT
         return (tuple(vocabulary.concept_classes(plan.concept)),), NAMED_WEIGHT
     mentioned, named = _mentions(plan.text or "", vocabulary)

@@ -87,3 +87,11 @@ def test_words_for_people_are_re_ranked_by_what_people_wear(vocabulary: Any) -> 
     assert embed_query("cat", vocabulary).concepts == (tuple(vocabulary.concept_classes("cat")),)
     assert not vocabulary.is_people_word("cow")
     assert embed_query("player", vocabulary).concepts == ((vocabulary.class_index("ballplayer"),),)
+
+
+def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:
+    cats = {vocabulary.class_names[i] for i in vocabulary.concept_classes("cat")}
+    assert {"tabby", "Siamese cat"} <= cats
+    assert not cats & {"lion", "leopard", "cheetah"}  # big cat is the second sense of "cat"
+    # a first sense with no classes below it falls back to the others: "mouse" the animal has none
+    assert vocabulary.class_index("computer mouse") in vocabulary.concept_classes("mouse")

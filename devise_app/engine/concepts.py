@@ -16,9 +16,9 @@ mean and spread there, so a mixed score still reads like a cosine (the cut-off o
 ``relevance`` applies as before). Word arithmetic is not re-ranked.
 
 Chosen on the development samples (COCO sample and ImageNet sample; nothing was
-trained on them), see models/MODEL_CARD.md: COCO category mAP 0.465 -> 0.491,
-ImageNet hypernym mAP 0.758 -> 0.942, class-name R@1 0.908 -> 0.910, COCO caption
-R@10 0.723 -> 0.754.
+trained on them), see models/MODEL_CARD.md: COCO category mAP 0.465 -> 0.498,
+caption R@10 0.723 -> 0.754, ImageNet class-name R@1 0.908 -> 0.910, hypernym mAP
+0.758 -> 0.903.
 """
 
 from __future__ import annotations

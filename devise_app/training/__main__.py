@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"embedding {len(describe):,} describe words ({len(known):,} known words) ...")
     describe_vectors = text_space.project(encoder.embed(describe), text_mean, projection)
     vocabulary_path = args.out / "vocabulary.npz"
-    concepts = text_space.concepts(classes, synsets)
+    senses = first_senses()
+    concepts = text_space.concepts(classes, synsets, senses)
     write_vocabulary(
         vocabulary_path,
         known=known,
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         synsets=synsets,
         class_vectors=class_vectors,
         concepts=concepts,
-        people_words=text_space.people_words(synsets, first_senses(), concepts),
+        people_words=text_space.people_words(synsets, senses, concepts),
         people_classes=text_space.people_classes(concepts),
         text_mean=text_mean,
         text_projection=projection,

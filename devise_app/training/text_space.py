@@ -113,8 +113,13 @@ def describe_words(glove_words: list[str], lemmas: dict[str, list[str]], size: i
     return [w for w in glove_words[:DESCRIBE_POOL] if w in wanted and len(w) > 1][:size]
 
 
-def concepts(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> dict[str, list[int]]:
-    """Every noun lemma with ImageNet classes at or below one of its synsets -> those classes."""
+def concepts(
+    classes: list[ImageNetClass], synsets: dict[int, Synset], senses: dict[str, int]
+) -> dict[str, list[int]]:
+    """Every noun lemma with ImageNet classes at or below one of its synsets -> those
+    classes: the classes below its most frequent sense ("cat": the true cats, not the
+    lions and leopards of its second sense, big cat), or, when that sense has none,
+    below all its senses ("mouse": the computer mouse)."""
     below: dict[int, set[int]] = {}
     for c in classes:
         offset = wnid_offset(c.wnid)
@@ -124,6 +129,10 @@ def concepts(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> dict[s
     for node, found in below.items():
         for lemma in synsets[node].lemmas:
             members.setdefault(lemma.lower(), set()).update(found)
+    for word in members:
+        first = below.get(senses.get(word, -1))
+        if first:
+            members[word] = first
     return {word: sorted(found) for word, found in sorted(members.items())}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,27 +18,30 @@ class Synset:
     hypernyms: list[int] = field(default_factory=list)
 
 
-def load_nouns(path: Path = DATA_NOUN) -> dict[int, Synset]:
+def _entries(path: Path) -> Iterator[str]:
+    """The lines of a WordNet database file, its licence header left out."""
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: install Debian's wordnet-base package")
-    synsets: dict[int, Synset] = {}
     with path.open(encoding="latin-1") as lines:
-        for line in lines:
-            if line.startswith(" "):
-                continue  # licence header
-            data, _, gloss = line.partition(" | ")
-            parts = data.split()
-            offset = int(parts[0])
-            n_words = int(parts[3], 16)
-            lemmas = [parts[4 + 2 * i].replace("_", " ") for i in range(n_words)]
-            pos = 4 + 2 * n_words
-            n_pointers = int(parts[pos])
-            hypernyms = []
-            for i in range(n_pointers):
-                symbol, target = parts[pos + 1 + 4 * i], parts[pos + 2 + 4 * i]
-                if symbol in ("@", "@i"):
-                    hypernyms.append(int(target))
-            synsets[offset] = Synset(offset, lemmas, gloss.strip(), hypernyms)
+        yield from (line for line in lines if not line.startswith(" "))
+
+
+def load_nouns(path: Path = DATA_NOUN) -> dict[int, Synset]:
+    synsets: dict[int, Synset] = {}
+    for line in _entries(path):
+        data, _, gloss = line.partition(" | ")
+        parts = data.split()
+        offset = int(parts[0])
+        n_words = int(parts[3], 16)
+        lemmas = [parts[4 + 2 * i].replace("_", " ") for i in range(n_words)]
+        pos = 4 + 2 * n_words
+        n_pointers = int(parts[pos])
+        hypernyms = []
+        for i in range(n_pointers):
+            symbol, target = parts[pos + 1 + 4 * i], parts[pos + 2 + 4 * i]
+            if symbol in ("@", "@i"):
+                hypernyms.append(int(target))
+        synsets[offset] = Synset(offset, lemmas, gloss.strip(), hypernyms)
     return synsets
 
 
@@ -64,16 +68,11 @@ def ancestors(synsets: dict[int, Synset], offset: int) -> dict[int, int]:
 def first_senses(path: Path = INDEX_NOUN) -> dict[str, int]:
     """Each noun lemma (lower case, spaces) -> the synset of its most frequent sense
     (index.noun lists a lemma's synsets most frequent first)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: install Debian's wordnet-base package")
     senses: dict[str, int] = {}
-    with path.open(encoding="latin-1") as lines:
-        for line in lines:
-            if line.startswith(" "):
-                continue  # licence header
-            parts = line.split()
-            n_synsets, n_pointers = int(parts[2]), int(parts[3])
-            offsets = parts[4 + n_pointers + 2 :]
-            if n_synsets and offsets:
-                senses[parts[0].replace("_", " ")] = int(offsets[0])
+    for line in _entries(path):
+        parts = line.split()
+        n_synsets, n_pointers = int(parts[2]), int(parts[3])
+        offsets = parts[4 + n_pointers + 2 :]
+        if n_synsets and offsets:
+            senses[parts[0].replace("_", " ")] = int(offsets[0])
     return senses

@@ -95,3 +95,25 @@ def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:
     assert not cats & {"lion", "leopard", "cheetah"}  # big cat is the second sense of "cat"
     # a first sense with no classes below it falls back to the others: "mouse" the animal has none
     assert vocabulary.class_index("computer mouse") in vocabulary.concept_classes("mouse")
+
+
+def test_only_the_nearest_candidates_are_re_ranked(
+    library: Any,
+    photo_dir: Path,
+    run_index: Callable[..., Any],
+    vocabulary: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A filtered search can ask for many hits: past RERANKED_CANDIDATES they keep
+    their cosines and order, and no more features are read."""
+    from devise_app.engine import search
+
+    run_index(library, [photo_dir])
+    monkeypatch.setattr(search, "RERANKED_CANDIDATES", 2)
+    hits = library.search("cat", top=50)
+    stored = dict(zip(*library.catalog.vectors(), strict=True))
+    vector = embed_query("cat", vocabulary).vector
+    tail = [hit.score for hit in hits[2:]]
+    assert len(hits) == 5
+    np.testing.assert_allclose(tail, [float(stored[hit.photo_id] @ vector) for hit in hits[2:]], atol=1e-5)
+    assert tail == sorted(tail, reverse=True)

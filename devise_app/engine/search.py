@@ -430,10 +430,12 @@ class Library:
         concepts the query names (devise_app.engine.concepts)."""
         from devise_app.engine.concepts import reranked_from_features
 
-        candidates = self._nearest(embedded.vector, max(top, RERANKED_CANDIDATES))
+        nearest = self._nearest(embedded.vector, max(top, RERANKED_CANDIDATES))
+        # beyond the first RERANKED_CANDIDATES (a filter asking for many) the cosine order stands
+        candidates, rest = nearest[:RERANKED_CANDIDATES], nearest[RERANKED_CANDIDATES:]
         ids, features = self.catalog.features(hit.photo_id for hit in candidates)
         if len(ids) < 2:
-            return candidates[:top]
+            return nearest[:top]
         cosine = {hit.photo_id: hit.score for hit in candidates}
         scores = reranked_from_features(
             [cosine[i] for i in ids.tolist()],
@@ -449,7 +451,7 @@ class Library:
             else hit
             for hit in candidates
         ]
-        return sorted(ranked, key=lambda hit: -hit.score)[:top]
+        return (sorted(ranked, key=lambda hit: -hit.score) + rest)[:top]
 
     def _landed_near(self, query: str, vector: np.ndarray) -> list[str]:
         """For word arithmetic, what it resolved to: the nearest entries other than its own words."""

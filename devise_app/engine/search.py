@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +114,19 @@ class ModelInfo:
     provider: str  # the ONNX Runtime execution provider, e.g. "CPUExecutionProvider"
     provider_note: str  # why it runs there, when that is worth a line ("" otherwise)
     model_dir: Path
+
+
+def _scores_of(hits: Sequence[SearchHit], ids: np.ndarray) -> np.ndarray:
+    """The scores of ``hits`` in the order of ``ids`` (photo ids among them)."""
+    score = {hit.photo_id: hit.score for hit in hits}
+    return np.array([score[i] for i in ids.tolist()], dtype=np.float32)
+
+
+def _rescored(hits: Sequence[SearchHit], ids: np.ndarray, scores: np.ndarray) -> list[SearchHit]:
+    """``hits`` with the new ``scores`` of the photos ``ids`` (the others keep theirs), best first."""
+    rescored = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+    ranked = [replace(hit, score=rescored[hit.photo_id]) if hit.photo_id in rescored else hit for hit in hits]
+    return sorted(ranked, key=lambda hit: -hit.score)
 
 
 def _sole_label(query: str) -> str | None:
@@ -436,22 +449,14 @@ class Library:
         ids, features = self.catalog.features(hit.photo_id for hit in candidates)
         if len(ids) < 2:
             return nearest[:top]
-        cosine = {hit.photo_id: hit.score for hit in candidates}
         scores = reranked_from_features(
-            [cosine[i] for i in ids.tolist()],
+            _scores_of(candidates, ids),
             features,
             self._shipped_head(),  # learning leaves the classifier (fc) as shipped
             embedded.concepts,
             embedded.concept_weight,
         )
-        rescored = dict(zip(ids.tolist(), scores.tolist(), strict=True))
-        ranked = [
-            SearchHit(hit.photo_id, hit.path, rescored[hit.photo_id], hit.copies, hit.taken_at)
-            if hit.photo_id in rescored
-            else hit
-            for hit in candidates
-        ]
-        return (sorted(ranked, key=lambda hit: -hit.score) + rest)[:top]
+        return (_rescored(candidates, ids, scores) + rest)[:top]
 
     def _landed_near(self, query: str, vector: np.ndarray) -> list[str]:
         """For word arithmetic, what it resolved to: the nearest entries other than its own words."""
@@ -541,20 +546,14 @@ class Library:
         ids, features = self.catalog.features(hit.photo_id for hit in candidates)
         if not len(own) or not len(ids):
             return candidates
-        cosine = {hit.photo_id: hit.score for hit in candidates}
         scores = label_scores(
-            np.array([cosine[i] for i in ids.tolist()], dtype=np.float32),
+            _scores_of(candidates, ids),
             own,
             features,
             self._shipped_head(),  # learning leaves the classifier (fc) as shipped
             self.vocabulary,
         )
-        rescored = dict(zip(ids.tolist(), scores.tolist(), strict=True))
-        ranked = [
-            SearchHit(hit.photo_id, hit.path, rescored[hit.photo_id]) if hit.photo_id in rescored else hit
-            for hit in candidates
-        ]
-        return sorted(ranked, key=lambda hit: -hit.score)
+        return _rescored(candidates, ids, scores)
 
     def label_photos(self, name: str, top: int = 20) -> list[SearchHit]:
         """Just the photos carrying label ``name`` (score 1.0), by path; what

@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from devise_app.engine.vectors import softmax, unit_rows
+from devise_app.engine.concepts import class_probabilities
+from devise_app.engine.vectors import unit_rows
 
 if TYPE_CHECKING:
     from devise_app.engine.model import Head
@@ -94,7 +95,7 @@ def concept_scores(
     if len(labelled) < 2 or not len(candidates):
         return np.zeros(len(candidates), dtype=np.float32)
     features = np.concatenate([labelled, candidates]).astype(np.float32)
-    probabilities = softmax(features @ head.fc_weight.T + head.fc_bias) @ concept_groups(vocabulary).T
+    probabilities = class_probabilities(features, head) @ concept_groups(vocabulary).T
     log_probabilities = np.log(probabilities + _LOG_FLOOR)
     rise = log_probabilities[: len(labelled)].mean(axis=0) - log_probabilities.mean(axis=0)
     shared = log_probabilities[len(labelled) :, int(np.argmax(rise))]

@@ -273,7 +273,7 @@ class Vocabulary:
         return self._concepts.get(text.lower().strip(), [])
 
     def is_people_word(self, text: str) -> bool:
-        """Whether ``text`` is a WordNet noun for a person or people (woman, child, crowd)."""
+        """Whether ``text`` is a noun whose first WordNet sense is a person or people (woman, child)."""
         return text.lower().strip() in self._people_words
 
     def concept_class_sets(self) -> set[tuple[int, ...]]:

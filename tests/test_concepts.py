@@ -89,6 +89,18 @@ def test_words_for_people_are_re_ranked_by_what_people_wear(vocabulary: Any) -> 
     assert embed_query("player", vocabulary).concepts == ((vocabulary.class_index("ballplayer"),),)
 
 
+def test_colours_surnames_and_verb_forms_are_not_people(vocabulary: Any) -> None:
+    # WordNet's first noun senses of "white" and "young" are people, of "lin" a surname,
+    # and "have" and "cook" are mostly verbs; "filled" is not "fille" (a girl)
+    for word in ("white", "young", "lin", "have", "cook"):
+        assert not vocabulary.is_people_word(word), word
+    assert vocabulary.is_people_word("fille") and vocabulary.is_people_word("chef")
+    people = vocabulary.people_classes
+    for text in ("white", "A plate filled with food.", "A white bowl."):
+        assert people not in embed_query(text, vocabulary).concepts, text
+    assert people in embed_query("A chef in a kitchen.", vocabulary).concepts
+
+
 def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:
     cats = {vocabulary.class_names[i] for i in vocabulary.concept_classes("cat")}
     assert {"tabby", "Siamese cat"} <= cats

@@ -41,7 +41,7 @@ import numpy as np
 
 from devise_app.engine.concepts import MENTIONED_WEIGHT, NAMED_WEIGHT, ClassSets
 from devise_app.engine.errors import QueryError
-from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector
+from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector, plural_bases
 
 MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
@@ -305,14 +305,17 @@ def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
 
 def _concept_members(key: str, vocabulary: Vocabulary) -> tuple[int, ...] | None:
     """The classes a lower-case text names, by its last word's base forms: one class,
-    the classes below a WordNet concept, or for a word for people (man, child) the
-    classes that show people (``Vocabulary.people_classes``); None for none of these."""
+    the classes below a WordNet concept, or for a word for people (man, children) the
+    classes that show people (``Vocabulary.people_classes``); None for none of these.
+    A verb form is never a person ("filled" is not "fille", "cooked" not "cook")."""
     head, _, last = key.rpartition(" ")
-    for name in (f"{head} {form}" if head else form for form in base_forms(last)):
+    nouns = set(plural_bases(last))
+    for form in base_forms(last):
+        name = f"{head} {form}" if head else form
         index = vocabulary.class_index(name)
         if index is not None:
             return (index,)
-        if vocabulary.people_classes and vocabulary.is_people_word(name):
+        if vocabulary.people_classes and form in nouns and vocabulary.is_people_word(name):
             return vocabulary.people_classes
         members = vocabulary.concept_classes(name)
         if members:

@@ -73,9 +73,9 @@ IRREGULAR_PLURALS = {
 }  # fmt: skip
 
 
-def base_forms(word: str) -> Iterator[str]:
-    """The word and the forms it may be inflected from (dogs -> dog, berries -> berry,
-    children -> child)."""
+def plural_bases(word: str) -> Iterator[str]:
+    """The word and the singulars it may be the plural or possessive of (dogs -> dog,
+    berries -> berry, children -> child)."""
     yield word
     if word in IRREGULAR_PLURALS:
         yield IRREGULAR_PLURALS[word]
@@ -87,6 +87,12 @@ def base_forms(word: str) -> Iterator[str]:
         yield word[:-2]
     if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
         yield word[:-1]
+
+
+def base_forms(word: str) -> Iterator[str]:
+    """``plural_bases``, then the stems of an -ing or -ed verb form (skiing -> ski,
+    baked -> bake)."""
+    yield from plural_bases(word)
     if len(word) > 4 and word.endswith("ing"):
         yield word[:-3]
         yield word[:-3] + "e"

@@ -29,7 +29,7 @@ from devise_app.training.glove import load_glove
 from devise_app.training.head import DeviseHead, PseudoFeatures, initial_codes, train_head
 from devise_app.training.labels import WordSpace, hypernym_queries, load_classes, unique_names
 from devise_app.training.vocabulary_file import write_vocabulary
-from devise_app.training.wordnet import first_senses, load_nouns
+from devise_app.training.wordnet import first_senses, load_nouns, tag_counts
 
 NAME = "devise-lite0-minilm"
 TEXT_DIM = 96  # principal directions of the label texts kept (memory at 1M photos)
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         synsets=synsets,
         class_vectors=class_vectors,
         concepts=concepts,
-        people_words=text_space.people_words(synsets, senses, concepts),
+        people_words=text_space.people_words(synsets, senses, concepts, tag_counts()),
         people_classes=text_space.people_classes(concepts),
         text_mean=text_mean,
         text_projection=projection,

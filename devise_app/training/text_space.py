@@ -141,12 +141,19 @@ WORN_CONCEPTS = ("person", "clothing", "headdress")  # their classes are the evi
 
 
 def people_words(
-    synsets: dict[int, Synset], senses: dict[str, int], concepts: dict[str, list[int]]
+    synsets: dict[int, Synset],
+    senses: dict[str, int],
+    concepts: dict[str, list[int]],
+    counts: dict[str, dict[str, int]],
 ) -> list[str]:
     """The nouns whose most frequent sense is WordNet's person or people or a synset
     below them (man, woman, child, surfer, ...; not cow or cat, whose first senses
-    are animals), less those with classes of their own narrower than person's
-    ("player": ballplayer), which their concept serves better."""
+    are animals), less:
+    - those with classes of their own narrower than person's ("player": ballplayer),
+      which their concept serves better;
+    - names of one person (the first sense of "cooke" and "lin" is a surname);
+    - words tagged more often as an adjective or a verb than as a noun in WordNet's
+      tagged corpora ("white", "young", "have": a white plate shows no one)."""
     children: dict[int, list[int]] = {}
     for synset in synsets.values():
         for parent in synset.hypernyms:
@@ -156,10 +163,21 @@ def people_words(
         frontier = [child for node in frontier for child in children.get(node, []) if child not in seen]
         seen.update(frontier)
     person = set(concepts.get("person", []))
+
+    def names_one_person(word: str, synset: Synset) -> bool:
+        return not any(lemma.lower() == word and lemma.islower() for lemma in synset.lemmas)
+
+    def mostly_not_a_noun(word: str) -> bool:
+        found = counts.get(word, {})
+        return found.get("adj", 0) + found.get("verb", 0) > found.get("noun", 0)
+
     return sorted(
         word
         for word, first in senses.items()
-        if first in seen and (word not in concepts or set(concepts[word]) >= person)
+        if first in seen
+        and (word not in concepts or set(concepts[word]) >= person)
+        and not names_one_person(word, synsets[first])
+        and not mostly_not_a_noun(word)
     )
 
 

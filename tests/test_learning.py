@@ -173,3 +173,27 @@ def test_the_concept_labelled_photos_share_ranks_the_rest(
     misled = np.where(is_cat[held_out], 0.0, 0.2).astype(np.float32)
     scores = label_scores(misled, features[:2], features[held_out], encoder.head, vocabulary)
     assert average_precision(scores, is_cat[held_out]) == pytest.approx(1.0)
+
+
+def test_the_concepts_a_label_name_mentions_rank_the_rest(
+    encoder: Any, vocabulary: Any, photos: dict[str, Any]
+) -> None:
+    """A label named "Chelsea the cat" on one photo that is not a cat: its look and
+    its cosines favour the other photos; the cat its name mentions lifts the cats
+    towards them (only lifts: the evidence is brought to CONCEPT_SCALE)."""
+    from devise_app.engine.query import mentioned_concepts
+    from devise_app.engine.visual import label_scores
+
+    features, is_cat = photos["features"], photos["is_cat"]
+    labelled = int(np.flatnonzero(~is_cat)[0])
+    rest = np.setdiff1d(np.arange(len(is_cat)), [labelled])
+    misled = np.where(is_cat[rest], 0.0, 0.2).astype(np.float32)
+    named = mentioned_concepts("Chelsea the cat", vocabulary)
+    assert named == (tuple(vocabulary.concept_classes("cat")),)
+    unnamed = label_scores(misled, features[[labelled]], features[rest], encoder.head, vocabulary)
+    with_name = label_scores(misled, features[[labelled]], features[rest], encoder.head, vocabulary, named)
+
+    def lead_of_the_cats(scores: np.ndarray) -> float:
+        return float(scores[is_cat[rest]].mean() - scores[~is_cat[rest]].mean())
+
+    assert lead_of_the_cats(with_name) > lead_of_the_cats(unnamed) + 0.1

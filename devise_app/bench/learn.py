@@ -42,7 +42,7 @@ from devise_app.engine.evaluation import average_precision, text_to_photo
 from devise_app.engine.labels import head_path
 from devise_app.engine.learning import LearnedHead, learn
 from devise_app.engine.model import Head, ImageEncoder
-from devise_app.engine.query import embed_query, query_vector
+from devise_app.engine.query import embed_query, mentioned_concepts, query_vector
 from devise_app.engine.search import Library, SearchHit
 from devise_app.engine.visual import label_scores
 from devise_app.engine.vocabulary import Vocabulary
@@ -87,6 +87,7 @@ class Outcome:
 
 
 def _label_scores(
+    name: str,
     label_vector: np.ndarray,
     labelled: np.ndarray,
     rows: np.ndarray,
@@ -96,9 +97,16 @@ def _label_scores(
     vocabulary: Vocabulary,
 ) -> np.ndarray:
     """How a label search ranks photos (Library.search_label): the label vector's
-    cosine mixed with the concept the labelled photos share and their look
-    (devise_app.engine.visual.label_scores)."""
-    return label_scores(vectors[rows] @ label_vector, features[labelled], features[rows], head, vocabulary)
+    cosine mixed with the concept the labelled photos share, the concepts the
+    label's name mentions, and the photos' look (devise_app.engine.visual.label_scores)."""
+    return label_scores(
+        vectors[rows] @ label_vector,
+        features[labelled],
+        features[rows],
+        head,
+        vocabulary,
+        mentioned_concepts(name, vocabulary),
+    )
 
 
 def run_k(
@@ -146,7 +154,14 @@ def run_k(
             before,
             average_precision(
                 _label_scores(
-                    after_query, chosen[name], remaining, learned_vectors, features, encoder.head, vocabulary
+                    name,
+                    after_query,
+                    chosen[name],
+                    remaining,
+                    learned_vectors,
+                    features,
+                    encoder.head,
+                    vocabulary,
                 ),
                 relevant,
             ),

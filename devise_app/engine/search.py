@@ -539,6 +539,7 @@ class Library:
         return SearchResult(hits, good_count=labelled + good_matches([hit.score for hit in hits[labelled:]]))
 
     def _rerank_visually(self, name: str, candidates: list[SearchHit]) -> list[SearchHit]:
+        from devise_app.engine.query import mentioned_concepts
         from devise_app.engine.visual import label_scores
 
         label_id = self._label_id_for_query(name)
@@ -552,6 +553,7 @@ class Library:
             features,
             self._shipped_head(),  # learning leaves the classifier (fc) as shipped
             self.vocabulary,
+            mentioned_concepts(name, self.vocabulary),  # read as text, never parsed as a query
         )
         return _rescored(candidates, ids, scores)
 

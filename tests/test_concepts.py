@@ -107,6 +107,10 @@ def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:
     assert not cats & {"lion", "leopard", "cheetah"}  # big cat is the second sense of "cat"
     # a first sense with no classes below it falls back to the others: "mouse" the animal has none
     assert vocabulary.class_index("computer mouse") in vocabulary.concept_classes("mouse")
+    # a noun WordNet's tagged corpora never use has no most frequent sense: all count
+    # ("bike" is listed motorbike first, bicycle second)
+    bikes = {vocabulary.class_names[i] for i in vocabulary.concept_classes("bike")}
+    assert {"moped", "mountain bike", "bicycle-built-for-two"} <= bikes
 
 
 def test_only_the_nearest_candidates_are_re_ranked(

@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     describe_vectors = text_space.project(encoder.embed(describe), text_mean, projection)
     vocabulary_path = args.out / "vocabulary.npz"
     senses = first_senses()
-    concepts = text_space.concepts(classes, synsets, senses)
+    counts = tag_counts()
+    concepts = text_space.concepts(classes, synsets, senses, counts)
     write_vocabulary(
         vocabulary_path,
         known=known,
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         synsets=synsets,
         class_vectors=class_vectors,
         concepts=concepts,
-        people_words=text_space.people_words(synsets, senses, concepts, tag_counts()),
+        people_words=text_space.people_words(synsets, senses, concepts, counts),
         people_classes=text_space.people_classes(concepts),
         text_mean=text_mean,
         text_projection=projection,

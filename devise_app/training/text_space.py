@@ -114,12 +114,17 @@ def describe_words(glove_words: list[str], lemmas: dict[str, list[str]], size: i
 
 
 def concepts(
-    classes: list[ImageNetClass], synsets: dict[int, Synset], senses: dict[str, int]
+    classes: list[ImageNetClass],
+    synsets: dict[int, Synset],
+    senses: dict[str, int],
+    counts: dict[str, dict[str, int]],
 ) -> dict[str, list[int]]:
     """Every noun lemma with ImageNet classes at or below one of its synsets -> those
     classes: the classes below its most frequent sense ("cat": the true cats, not the
     lions and leopards of its second sense, big cat), or, when that sense has none,
-    below all its senses ("mouse": the computer mouse)."""
+    below all its senses ("mouse": the computer mouse). A noun WordNet's tagged
+    corpora never use has no most frequent sense (its senses' order says nothing):
+    all its senses count ("bike": motorbikes and bicycles)."""
     below: dict[int, set[int]] = {}
     for c in classes:
         offset = wnid_offset(c.wnid)
@@ -131,7 +136,7 @@ def concepts(
             members.setdefault(lemma.lower(), set()).update(found)
     for word in members:
         first = below.get(senses.get(word, -1))
-        if first:
+        if first and counts.get(word, {}).get("noun", 0):
             members[word] = first
     return {word: sorted(found) for word, found in sorted(members.items())}
 

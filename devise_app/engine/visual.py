@@ -43,15 +43,20 @@ categories +0.027 (was +0.018); k = 1 +0.095 (was +0.065). See models/MODEL_CARD
 What a label's name says: a label named "Grandma", "our red bike" or "dog"
 mentions concepts (people, bikes, dogs) that the classifier has evidence for, as a
 typed query does (``query.mentioned_concepts``; the name is read as text, never
-parsed as a query). Its text part is then ranked as typing those words is: the
-cosines to the label's learned vector re-ranked by that evidence
-(``concepts.reranked``, ``NAMED_WEIGHT``), in place of the shared concept. Against
-typing the word (itself re-ranked, so a harder baseline than above), ImageNet
-concepts at k = 5 went +0.077 -> +0.113 and at k = 1 -0.041 -> +0.084. A smaller
-``VISUAL_SHARE`` for such labels would do better there (0.1: +0.135), but on the
-COCO sample, with labels named by their category, the look matters (a simulation
-without learning: 0.437 at 0.1, 0.483 at 0.3, 0.503 at 0.5, against 0.412 for the
-word), so the share stays. The COCO protocol's names ("Album 7") mention nothing.
+parsed as a query). Its text part is then ranked as a typed query naming those
+concepts and the one its photos share would be: the cosines to the label's
+learned vector re-ranked by their evidence (``concepts.reranked``,
+``NAMED_WEIGHT``). Against typing the word (itself re-ranked, so a harder baseline
+than above), ImageNet concepts at k = 5 went +0.077 -> +0.097 and at k = 1 -0.041
+-> +0.084. Leaving the shared concept out gave +0.113 there (ImageNet's hypernyms
+are broad, and what five of their photos share is narrower), but a label on a
+user's own things is narrow: three COCO bicycles labelled "our red bike" put 3
+bicycles in the next 10 results without it and 5 with it ("Album 99" on the same
+photos: 5). A smaller ``VISUAL_SHARE`` for named labels would also do better on
+ImageNet (0.1: +0.135 without the shared concept), but on the COCO sample with
+labels named by their category the look matters (a simulation without learning:
+0.437 at 0.1, 0.483 at 0.3, 0.503 at 0.5, against 0.412 for the word), so the
+share stays. The COCO protocol's names ("Album 7") mention nothing.
 """
 
 from __future__ import annotations
@@ -87,32 +92,48 @@ def visual_scores(labelled: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
+def concept_sets(vocabulary: Vocabulary) -> tuple[tuple[int, ...], ...]:
+    """The sets of classes at or below each WordNet concept the vocabulary knows,
+    each set once, sorted."""
+    return tuple(sorted(vocabulary.concept_class_sets()))
+
+
+@functools.lru_cache(maxsize=4)
 def concept_groups(vocabulary: Vocabulary) -> np.ndarray:
-    """(concepts, classes) 0/1: the classes at or below each WordNet concept the
-    vocabulary knows, each set of classes once."""
-    groups = vocabulary.concept_class_sets()
-    ordered = sorted(groups)
-    matrix = np.zeros((len(ordered), len(vocabulary.class_names)), dtype=np.float32)
-    for row, members in enumerate(ordered):
+    """(concepts, classes) 0/1: ``concept_sets`` as a matrix."""
+    sets = concept_sets(vocabulary)
+    matrix = np.zeros((len(sets), len(vocabulary.class_names)), dtype=np.float32)
+    for row, members in enumerate(sets):
         matrix[row, list(members)] = 1.0
     return matrix
+
+
+def shared_concept(
+    labelled: np.ndarray, candidates: np.ndarray, head: Head, vocabulary: Vocabulary
+) -> tuple[int, ...] | None:
+    """The classes of the concept the labelled photos share most: the largest rise of
+    its mean log-probability over theirs above its mean over both sets; None for
+    fewer than two labelled photos (one photo shares nothing with another yet)."""
+    if len(labelled) < 2 or not len(candidates):
+        return None
+    features = np.concatenate([labelled, candidates]).astype(np.float32)
+    probabilities = class_probabilities(features, head) @ concept_groups(vocabulary).T
+    log_probabilities = np.log(probabilities + _LOG_FLOOR)
+    rise = log_probabilities[: len(labelled)].mean(axis=0) - log_probabilities.mean(axis=0)
+    return concept_sets(vocabulary)[int(np.argmax(rise))]
 
 
 def concept_scores(
     labelled: np.ndarray, candidates: np.ndarray, head: Head, vocabulary: Vocabulary
 ) -> np.ndarray:
-    """Each candidate's log-probability of the concept the labelled photos share
-    most (the largest rise of its mean log-probability over theirs above its mean
-    over both sets), standardised to ``CONCEPT_SCALE``; zeros for fewer than two
-    labelled photos."""
-    if len(labelled) < 2 or not len(candidates):
+    """Each candidate's log-probability of ``shared_concept``, standardised to
+    ``CONCEPT_SCALE``; zeros when there is none."""
+    shared = shared_concept(labelled, candidates, head, vocabulary)
+    if shared is None:
         return np.zeros(len(candidates), dtype=np.float32)
-    features = np.concatenate([labelled, candidates]).astype(np.float32)
-    probabilities = class_probabilities(features, head) @ concept_groups(vocabulary).T
-    log_probabilities = np.log(probabilities + _LOG_FLOOR)
-    rise = log_probabilities[: len(labelled)].mean(axis=0) - log_probabilities.mean(axis=0)
-    shared = log_probabilities[len(labelled) :, int(np.argmax(rise))]
-    return (CONCEPT_SCALE * standardised(shared)).astype(np.float32)
+    probabilities = class_probabilities(np.asarray(candidates, dtype=np.float32), head)
+    log_probabilities = np.log(probabilities[:, list(shared)].sum(axis=1) + _LOG_FLOOR)
+    return (CONCEPT_SCALE * standardised(log_probabilities)).astype(np.float32)
 
 
 def label_scores(
@@ -125,14 +146,16 @@ def label_scores(
 ) -> np.ndarray:
     """A label search's score of each candidate: its text part, then mixed with the
     labelled photos' look. The text part of a label whose name mentions concepts
-    (``named``) is ``cosines`` (to the label's vector) re-ranked by them as a typed
-    query is (``concepts.reranked``); of any other label, ``cosines`` mixed with the
-    concept its photos share."""
+    (``named``) is ``cosines`` (to the label's vector) re-ranked, as a typed query
+    is (``concepts.reranked``), by them and by the concept its photos share; of any
+    other label, ``cosines`` mixed with the concept its photos share."""
     text: np.ndarray = np.asarray(cosines, dtype=np.float32)
     if named:
+        shared = shared_concept(labelled, candidates, head, vocabulary)
+        concepts = tuple(dict.fromkeys((*named, shared) if shared else named))
         probabilities = class_probabilities(np.asarray(candidates, dtype=np.float32), head)
-        text = reranked(text, probabilities, named, NAMED_WEIGHT)
+        text = reranked(text, probabilities, concepts, NAMED_WEIGHT)
     elif len(labelled) >= 2:
-        shared = concept_scores(labelled, candidates, head, vocabulary)
-        text = (1 - CONCEPT_SHARE) * text + CONCEPT_SHARE * shared
+        shared_scores = concept_scores(labelled, candidates, head, vocabulary)
+        text = (1 - CONCEPT_SHARE) * text + CONCEPT_SHARE * shared_scores
     return ((1 - VISUAL_SHARE) * text + VISUAL_SHARE * visual_scores(labelled, candidates)).astype(np.float32)

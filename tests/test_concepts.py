@@ -78,10 +78,19 @@ def test_words_for_people_are_re_ranked_by_what_people_wear(vocabulary: Any) -> 
     assert {"jersey", "suit", "bikini", "cowboy hat", "scuba diver"} <= {
         vocabulary.class_names[i] for i in people
     }
-    for text in ("man", "a woman", "children", "the surfers", "person"):
+    typed = {
+        "man": "man",
+        "a woman": "woman",
+        "children": "child",
+        "the surfers": "surfer",
+        "person": "person",
+    }
+    for text, word in typed.items():
         query = embed_query(text, vocabulary)
-        assert query.concepts == (people,), text
+        assert query.concepts == vocabulary.people_evidence(word), text
+        assert query.concepts[0] == people, text
         assert query.concept_weight == concepts.NAMED_WEIGHT
+    assert embed_query("person", vocabulary).concepts == (people,)
     assert people in embed_query("Two men riding horses on a beach.", vocabulary).concepts
     # a noun whose first sense is not a person keeps its own classes ("cow": an ox, not a woman)
     assert embed_query("cat", vocabulary).concepts == (tuple(vocabulary.concept_classes("cat")),)
@@ -99,6 +108,23 @@ def test_colours_surnames_and_verb_forms_are_not_people(vocabulary: Any) -> None
     for text in ("white", "A plate filled with food.", "A white bowl."):
         assert people not in embed_query(text, vocabulary).concepts, text
     assert people in embed_query("A chef in a kitchen.", vocabulary).concepts
+
+
+def test_words_for_people_also_take_the_classes_whose_definitions_name_them(vocabulary: Any) -> None:
+    people = vocabulary.people_classes
+
+    def named_by(word: str) -> set[str]:
+        evidence = vocabulary.people_evidence(word)
+        assert evidence[0] == people
+        return {vocabulary.class_names[i] for extra in evidence[1:] for i in extra}
+
+    assert {"crib", "cradle"} <= named_by("baby")  # "a baby bed with high sides"
+    assert "bikini" in named_by("woman")  # "a woman's very brief bathing suit"
+    assert not named_by("adult")  # "adult male chicken": animals are left out
+    assert not named_by("person")  # any person answers "person"
+    assert embed_query("babies", vocabulary).concepts == vocabulary.people_evidence("baby")
+    asleep = embed_query("A baby asleep in a crib.", vocabulary)
+    assert vocabulary.people_evidence("baby")[1] in asleep.concepts
 
 
 def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:

@@ -303,23 +303,23 @@ def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
     return None
 
 
-def _concept_members(key: str, vocabulary: Vocabulary) -> tuple[int, ...] | None:
-    """The classes a lower-case text names, by its last word's base forms: one class,
-    the classes below a WordNet concept, or for a word for people (man, children) the
-    classes that show people (``Vocabulary.people_classes``); None for none of these.
-    A verb form is never a person ("filled" is not "fille", "cooked" not "cook")."""
+def _concept_members(key: str, vocabulary: Vocabulary) -> ClassSets | None:
+    """The class sets a lower-case text names, by its last word's base forms: one
+    class, the classes below a WordNet concept, or for a word for people (man,
+    children) the classes that show people (``Vocabulary.people_evidence``); None for
+    none of these. A verb form is never a person ("filled" is not "fille")."""
     head, _, last = key.rpartition(" ")
     nouns = set(plural_bases(last))
     for form in base_forms(last):
         name = f"{head} {form}" if head else form
         index = vocabulary.class_index(name)
         if index is not None:
-            return (index,)
+            return ((index,),)
         if vocabulary.people_classes and form in nouns and vocabulary.is_people_word(name):
-            return vocabulary.people_classes
+            return vocabulary.people_evidence(name)
         members = vocabulary.concept_classes(name)
         if members:
-            return tuple(members)
+            return (tuple(members),)
     return None
 
 
@@ -334,9 +334,9 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, bool]:
         for size in range(min(MAX_MENTION_WORDS, len(words) - start), 0, -1):
             if size == 1 and words[start] in FUNCTION_WORDS:
                 continue
-            members = _concept_members(" ".join(words[start : start + size]), vocabulary)
-            if members is not None:
-                found.setdefault(members)
+            named = _concept_members(" ".join(words[start : start + size]), vocabulary)
+            if named is not None:
+                found.update(dict.fromkeys(named))
                 start += size
                 matches += 1
                 break
@@ -363,7 +363,7 @@ def _concepts(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tup
         return ((plan.class_index,),), NAMED_WEIGHT
     if plan.concept is not None:
         if vocabulary.people_classes and vocabulary.is_people_word(plan.concept):  # "person", "people"
-            return (vocabulary.people_classes,), NAMED_WEIGHT
+            return vocabulary.people_evidence(plan.concept), NAMED_WEIGHT
         return (tuple(vocabulary.concept_classes(plan.concept)),), NAMED_WEIGHT
     mentioned, named = _mentions(plan.text or "", vocabulary)
     if not mentioned:

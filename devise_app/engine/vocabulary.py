@@ -116,6 +116,7 @@ class Vocabulary:
         model_dir: Path | None = None,
         people_words: list[str] | None = None,
         people_classes: list[int] | None = None,
+        mentioning_classes: dict[str, tuple[int, ...]] | None = None,
     ):
         self.words = words
         self.word_dim = word_vectors.shape[1]
@@ -132,6 +133,7 @@ class Vocabulary:
         self._concepts = concepts or {}
         self._people_words = frozenset(people_words or ())
         self.people_classes = tuple(people_classes or ())
+        self._mentioning_classes = mentioning_classes or {}
         self._text_mean = text_mean
         self._text_projection = text_projection
         self.model_dir = model_dir
@@ -168,6 +170,10 @@ class Vocabulary:
                 # absent from vocabularies built before them: no people evidence then
                 people_words = _lines(data["people_words"]) if "people_words" in data else []
                 people_classes = data["people_classes"].tolist() if "people_classes" in data else []
+                mentioning = {}
+                for line in _lines(data["mentioning_classes"]) if "mentioning_classes" in data else []:
+                    word, members = line.split("\t")
+                    mentioning[word] = tuple(int(m) for m in members.split())
         except FileNotFoundError:
             raise ModelFileError(f"vocabulary {path} is missing; " + REBUILD_HINT) from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -198,6 +204,7 @@ class Vocabulary:
             model_dir,
             people_words,
             people_classes,
+            mentioning,
         )
 
     # -- the text encoder ------------------------------------------------------------
@@ -277,6 +284,13 @@ class Vocabulary:
     def concept_classes(self, text: str) -> list[int]:
         """The ImageNet classes at or below the WordNet noun ``text`` names (empty if none)."""
         return self._concepts.get(text.lower().strip(), [])
+
+    def people_evidence(self, text: str) -> tuple[tuple[int, ...], ...]:
+        """The class sets that show the people a word for people names: what people
+        wear (``people_classes``) and the classes whose definition names the word
+        ("baby": crib, cradle; "woman": bikini), when there are any."""
+        mentioning = self._mentioning_classes.get(text.lower().strip())
+        return (self.people_classes, mentioning) if mentioning else (self.people_classes,)
 
     def is_people_word(self, text: str) -> bool:
         """Whether ``text`` is a noun whose first WordNet sense is a person or people (woman, child)."""

@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     senses = first_senses()
     counts = tag_counts()
     concepts = text_space.concepts(classes, synsets, senses, counts)
+    people = text_space.people_words(synsets, senses, concepts, counts)
     write_vocabulary(
         vocabulary_path,
         known=known,
@@ -186,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         synsets=synsets,
         class_vectors=class_vectors,
         concepts=concepts,
-        people_words=text_space.people_words(synsets, senses, concepts, counts),
+        people_words=people,
         people_classes=text_space.people_classes(concepts),
+        mentioning_classes=text_space.mentioning_classes(classes, synsets, people),
         text_mean=text_mean,
         text_projection=projection,
     )

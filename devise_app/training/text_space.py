@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from devise_app.engine.vocabulary import WORD as TOKEN
+from devise_app.engine.vocabulary import plural_bases
 from devise_app.training.labels import ImageNetClass
 from devise_app.training.wordnet import Synset, ancestors, wnid_offset
 
@@ -186,6 +188,30 @@ def people_words(
         and not names_one_person(word, synsets[first])
         and not mostly_not_a_noun(word)
     )
+
+
+ANIMAL_SYNSET = 15388  # animal.n.01: "adult" is in the definitions of cock and ram
+
+
+def mentioning_classes(
+    classes: list[ImageNetClass], synsets: dict[int, Synset], people: list[str]
+) -> dict[str, list[int]]:
+    """Each word for people -> the classes (animals aside) whose WordNet definition
+    names it, plurals and possessives included ("baby": crib, cradle, bassinet, "a
+    baby bed ..."; "woman": bikini, "a woman's very brief bathing suit"): evidence
+    of such a person beyond what people wear. Not for the words of person and
+    people themselves, which any person answers ("a room where a person sleeps")."""
+    roots = {lemma.lower() for offset in PEOPLE_SYNSETS for lemma in synsets[offset].lemmas}
+    wanted = set(people) - roots
+    found: dict[str, set[int]] = {}
+    for c in classes:
+        offset = wnid_offset(c.wnid)
+        if ANIMAL_SYNSET in ancestors(synsets, offset):
+            continue
+        for token in TOKEN.findall(first_sentence(synsets[offset].gloss).lower()):
+            for base in {b for form in plural_bases(token) for b in plural_bases(form)} & wanted:
+                found.setdefault(base, set()).add(c.index)
+    return {word: sorted(members) for word, members in sorted(found.items())}
 
 
 def people_classes(concepts: dict[str, list[int]]) -> list[int]:

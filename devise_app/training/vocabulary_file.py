@@ -53,6 +53,7 @@ def write_vocabulary(
     concepts: dict[str, list[int]],
     people_words: list[str],
     people_classes: list[int],
+    mentioning_classes: dict[str, list[int]],
     text_mean: np.ndarray,
     text_projection: np.ndarray,
 ) -> None:
@@ -70,6 +71,9 @@ def write_vocabulary(
         concepts=_text([f"{word}\t{' '.join(map(str, members))}" for word, members in concepts.items()]),
         people_words=_text(people_words),
         people_classes=np.array(people_classes, dtype=np.int32),
+        mentioning_classes=_text(
+            [f"{word}\t{' '.join(map(str, found))}" for word, found in mentioning_classes.items()]
+        ),
         text_mean=text_mean.astype(np.float32),
         text_projection=text_projection.astype(np.float32),
     )

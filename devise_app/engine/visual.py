@@ -109,18 +109,23 @@ def concept_groups(vocabulary: Vocabulary) -> np.ndarray:
 
 
 def shared_concept(
-    labelled: np.ndarray, candidates: np.ndarray, head: Head, vocabulary: Vocabulary
+    labelled: np.ndarray, candidates: np.ndarray, vocabulary: Vocabulary
 ) -> tuple[int, ...] | None:
-    """The classes of the concept the labelled photos share most: the largest rise of
+    """The classes of the concept the labelled photos share most, from the class
+    probabilities of the labelled photos and of the candidates: the largest rise of
     its mean log-probability over theirs above its mean over both sets; None for
     fewer than two labelled photos (one photo shares nothing with another yet)."""
     if len(labelled) < 2 or not len(candidates):
         return None
-    features = np.concatenate([labelled, candidates]).astype(np.float32)
-    probabilities = class_probabilities(features, head) @ concept_groups(vocabulary).T
+    probabilities = np.concatenate([labelled, candidates]) @ concept_groups(vocabulary).T
     log_probabilities = np.log(probabilities + _LOG_FLOOR)
     rise = log_probabilities[: len(labelled)].mean(axis=0) - log_probabilities.mean(axis=0)
     return concept_sets(vocabulary)[int(np.argmax(rise))]
+
+
+def _scaled_evidence(probabilities: np.ndarray, classes: tuple[int, ...]) -> np.ndarray:
+    log_probabilities = np.log(probabilities[:, list(classes)].sum(axis=1) + _LOG_FLOOR)
+    return (CONCEPT_SCALE * standardised(log_probabilities)).astype(np.float32)
 
 
 def concept_scores(
@@ -128,12 +133,12 @@ def concept_scores(
 ) -> np.ndarray:
     """Each candidate's log-probability of ``shared_concept``, standardised to
     ``CONCEPT_SCALE``; zeros when there is none."""
-    shared = shared_concept(labelled, candidates, head, vocabulary)
+    candidate_probabilities = class_probabilities(np.asarray(candidates, dtype=np.float32), head)
+    labelled_probabilities = class_probabilities(np.asarray(labelled, dtype=np.float32), head)
+    shared = shared_concept(labelled_probabilities, candidate_probabilities, vocabulary)
     if shared is None:
         return np.zeros(len(candidates), dtype=np.float32)
-    probabilities = class_probabilities(np.asarray(candidates, dtype=np.float32), head)
-    log_probabilities = np.log(probabilities[:, list(shared)].sum(axis=1) + _LOG_FLOOR)
-    return (CONCEPT_SCALE * standardised(log_probabilities)).astype(np.float32)
+    return _scaled_evidence(candidate_probabilities, shared)
 
 
 def label_scores(
@@ -149,13 +154,14 @@ def label_scores(
     (``named``) is ``cosines`` (to the label's vector) re-ranked, as a typed query
     is (``concepts.reranked``), by them and by the concept its photos share; of any
     other label, ``cosines`` mixed with the concept its photos share."""
+    candidate_probabilities = class_probabilities(np.asarray(candidates, dtype=np.float32), head)
+    labelled_probabilities = class_probabilities(np.asarray(labelled, dtype=np.float32), head)
+    shared = shared_concept(labelled_probabilities, candidate_probabilities, vocabulary)
     text: np.ndarray = np.asarray(cosines, dtype=np.float32)
     if named:
-        shared = shared_concept(labelled, candidates, head, vocabulary)
         concepts = tuple(dict.fromkeys((*named, shared) if shared else named))
-        probabilities = class_probabilities(np.asarray(candidates, dtype=np.float32), head)
-        text = reranked(text, probabilities, concepts, NAMED_WEIGHT)
-    elif len(labelled) >= 2:
-        shared_scores = concept_scores(labelled, candidates, head, vocabulary)
+        text = reranked(text, candidate_probabilities, concepts, NAMED_WEIGHT)
+    elif shared is not None:
+        shared_scores = _scaled_evidence(candidate_probabilities, shared)
         text = (1 - CONCEPT_SHARE) * text + CONCEPT_SHARE * shared_scores
     return ((1 - VISUAL_SHARE) * text + VISUAL_SHARE * visual_scores(labelled, candidates)).astype(np.float32)

@@ -315,8 +315,9 @@ def _concept_members(key: str, vocabulary: Vocabulary) -> ClassSets | None:
         index = vocabulary.class_index(name)
         if index is not None:
             return ((index,),)
-        if vocabulary.people_classes and form in nouns and vocabulary.is_people_word(name):
-            return vocabulary.people_evidence(name)
+        people = vocabulary.people_evidence(name) if form in nouns else ()
+        if people:
+            return people
         members = vocabulary.concept_classes(name)
         if members:
             return (tuple(members),)
@@ -362,9 +363,8 @@ def _concepts(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tup
     if plan.class_index is not None:
         return ((plan.class_index,),), NAMED_WEIGHT
     if plan.concept is not None:
-        if vocabulary.people_classes and vocabulary.is_people_word(plan.concept):  # "person", "people"
-            return vocabulary.people_evidence(plan.concept), NAMED_WEIGHT
-        return (tuple(vocabulary.concept_classes(plan.concept)),), NAMED_WEIGHT
+        people = vocabulary.people_evidence(plan.concept)  # "person", "people"
+        return (people or (tuple(vocabulary.concept_classes(plan.concept)),)), NAMED_WEIGHT
     mentioned, named = _mentions(plan.text or "", vocabulary)
     if not mentioned:
         return (), 0.0

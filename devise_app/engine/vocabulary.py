@@ -288,7 +288,10 @@ class Vocabulary:
     def people_evidence(self, text: str) -> tuple[tuple[int, ...], ...]:
         """The class sets that show the people a word for people names: what people
         wear (``people_classes``) and the classes whose definition names the word
-        ("baby": crib, cradle; "woman": bikini), when there are any."""
+        ("baby": crib, cradle; "woman": bikini), when there are any; none for any
+        other text (or a vocabulary built without people evidence)."""
+        if not self.people_classes or not self.is_people_word(text):
+            return ()
         mentioning = self._mentioning_classes.get(text.lower().strip())
         return (self.people_classes, mentioning) if mentioning else (self.people_classes,)
 

@@ -240,17 +240,33 @@ class CocoQueries:
             scores = app_scores(queries, photos[pool], logits[pool])
             true = scores[np.arange(len(scores)), self.caption_photo[answered]]
             ranks[answered] = (scores > true[:, None]).sum(axis=1)
-        category_scores = app_scores(self.category_queries, photos, logits)
-        aps = [
-            average_precision(row, np.array([name in e["tags"] for e in self.entries]))
-            for name, row in zip(self.categories, category_scores, strict=True)
-        ]
+        aps = self.category_aps(photos, logits)
         return {
             **{f"caption R@{k}": float((ranks < k).mean()) for k in (1, 5, 10)},
             "median rank": float(np.median(ranks) + 1),
             "category mAP": float(np.mean(aps)),
             "refused captions": float(self.refused),
         }
+
+    def category_aps(self, photos: np.ndarray, logits: np.ndarray) -> list[float]:
+        """The AP of each category name over all the photos, in ``categories`` order."""
+        category_scores = app_scores(self.category_queries, photos, logits)
+        return [
+            average_precision(row, np.array([name in e["tags"] for e in self.entries]))
+            for name, row in zip(self.categories, category_scores, strict=True)
+        ]
+
+    def category_breakdown(self, photos: np.ndarray, logits: np.ndarray, weakest: int = 12) -> None:
+        """Prints the category mAP of the names that reach ImageNet classes through
+        the hierarchy and of those that do not, and the weakest names."""
+        aps = np.array(self.category_aps(photos, logits))
+        reached = np.array([bool(q.concepts) for q in self.category_queries])
+        for has, what in ((True, "name ImageNet classes"), (False, "name none (the text space alone)")):
+            chosen = aps[reached == has]
+            mean = f"{chosen.mean():.3f}" if len(chosen) else "-"
+            print(f"category names that {what}: {len(chosen)}, mAP {mean}")
+        order = np.argsort(aps)[:weakest]
+        print("weakest: " + ", ".join(f"{self.categories[i]} {aps[i]:.2f}" for i in order))
 
 
 def coco_table(
@@ -292,6 +308,7 @@ def coco_table(
             for k, v in COCO_TARGETS.items()
         )
     )
+    queries.category_breakdown(photos, logits)
     if views:
         print()
         views_table(encoder, paths, queries, photos, logits)

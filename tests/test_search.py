@@ -15,7 +15,7 @@ import pytest
 
 from devise_app.engine.ann import INDEX_FILENAME
 from devise_app.engine.catalog import LibraryError
-from devise_app.engine.query import QueryError
+from devise_app.engine.query import QueryError, label_query
 from devise_app.engine.search import Library, describe_photo
 
 RunIndex = Callable[..., Any]
@@ -105,6 +105,12 @@ def test_an_unknown_label_name_suggests_the_close_ones(indexed: Any, photo_dir: 
     assert suggested("label:ROKCETS") == ["label:Rockets"]  # a misspelling, in capitals
     assert suggested('label:"Goodies dogs" + cat')[0] == 'label:"Good dogs"'  # a label with words
     assert suggested("label:xyz") == []
+    for query in ("label:C++", 'label:"C++"', "label:Rockets++"):  # named whole, never cut at "+"
+        with pytest.raises(QueryError) as error:
+            indexed.find(query)
+        assert error.value.message == f"No label named {query[6:].strip(chr(34))!r}."
+    assert suggested("label:Rockets++") == ["label:Rockets"]
+    assert indexed.search("label:Rockets + cat")  # arithmetic on a label still parses
 
 
 @pytest.mark.parametrize("name", ["C++", "a+b", "x(1)", "Mom & Dad", "label:odd", "2*dog"])
@@ -114,6 +120,7 @@ def test_any_label_name_is_found_as_it_is(indexed: Any, photo_dir: Path, name: s
     assert indexed.search(name, top=1)[0].path.name == "rocket.jpg"
     assert [hit.path.name for hit in indexed.search(f"label:{name}", top=5)] == ["rocket.jpg"]
     assert [hit.path.name for hit in indexed.search(f'label:"{name}"', top=5)] == ["rocket.jpg"]
+    assert indexed.search(f"{label_query(name)} + rocket", top=1)[0].path.name == "rocket.jpg"  # in a sum
     assert indexed.photo_labels() == {photo_dir.resolve() / "rocket.jpg": [name]}
 
 

@@ -236,10 +236,11 @@ class _Parser:
 
 
 def label_query(name: str) -> str:
-    """The query that names label ``name``: ``label:NAME``, quoted when it holds spaces.
-    The library looks such a name up whole, so any other character works as it is
-    (``label:C++``, ``label:"Mom & Dad"``)."""
-    return f'label:"{name}"' if any(char.isspace() for char in name) else f"label:{name}"
+    """The query that names label ``name``: ``label:NAME``, quoted when it holds a
+    space or a character that would end a bare name in arithmetic
+    (``label:"Mom & Dad"``, ``label:"C++"``), so that it also works inside a sum
+    (``label:"C++" + cat``)."""
+    return f'label:"{name}"' if any(char.isspace() or char in "()+*" for char in name) else f"label:{name}"
 
 
 def parse(text: str) -> Sum:

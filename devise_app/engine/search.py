@@ -144,15 +144,18 @@ def _sole_label(query: str) -> str | None:
     return None
 
 
-def _prefixed_label(text: str) -> str | None:
-    """NAME of ``label:NAME`` or ``label:"NAME"`` taken whole, with no parsing, so
-    that any label name (``label:C++``) can be looked up as it is."""
+def _prefixed_label(text: str) -> tuple[str, bool] | None:
+    """NAME of ``label:NAME`` or ``label:"NAME"`` taken whole with no parsing, so
+    that any label name (``label:C++``, ``label:Mom & Dad``) can be looked up as it
+    is; and whether the query can only mean that label (NAME quoted, or with no
+    spaces: ``label:Grandma + beach`` may be arithmetic)."""
     if not text.lower().startswith("label:"):
         return None
     name = text[len("label:") :].strip()
-    if len(name) >= 2 and name[0] == name[-1] == '"':
+    if len(name) >= 2 and name[0] == name[-1] == '"' and '"' not in name[1:-1]:
         name = name[1:-1].strip()
-    return name or None
+        return (name, True) if name else None
+    return (name, not any(char.isspace() for char in name)) if name else None
 
 
 def model_identity(model_dir: Path) -> str:
@@ -426,8 +429,10 @@ class Library:
         if self.catalog.label_id(text) is not None:
             return self._label_result(text, top)
         prefixed = _prefixed_label(text)
-        if prefixed is not None and self.catalog.label_id(prefixed) is not None:
-            return SearchResult(self.label_photos(prefixed, top))
+        if prefixed is not None:
+            prefixed_name, only_label = prefixed
+            if only_label or self.catalog.label_id(prefixed_name) is not None:
+                return SearchResult(self.label_photos(prefixed_name, top))  # QueryError if unknown
         name = _sole_label(query)
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))

@@ -131,8 +131,14 @@ def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:
     cats = {vocabulary.class_names[i] for i in vocabulary.concept_classes("cat")}
     assert {"tabby", "Siamese cat"} <= cats
     assert not cats & {"lion", "leopard", "cheetah"}  # big cat is the second sense of "cat"
-    # a first sense with no classes below it falls back to the others: "mouse" the animal has none
-    assert vocabulary.class_index("computer mouse") in vocabulary.concept_classes("mouse")
+    # a sense used at least half as often as the first counts too: the flowers of "plant"
+    assert vocabulary.class_names.index("daisy") in vocabulary.concept_classes("plant")
+    # a first sense with no classes below it falls back to the others: "table" the array has
+    # none; but not to senses the tagged corpora never use ("head": not a promontory)
+    tables = {vocabulary.class_names[i] for i in vocabulary.concept_classes("table")}
+    assert {"desk", "dining table"} <= tables
+    assert vocabulary.concept_classes("head") == vocabulary.concept_classes("painter") == []
+    assert vocabulary.is_people_word("painter")  # no longer a cougar
     # a noun WordNet's tagged corpora never use has no most frequent sense: all count
     # ("bike" is listed motorbike first, bicycle second)
     bikes = {vocabulary.class_names[i] for i in vocabulary.concept_classes("bike")}
@@ -159,3 +165,19 @@ def test_only_the_nearest_candidates_are_re_ranked(
     assert len(hits) == 5
     np.testing.assert_allclose(tail, [float(stored[hit.photo_id] @ vector) for hit in hits[2:]], atol=1e-5)
     assert tail == sorted(tail, reverse=True)
+
+
+def test_a_class_name_that_is_a_words_rare_sense_means_the_usual_one(vocabulary: Any) -> None:
+    """ImageNet's "plane" is the carpenter's tool; typed, "plane" means an aeroplane."""
+    airliner = vocabulary.class_names.index("airliner")
+    for text in ("plane", "planes", "a plane"):
+        assert embed_query(text, vocabulary).concepts == ((airliner,),), text
+    assert airliner in embed_query("A plane flying over the city.", vocabulary).concepts[0]
+    tool = vocabulary.class_names.index("plane")
+    assert vocabulary.class_index("carpenter's plane") == tool  # the class keeps its other names
+    assert embed_query("carpenter's plane", vocabulary).concepts == ((tool,),)
+    assert vocabulary.class_index("tabby") is not None  # a class that is its word's usual sense stays
+    # an alias for a class that is a rare sense of an everyday word: "head" is no promontory
+    assert vocabulary.class_index("head") is None
+    assert vocabulary.class_names[vocabulary.class_index("headland")] == "promontory"
+    assert embed_query("head", vocabulary).concepts == ()

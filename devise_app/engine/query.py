@@ -243,10 +243,8 @@ def label_query(name: str) -> str:
     return f'label:"{name}"' if any(char.isspace() or char in "()+*" for char in name) else f"label:{name}"
 
 
-def parse(text: str) -> Sum:
-    """The query's terms. Raises QueryError only for text that is too long or not
-    valid text, an empty query, a weight out of range, ``label:`` without a name or
-    brackets nested too deep."""
+def check_text(text: str) -> None:
+    """QueryError for a query too long or that is not valid text."""
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"The query is too long ({len(text)} characters, at most {MAX_QUERY_LENGTH}).")
     # A command line with bytes that are not UTF-8 gives lone surrogates; as a label
@@ -256,6 +254,13 @@ def parse(text: str) -> Sum:
         raise QueryError(
             f"Unexpected character {text[bad]!r} at position {bad + 1}: not valid text.", position=bad
         )
+
+
+def parse(text: str) -> Sum:
+    """The query's terms. Raises QueryError only for text that is too long or not
+    valid text, an empty query, a weight out of range, ``label:`` without a name or
+    brackets nested too deep."""
+    check_text(text)
     if not text.strip():
         raise QueryError("The query is empty: type a word or a sentence, e.g. dog or a dog on a beach.")
     return _Parser(_scan(text)).query()

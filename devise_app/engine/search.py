@@ -420,8 +420,9 @@ class Library:
         carrying that label (score 1.0). Anything else is turned into a vector by
         the query language, ``label:NAME`` standing for the label's vector.
         """
-        from devise_app.engine.query import embed_query
+        from devise_app.engine.query import check_text, embed_query
 
+        check_text(query)
         allowed = care.allowed_ids(self.catalog, filters)
         if allowed is not None:
             return self._filtered_search(query, top, allowed)

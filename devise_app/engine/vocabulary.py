@@ -117,6 +117,7 @@ class Vocabulary:
         people_words: list[str] | None = None,
         people_classes: list[int] | None = None,
         mentioning_classes: dict[str, tuple[int, ...]] | None = None,
+        usual_sense_names: list[str] | None = None,
     ):
         self.words = words
         self.word_dim = word_vectors.shape[1]
@@ -128,6 +129,8 @@ class Vocabulary:
         self._class_index = {name.lower(): i for i, name in enumerate(class_names)}
         for alias, index in aliases.items():
             self._class_index.setdefault(alias.lower(), index)
+        for name in usual_sense_names or ():  # "plane" means airliners; "carpenter's plane" the class
+            self._class_index.pop(name, None)
         self.known_words = known_words if known_words is not None else list(words)
         self._known_rank = {w: i for i, w in enumerate(self.known_words)}
         self._concepts = concepts or {}
@@ -170,6 +173,7 @@ class Vocabulary:
                 # absent from vocabularies built before them: no people evidence then
                 people_words = _lines(data["people_words"]) if "people_words" in data else []
                 people_classes = data["people_classes"].tolist() if "people_classes" in data else []
+                usual = _lines(data["usual_sense_names"]) if "usual_sense_names" in data else []
                 mentioning = {}
                 for line in _lines(data["mentioning_classes"]) if "mentioning_classes" in data else []:
                     word, members = line.split("\t")
@@ -205,6 +209,7 @@ class Vocabulary:
             people_words,
             people_classes,
             mentioning,
+            usual,
         )
 
     # -- the text encoder ------------------------------------------------------------

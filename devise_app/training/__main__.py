@@ -28,8 +28,8 @@ from devise_app.training.export import export_onnx
 from devise_app.training.glove import load_glove
 from devise_app.training.head import DeviseHead, PseudoFeatures, initial_codes, train_head
 from devise_app.training.labels import WordSpace, hypernym_queries, load_classes, unique_names
-from devise_app.training.vocabulary_file import write_vocabulary
-from devise_app.training.wordnet import first_senses, load_nouns, tag_counts
+from devise_app.training.vocabulary_file import class_aliases, write_vocabulary
+from devise_app.training.wordnet import first_senses, load_nouns, noun_sense_counts, noun_senses, tag_counts
 
 NAME = "devise-lite0-minilm"
 TEXT_DIM = 96  # principal directions of the label texts kept (memory at 1M photos)
@@ -173,10 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"embedding {len(describe):,} describe words ({len(known):,} known words) ...")
     describe_vectors = text_space.project(encoder.embed(describe), text_mean, projection)
     vocabulary_path = args.out / "vocabulary.npz"
-    senses = first_senses()
-    counts = tag_counts()
-    concepts = text_space.concepts(classes, synsets, senses, counts)
-    people = text_space.people_words(synsets, senses, concepts, counts)
+    senses, sense_counts = noun_senses(), noun_sense_counts()
+    below = text_space.classes_below(classes, synsets)
+    concepts = text_space.concepts(below, synsets, senses, sense_counts)
+    people = text_space.people_words(synsets, first_senses(), concepts, tag_counts())
+    class_names = {name.lower(): index for index, name in enumerate(names)}
+    aliases = {
+        alias: int(index)
+        for alias, index in (line.split("\t") for line in class_aliases(classes, synsets, names))
+    }
+    usual = text_space.usual_sense_names(
+        classes, aliases | class_names, set(aliases) - set(class_names), below, senses, sense_counts
+    )
+    print(f"class names typed for their usual sense: {', '.join(usual)}")
     write_vocabulary(
         vocabulary_path,
         known=known,
@@ -187,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         synsets=synsets,
         class_vectors=class_vectors,
         concepts=concepts,
+        usual_sense_names=usual,
         people_words=people,
         people_classes=text_space.people_classes(concepts),
         mentioning_classes=text_space.mentioning_classes(classes, synsets, people),

@@ -115,32 +115,89 @@ def describe_words(glove_words: list[str], lemmas: dict[str, list[str]], size: i
     return [w for w in glove_words[:DESCRIBE_POOL] if w in wanted and len(w) > 1][:size]
 
 
-def concepts(
-    classes: list[ImageNetClass],
-    synsets: dict[int, Synset],
-    senses: dict[str, int],
-    counts: dict[str, dict[str, int]],
-) -> dict[str, list[int]]:
-    """Every noun lemma with ImageNet classes at or below one of its synsets -> those
-    classes: the classes below its most frequent sense ("cat": the true cats, not the
-    lions and leopards of its second sense, big cat), or, when that sense has none,
-    below all its senses ("mouse": the computer mouse). A noun WordNet's tagged
-    corpora never use has no most frequent sense (its senses' order says nothing):
-    all its senses count ("bike": motorbikes and bicycles)."""
+DOMINANT_FIRST_SENSE = 8  # tagged uses of a first sense that make a word's untagged senses unlikely
+USUAL_SENSE_RATIO = 4  # times more tagged uses, for a word's usual sense to outweigh a class's
+
+
+def classes_below(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> dict[int, set[int]]:
+    """Each synset with ImageNet classes at or below it -> those classes."""
     below: dict[int, set[int]] = {}
     for c in classes:
         offset = wnid_offset(c.wnid)
         for node in (offset, *ancestors(synsets, offset)):
             below.setdefault(node, set()).add(c.index)
+    return below
+
+
+def concepts(
+    below: dict[int, set[int]],
+    synsets: dict[int, Synset],
+    senses: dict[str, list[int]],
+    sense_counts: dict[str, dict[int, int]],
+) -> dict[str, list[int]]:
+    """Every noun lemma with ImageNet classes at or below one of its synsets -> those
+    classes: the classes below its most frequent sense ("cat": the true cats, not the
+    lions and leopards of its second sense, big cat) and below any sense used at
+    least half as often ("plant": the flowers too, not only the lumbermill), or, when
+    the first sense has none,
+    below its other senses ("mouse": the computer mouse; "table": desks and dining
+    tables), less the senses WordNet's tagged corpora never use when they use the
+    first one at least ``DOMINANT_FIRST_SENSE`` times ("head": not promontory,
+    "painter": not cougar; a word with no such sense has no concept). A noun the
+    tagged corpora never use has no most frequent sense (its senses' order says
+    nothing): all its senses count ("bike": motorbikes and bicycles)."""
     members: dict[str, set[int]] = {}
     for node, found in below.items():
         for lemma in synsets[node].lemmas:
             members.setdefault(lemma.lower(), set()).update(found)
-    for word in members:
-        first = below.get(senses.get(word, -1))
-        if first and counts.get(word, {}).get("noun", 0):
-            members[word] = first
-    return {word: sorted(found) for word, found in sorted(members.items())}
+    chosen: dict[str, list[int]] = {}
+    for word, found in sorted(members.items()):
+        offsets, counts = senses.get(word, []), sense_counts.get(word, {})
+        if offsets and any(counts.values()):
+            first = below.get(offsets[0])
+            if first:
+                close = [
+                    o for n, o in enumerate(offsets[1:], 2) if 2 * counts.get(n, 0) >= counts.get(1, 0) >= 1
+                ]
+                found = first.union(*(below.get(offset, set()) for offset in close))
+            elif counts.get(1, 0) >= DOMINANT_FIRST_SENSE:
+                tagged = [offset for number, offset in enumerate(offsets, 1) if counts.get(number, 0)]
+                found = set().union(*(below.get(offset, set()) for offset in tagged))
+        if found:
+            chosen[word] = sorted(found)
+    return chosen
+
+
+def usual_sense_names(
+    classes: list[ImageNetClass],
+    names: dict[str, int],
+    aliases: set[str],
+    below: dict[int, set[int]],
+    senses: dict[str, list[int]],
+    sense_counts: dict[str, dict[int, int]],
+) -> list[str]:
+    """The class names and aliases (``names``: name -> class index) that typed should
+    mean their word's usual sense, which WordNet's tagged corpora use at least
+    ``USUAL_SENSE_RATIO`` times as often as the class's: when that sense has classes
+    of its own ("plane": airliners, not the carpenter's plane; "tub": bathtubs), and
+    for an alias (``aliases``) when it is also used ``DOMINANT_FIRST_SENSE`` times
+    ("head" is not a promontory, "painter" not a cougar, "site" not a web site). The
+    classes stay reachable by their other names ("carpenter's plane", "promontory")."""
+    usual = []
+    for name, index in sorted(names.items()):
+        offsets, counts = senses.get(name, []), sense_counts.get(name, {})
+        offset = wnid_offset(classes[index].wnid)
+        if offset not in offsets[1:]:
+            continue  # the word's usual sense, or not one of its senses
+        first_uses, class_uses = counts.get(1, 0), counts.get(offsets.index(offset) + 1, 0)
+        if first_uses < USUAL_SENSE_RATIO * max(class_uses, 1):
+            continue
+        first_classes = below.get(offsets[0], set())
+        if (first_classes and index not in first_classes) or (
+            name in aliases and first_uses >= DOMINANT_FIRST_SENSE
+        ):
+            usual.append(name)
+    return usual
 
 
 PEOPLE_SYNSETS = (7846, 7942152)  # person.n.01 (person, individual, someone, ...), people.n.01

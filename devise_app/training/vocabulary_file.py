@@ -1,8 +1,9 @@
 """Write models/vocabulary.npz (format 2): the known words, the describe words with
 their vectors in the word space (int8, one scale per row), the 1000 class labels
 (full visual-semantic vectors, names, WordNet ids, aliases), the WordNet concepts
-with the classes below them, the words for people with the classes that show
-people (what they wear), and the projection from the text encoder's space."""
+with the classes below them, the class names that typed mean a word's usual sense,
+the words for people with the classes that show people (what they wear), and the
+projection from the text encoder's space."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def write_vocabulary(
     synsets: dict[int, Synset],
     class_vectors: np.ndarray,
     concepts: dict[str, list[int]],
+    usual_sense_names: list[str],
     people_words: list[str],
     people_classes: list[int],
     mentioning_classes: dict[str, list[int]],
@@ -69,6 +71,7 @@ def write_vocabulary(
         class_aliases=_text(class_aliases(classes, synsets, names)),
         class_vectors=class_vectors.astype(np.float32),
         concepts=_text([f"{word}\t{' '.join(map(str, members))}" for word, members in concepts.items()]),
+        usual_sense_names=_text(usual_sense_names),
         people_words=_text(people_words),
         people_classes=np.array(people_classes, dtype=np.int32),
         mentioning_classes=_text(

@@ -68,17 +68,34 @@ def ancestors(synsets: dict[int, Synset], offset: int) -> dict[int, int]:
     return depth
 
 
-def first_senses(path: Path = INDEX_NOUN) -> dict[str, int]:
-    """Each noun lemma (lower case, spaces) -> the synset of its most frequent sense
-    (index.noun lists a lemma's synsets most frequent first)."""
-    senses: dict[str, int] = {}
+def noun_senses(path: Path = INDEX_NOUN) -> dict[str, list[int]]:
+    """Each noun lemma (lower case, spaces) -> its synsets, most frequent sense first
+    (index.noun's order; sense number n is item n - 1)."""
+    senses: dict[str, list[int]] = {}
     for line in _entries(path):
         parts = line.split()
         n_synsets, n_pointers = int(parts[2]), int(parts[3])
         offsets = parts[4 + n_pointers + 2 :]
         if n_synsets and offsets:
-            senses[parts[0].replace("_", " ")] = int(offsets[0])
+            senses[parts[0].replace("_", " ")] = [int(offset) for offset in offsets]
     return senses
+
+
+def first_senses(path: Path = INDEX_NOUN) -> dict[str, int]:
+    """Each noun lemma (lower case, spaces) -> the synset of its most frequent sense."""
+    return {lemma: offsets[0] for lemma, offsets in noun_senses(path).items()}
+
+
+def noun_sense_counts(path: Path = SENSE_COUNTS) -> dict[str, dict[int, int]]:
+    """Each noun lemma (lower case, spaces) -> how often each of its senses (by sense
+    number) was tagged in WordNet's sense-tagged corpora; untagged senses are absent."""
+    counts: dict[str, dict[int, int]] = {}
+    for line in _entries(path):
+        key, number, count = line.split()
+        lemma, _, rest = key.partition("%")
+        if _SENSE_KEY_POS[rest[0]] == "noun":
+            counts.setdefault(lemma.replace("_", " "), {})[int(number)] = int(count)
+    return counts
 
 
 def tag_counts(path: Path = SENSE_COUNTS) -> dict[str, dict[str, int]]:

@@ -197,3 +197,33 @@ def test_the_concepts_a_label_name_mentions_rank_the_rest(
         return float(scores[is_cat[rest]].mean() - scores[~is_cat[rest]].mean())
 
     assert lead_of_the_cats(with_name) > lead_of_the_cats(unnamed) + 0.1
+
+
+def test_the_look_counts_less_for_a_name_that_ranks_its_own_photos_first() -> None:
+    from devise_app.engine.visual import named_look_share
+
+    candidates = np.linspace(0.0, 0.5, 98)
+    first = named_look_share(np.concatenate([candidates, [0.9, 0.8]]), 2)  # its photos lead
+    middle = named_look_share(np.concatenate([candidates, [0.26, 0.24]]), 2)
+    last = named_look_share(np.concatenate([candidates, [-0.2, -0.1]]), 2)  # the name says nothing of them
+    assert first < 0.15 < middle < last == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_named_label_whose_name_ranks_its_photos_first_keeps_the_names_ranking(
+    encoder: Any, vocabulary: Any, photos: dict[str, Any]
+) -> None:
+    """Two cat photos labelled "cat", ranked first by the name: the cats lead, even
+    where the look alone would not put them first."""
+    from devise_app.engine.query import mentioned_concepts
+    from devise_app.engine.visual import label_scores, visual_scores
+
+    features, is_cat = photos["features"], photos["is_cat"]
+    held_out = np.arange(2, len(is_cat))
+    named = mentioned_concepts("cat", vocabulary)
+    cosines = np.where(is_cat[held_out], 0.3, 0.1).astype(np.float32)
+    scores = label_scores(
+        cosines, features[:2], features[held_out], encoder.head, vocabulary, named, np.array([0.4, 0.4])
+    )
+    assert average_precision(scores, is_cat[held_out]) == pytest.approx(1.0)
+    look = visual_scores(features[:2], features[held_out])
+    assert not np.allclose(scores, look)

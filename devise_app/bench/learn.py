@@ -106,6 +106,7 @@ def _label_scores(
         head,
         vocabulary,
         mentioned_concepts(name, vocabulary),
+        vectors[labelled] @ label_vector,
     )
 
 

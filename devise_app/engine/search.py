@@ -549,7 +549,8 @@ class Library:
         from devise_app.engine.visual import label_scores
 
         label_id = self._label_id_for_query(name)
-        _, own = self.catalog.features(i for i, _ in self.catalog.photos_with_labels([label_id]))
+        own_ids = [i for i, _ in self.catalog.photos_with_labels([label_id])]
+        _, own = self.catalog.features(own_ids)
         ids, features = self.catalog.features(hit.photo_id for hit in candidates)
         if not len(own) or not len(ids):
             return candidates
@@ -560,6 +561,7 @@ class Library:
             self._shipped_head(),  # learning leaves the classifier (fc) as shipped
             self.vocabulary,
             mentioned_concepts(name, self.vocabulary),  # read as text, never parsed as a query
+            self.catalog.vectors_of(own_ids) @ self._label_vector(name),
         )
         return _rescored(candidates, ids, scores)
 

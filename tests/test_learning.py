@@ -227,3 +227,13 @@ def test_a_named_label_whose_name_ranks_its_photos_first_keeps_the_names_ranking
     assert average_precision(scores, is_cat[held_out]) == pytest.approx(1.0)
     look = visual_scores(features[:2], features[held_out])
     assert not np.allclose(scores, look)
+
+
+def test_a_concept_the_photos_share_joins_a_name_only_where_it_adds_to_it() -> None:
+    from devise_app.engine.visual import named_label_concepts
+
+    containers = ((1, 2, 3, 4),)
+    assert named_label_concepts(containers, (2, 3)) == containers  # bottles would only narrow it
+    assert named_label_concepts(containers, None) == containers
+    assert named_label_concepts(containers, (7, 8)) == ((1, 2, 3, 4), (7, 8))  # "Grandma" on bikes
+    assert named_label_concepts(((1,), (2,)), (1, 2)) == ((1,), (2,))  # within the names together

@@ -234,6 +234,7 @@ def test_a_concept_the_photos_share_joins_a_name_only_where_it_adds_to_it() -> N
 
     containers = ((1, 2, 3, 4),)
     assert named_label_concepts(containers, (2, 3)) == containers  # bottles would only narrow it
+    assert named_label_concepts(containers, (4, 9)) == containers  # "vessel", half ships, would blur it
     assert named_label_concepts(containers, None) == containers
     assert named_label_concepts(containers, (7, 8)) == ((1, 2, 3, 4), (7, 8))  # "Grandma" on bikes
     assert named_label_concepts(((1,), (2,)), (1, 2)) == ((1,), (2,))  # within the names together

@@ -67,11 +67,12 @@ mean percentile under the name's ranking. ``bench learn``, ImageNet concepts: k 
 +0.084 -> +0.094, k = 5 +0.109 -> +0.124; COCO categories labelled with their own
 name (a scratch simulation with learning, k = 5): +0.072 either way; "Album N"
 labels mention nothing and are unchanged. The shared concept then joins the
-name's only when it does not lie within them (``named_label_concepts``): k = 5
-+0.124 -> +0.132, COCO named labels +0.072 -> +0.074. Measured and not kept: a
-linear share (0.5-2 times one minus the percentile), the typed name's vector mixed
-into the label's, leaving the shared concept out altogether (ImageNet up to +0.136,
-COCO named labels down to +0.039), or also when it is broader than the name's.
+name's only when it shares no class with them (``named_label_concepts``): k = 5
++0.124 -> +0.134, COCO named labels +0.072 -> +0.074. Measured and not kept: a
+linear share (0.5-2 times one minus the percentile), the look brought to the text
+part's spread before mixing, the typed name's vector mixed into the label's,
+leaving the shared concept out altogether (ImageNet up to +0.136, COCO named labels
+down to +0.039), or only when it lies within the name's concepts (+0.132).
 """
 
 from __future__ import annotations
@@ -158,9 +159,10 @@ def concept_scores(
 
 def named_label_concepts(named: ClassSets, shared: tuple[int, ...] | None) -> ClassSets:
     """The concepts a named label's photos are re-ranked by: those its name mentions,
-    and the one its photos share unless that lies within them (five bottles labelled
-    "container" share "bottle", which would only narrow what the name says)."""
-    if shared is None or set(shared) <= set().union(*named):
+    and the one its photos share when it shares no class with them ("Grandma" on
+    photos of bikes). One that does would narrow or blur what the name says: five
+    photos labelled "container" share "bottle", or "vessel", half ships."""
+    if shared is None or set(shared) & set().union(*named):
         return named
     return tuple(dict.fromkeys((*named, shared)))
 

@@ -29,7 +29,7 @@ from devise_app.training.glove import load_glove
 from devise_app.training.head import DeviseHead, PseudoFeatures, initial_codes, train_head
 from devise_app.training.labels import WordSpace, hypernym_queries, load_classes, unique_names
 from devise_app.training.vocabulary_file import class_aliases, write_vocabulary
-from devise_app.training.wordnet import first_senses, load_nouns, noun_sense_counts, noun_senses, tag_counts
+from devise_app.training.wordnet import load_nouns, noun_sense_counts, noun_senses, tag_counts
 
 NAME = "devise-lite0-minilm"
 TEXT_DIM = 96  # principal directions of the label texts kept (memory at 1M photos)
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     senses, sense_counts = noun_senses(), noun_sense_counts()
     below = text_space.classes_below(classes, synsets)
     concepts = text_space.concepts(below, synsets, senses, sense_counts)
-    people = text_space.people_words(synsets, first_senses(), concepts, tag_counts())
+    first_senses = {lemma: offsets[0] for lemma, offsets in senses.items()}
+    people = text_space.people_words(synsets, first_senses, concepts, tag_counts())
     class_names = {name.lower(): index for index, name in enumerate(names)}
     aliases = {
         alias: int(index)

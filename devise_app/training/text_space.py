@@ -138,11 +138,10 @@ def concepts(
     """Every noun lemma with ImageNet classes at or below one of its synsets -> those
     classes: the classes below its most frequent sense ("cat": the true cats, not the
     lions and leopards of its second sense, big cat) and below any sense used at
-    least half as often ("plant": the flowers too, not only the lumbermill), or, when
-    the first sense has none,
-    below its other senses ("mouse": the computer mouse; "table": desks and dining
-    tables), less the senses WordNet's tagged corpora never use when they use the
-    first one at least ``DOMINANT_FIRST_SENSE`` times ("head": not promontory,
+    least half as often ("plant": the flowers too, not only the lumbermill). When the
+    first sense has none, the classes below its other senses ("table": desks and
+    dining tables), less the senses WordNet's tagged corpora never use when they use
+    the first one at least ``DOMINANT_FIRST_SENSE`` times ("head": not promontory,
     "painter": not cougar; a word with no such sense has no concept). A noun the
     tagged corpora never use has no most frequent sense (its senses' order says
     nothing): all its senses count ("bike": motorbikes and bicycles)."""
@@ -156,8 +155,11 @@ def concepts(
         if offsets and any(counts.values()):
             first = below.get(offsets[0])
             if first:
+                first_uses = counts.get(1, 0)
                 close = [
-                    o for n, o in enumerate(offsets[1:], 2) if 2 * counts.get(n, 0) >= counts.get(1, 0) >= 1
+                    offset
+                    for number, offset in enumerate(offsets[1:], 2)
+                    if 2 * counts.get(number, 0) >= first_uses >= 1
                 ]
                 found = first.union(*(below.get(offset, set()) for offset in close))
             elif counts.get(1, 0) >= DOMINANT_FIRST_SENSE:

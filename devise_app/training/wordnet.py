@@ -81,11 +81,6 @@ def noun_senses(path: Path = INDEX_NOUN) -> dict[str, list[int]]:
     return senses
 
 
-def first_senses(path: Path = INDEX_NOUN) -> dict[str, int]:
-    """Each noun lemma (lower case, spaces) -> the synset of its most frequent sense."""
-    return {lemma: offsets[0] for lemma, offsets in noun_senses(path).items()}
-
-
 def noun_sense_counts(path: Path = SENSE_COUNTS) -> dict[str, dict[int, int]]:
     """Each noun lemma (lower case, spaces) -> how often each of its senses (by sense
     number) was tagged in WordNet's sense-tagged corpora; untagged senses are absent."""

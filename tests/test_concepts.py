@@ -82,7 +82,7 @@ def test_words_for_people_are_re_ranked_by_what_people_wear(vocabulary: Any) -> 
         "man": "man",
         "a woman": "woman",
         "children": "child",
-        "the surfers": "surfer",
+        "the girls": "girl",
         "person": "person",
     }
     for text, word in typed.items():
@@ -103,11 +103,11 @@ def test_colours_surnames_and_verb_forms_are_not_people(vocabulary: Any) -> None
     # and "have" and "cook" are mostly verbs; "filled" is not "fille" (a girl)
     for word in ("white", "young", "lin", "have", "cook"):
         assert not vocabulary.is_people_word(word), word
-    assert all(vocabulary.is_people_word(word) for word in ("fille", "chef", "teen", "newborn"))
+    assert all(vocabulary.is_people_word(word) for word in ("fille", "mother", "teen", "newborn"))
     people = vocabulary.people_classes
     for text in ("white", "A plate filled with food.", "A white bowl."):
         assert people not in embed_query(text, vocabulary).concepts, text
-    assert people in embed_query("A chef in a kitchen.", vocabulary).concepts
+    assert people in embed_query("A mother in a kitchen.", vocabulary).concepts
 
 
 def test_words_for_people_also_take_the_classes_whose_definitions_name_them(vocabulary: Any) -> None:
@@ -138,7 +138,6 @@ def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:
     tables = {vocabulary.class_names[i] for i in vocabulary.concept_classes("table")}
     assert {"desk", "dining table"} <= tables
     assert vocabulary.concept_classes("head") == vocabulary.concept_classes("painter") == []
-    assert vocabulary.is_people_word("painter")  # no longer a cougar
     # a noun WordNet's tagged corpora never use has no most frequent sense: all count
     # ("bike" is listed motorbike first, bicycle second)
     bikes = {vocabulary.class_names[i] for i in vocabulary.concept_classes("bike")}
@@ -181,3 +180,15 @@ def test_a_class_name_that_is_a_words_rare_sense_means_the_usual_one(vocabulary:
     assert vocabulary.class_index("head") is None
     assert vocabulary.class_names[vocabulary.class_index("headland")] == "promontory"
     assert embed_query("head", vocabulary).concepts == ()
+
+
+def test_words_for_what_a_person_does_are_ranked_by_their_text(vocabulary: Any) -> None:
+    """What people wear says who is there, not what they do: "surfer", "skier" and
+    "tennis player" are ranked by what the text encoder knows of the activity (the
+    clothing evidence drowned it: a surfer's AP on the COCO sample 0.655 -> 0.163)."""
+    for word in ("surfer", "skier", "chef", "tennis player", "passenger", "painter"):
+        assert not vocabulary.is_people_word(word), word
+    assert embed_query("surfers", vocabulary).concepts == ()
+    assert vocabulary.people_classes not in embed_query("A surfer on a wave.", vocabulary).concepts
+    for word in ("man", "women", "child", "baby", "girl", "mother", "people", "person"):
+        assert embed_query(word, vocabulary).concepts[0] == vocabulary.people_classes, word

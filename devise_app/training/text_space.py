@@ -203,6 +203,8 @@ def usual_sense_names(
 
 
 PEOPLE_SYNSETS = (7846, 7942152)  # person.n.01 (person, individual, someone, ...), people.n.01
+# who a person is, by age, sex or kin: adult, juvenile, male and female (persons), relative
+WHO_SYNSETS = (9605289, 9622049, 9624168, 9619168, 10235549)
 WORN_CONCEPTS = ("person", "clothing", "headdress")  # their classes are the evidence of people
 CLEARLY_MORE_OFTEN = 10  # tagged uses by which a word's other parts of speech outnumber its noun
 
@@ -213,9 +215,11 @@ def people_words(
     concepts: dict[str, list[int]],
     counts: dict[str, dict[str, int]],
 ) -> list[str]:
-    """The nouns whose most frequent sense is WordNet's person or people or a synset
-    below them (man, woman, child, surfer, ...; not cow or cat, whose first senses
-    are animals), less:
+    """The nouns whose most frequent sense is WordNet's person or people, or says who
+    a person is by age, sex or kin (a synset below people or ``WHO_SYNSETS``: man,
+    woman, child, baby, mother; not cow or cat, whose first senses are animals, nor
+    what a person does, surfer, skier, chef, whose text says more than what people
+    wear), less:
     - those with classes of their own narrower than person's ("player": ballplayer),
       which their concept serves better;
     - names of one person (the first sense of "cooke" and "lin" is a surname);
@@ -226,7 +230,8 @@ def people_words(
     for synset in synsets.values():
         for parent in synset.hypernyms:
             children.setdefault(parent, []).append(synset.offset)
-    seen, frontier = set(PEOPLE_SYNSETS), list(PEOPLE_SYNSETS)
+    roots = (PEOPLE_SYNSETS[1], *WHO_SYNSETS)
+    seen, frontier = {*PEOPLE_SYNSETS, *roots}, list(roots)
     while frontier:
         frontier = [child for node in frontier for child in children.get(node, []) if child not in seen]
         seen.update(frontier)

@@ -531,8 +531,9 @@ class Library:
             return labelled, len(labelled)
         exclude = frozenset(hit.photo_id for hit in labelled)
         wanted = top - len(labelled)
-        candidates = self._nearest(self._label_vector(name), max(wanted, RERANKED_CANDIDATES), exclude)
-        return labelled + self._rerank_visually(name, candidates)[:wanted], len(labelled)
+        vector = self._label_vector(name)
+        candidates = self._nearest(vector, max(wanted, RERANKED_CANDIDATES), exclude)
+        return labelled + self._rerank_visually(name, vector, candidates)[:wanted], len(labelled)
 
     def _label_result(self, name: str, top: int) -> SearchResult:
         """``search_label`` graded: the photos carrying the label are good matches, and
@@ -544,7 +545,9 @@ class Library:
         hits, labelled = self._label_hits(name, top)
         return SearchResult(hits, good_count=labelled + good_matches([hit.score for hit in hits[labelled:]]))
 
-    def _rerank_visually(self, name: str, candidates: list[SearchHit]) -> list[SearchHit]:
+    def _rerank_visually(self, name: str, vector: np.ndarray, candidates: list[SearchHit]) -> list[SearchHit]:
+        """``candidates`` (their scores: cosines to the label's ``vector``) re-ranked as
+        a label search ranks them (devise_app.engine.visual.label_scores)."""
         from devise_app.engine.query import mentioned_concepts
         from devise_app.engine.visual import label_scores
 
@@ -561,7 +564,7 @@ class Library:
             self._shipped_head(),  # learning leaves the classifier (fc) as shipped
             self.vocabulary,
             mentioned_concepts(name, self.vocabulary),  # read as text, never parsed as a query
-            self.catalog.vectors_of(own_ids) @ self._label_vector(name),
+            self.catalog.vectors_of(own_ids) @ vector,
         )
         return _rescored(candidates, ids, scores)
 

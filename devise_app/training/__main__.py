@@ -27,7 +27,7 @@ from devise_app.training.backbone import load_classifier
 from devise_app.training.export import export_onnx
 from devise_app.training.glove import load_glove
 from devise_app.training.head import DeviseHead, PseudoFeatures, initial_codes, train_head
-from devise_app.training.labels import WordSpace, hypernym_queries, load_classes, unique_names
+from devise_app.training.labels import WordSpace, classes_below, hypernym_queries, load_classes, unique_names
 from devise_app.training.vocabulary_file import class_aliases, write_vocabulary
 from devise_app.training.wordnet import load_nouns, noun_sense_counts, noun_senses, tag_counts
 
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     synsets = load_nouns()
     classes = load_classes()
     names = unique_names(classes, synsets)
-    hypernym_words, hypernym_members = hypernym_queries(space, synsets, classes)
+    below = classes_below(classes, synsets)
+    hypernym_words, hypernym_members = hypernym_queries(space, synsets, below)
     lemmas = text_space.wordnet_lemmas()
 
     print("embedding the 1000 label texts ...")
@@ -174,15 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     describe_vectors = text_space.project(encoder.embed(describe), text_mean, projection)
     vocabulary_path = args.out / "vocabulary.npz"
     senses, sense_counts = noun_senses(), noun_sense_counts()
-    below = text_space.classes_below(classes, synsets)
     concepts = text_space.concepts(below, synsets, senses, sense_counts)
     first_senses = {lemma: offsets[0] for lemma, offsets in senses.items()}
     people = text_space.people_words(synsets, first_senses, concepts, tag_counts())
     class_names = {name.lower(): index for index, name in enumerate(names)}
-    aliases = {
-        alias: int(index)
-        for alias, index in (line.split("\t") for line in class_aliases(classes, synsets, names))
-    }
+    aliases = class_aliases(classes, synsets, names)
     usual = text_space.usual_sense_names(
         classes, aliases | class_names, set(aliases) - set(class_names), below, senses, sense_counts
     )
@@ -194,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         word_vectors=describe_vectors,
         names=names,
         classes=classes,
-        synsets=synsets,
+        aliases=aliases,
         class_vectors=class_vectors,
         concepts=concepts,
         usual_sense_names=usual,

@@ -57,16 +57,22 @@ def unique_names(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> li
     return names
 
 
-def hypernym_queries(
-    space: WordSpace, synsets: dict[int, Synset], classes: list[ImageNetClass]
-) -> tuple[list[str], list[np.ndarray]]:
-    """One-word WordNet hypernyms with 5..300 of the classes below them whose word is
-    among GloVe's 30k most frequent (MODEL_NOTES' protocol; synsets sharing a word
-    are merged)."""
+def classes_below(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> dict[int, set[int]]:
+    """Each synset with ImageNet classes at or below it -> those classes."""
     below: dict[int, set[int]] = {}
     for c in classes:
-        for ancestor in ancestors(synsets, wnid_offset(c.wnid)):
-            below.setdefault(ancestor, set()).add(c.index)
+        offset = wnid_offset(c.wnid)
+        for node in (offset, *ancestors(synsets, offset)):
+            below.setdefault(node, set()).add(c.index)
+    return below
+
+
+def hypernym_queries(
+    space: WordSpace, synsets: dict[int, Synset], below: dict[int, set[int]]
+) -> tuple[list[str], list[np.ndarray]]:
+    """One-word WordNet hypernyms with 5..300 of the classes below them (``below``,
+    from ``classes_below``) whose word is among GloVe's 30k most frequent
+    (MODEL_NOTES' protocol; synsets sharing a word are merged)."""
     members: dict[str, set[int]] = {}
     for ancestor, below_it in below.items():
         if not 5 <= len(below_it) <= 300:

@@ -119,16 +119,6 @@ DOMINANT_FIRST_SENSE = 8  # tagged uses of a first sense that make a word's unta
 USUAL_SENSE_RATIO = 4  # times more tagged uses, for a word's usual sense to outweigh a class's
 
 
-def classes_below(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> dict[int, set[int]]:
-    """Each synset with ImageNet classes at or below it -> those classes."""
-    below: dict[int, set[int]] = {}
-    for c in classes:
-        offset = wnid_offset(c.wnid)
-        for node in (offset, *ancestors(synsets, offset)):
-            below.setdefault(node, set()).add(c.index)
-    return below
-
-
 def concepts(
     below: dict[int, set[int]],
     synsets: dict[int, Synset],

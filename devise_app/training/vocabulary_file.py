@@ -29,8 +29,10 @@ def _text(lines: list[str]) -> np.ndarray:
     return np.frombuffer("\n".join(lines).encode("utf-8"), dtype=np.uint8)
 
 
-def class_aliases(classes: list[ImageNetClass], synsets: dict[int, Synset], names: list[str]) -> list[str]:
-    """Other WordNet lemma names of each class ("tabby cat" -> tabby), when unambiguous."""
+def class_aliases(
+    classes: list[ImageNetClass], synsets: dict[int, Synset], names: list[str]
+) -> dict[str, int]:
+    """Other WordNet lemma names of each class ("tabby" -> tabby cat's index), when unambiguous."""
     taken = {n.lower() for n in names}
     candidates: list[tuple[str, int]] = []
     for c in classes:
@@ -38,7 +40,7 @@ def class_aliases(classes: list[ImageNetClass], synsets: dict[int, Synset], name
             if lemma.lower() not in taken:
                 candidates.append((lemma.lower(), c.index))
     counts = Counter(alias for alias, _ in candidates)
-    return [f"{alias}\t{index}" for alias, index in dict.fromkeys(candidates) if counts[alias] == 1]
+    return {alias: index for alias, index in dict.fromkeys(candidates) if counts[alias] == 1}
 
 
 def write_vocabulary(
@@ -49,7 +51,7 @@ def write_vocabulary(
     word_vectors: np.ndarray,
     names: list[str],
     classes: list[ImageNetClass],
-    synsets: dict[int, Synset],
+    aliases: dict[str, int],
     class_vectors: np.ndarray,
     concepts: dict[str, list[int]],
     usual_sense_names: list[str],
@@ -68,7 +70,7 @@ def write_vocabulary(
         word_scale=scale,
         class_names=_text(names),
         class_wnids=_text([c.wnid for c in classes]),
-        class_aliases=_text(class_aliases(classes, synsets, names)),
+        class_aliases=_text([f"{alias}\t{index}" for alias, index in aliases.items()]),
         class_vectors=class_vectors.astype(np.float32),
         concepts=_text([f"{word}\t{' '.join(map(str, members))}" for word, members in concepts.items()]),
         usual_sense_names=_text(usual_sense_names),

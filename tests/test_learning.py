@@ -175,6 +175,24 @@ def test_the_concept_labelled_photos_share_ranks_the_rest(
     assert average_precision(scores, is_cat[held_out]) == pytest.approx(1.0)
 
 
+def test_the_shared_concept_must_rise_in_every_labelled_photo(vocabulary: Any) -> None:
+    """Three photos of three terriers, one of them a breed the rest of the library
+    never shows: that breed rises far in one photo and not at all in the others, the
+    terriers rise in all three. The shared concept is the terriers."""
+    from devise_app.engine.visual import shared_concept
+
+    terriers = vocabulary.concept_classes("terrier")
+    rare, *common = terriers
+    classes = len(vocabulary.class_names)
+    candidates = np.full((50, classes), 1.0 / classes, dtype=np.float32)
+    candidates[:, rare] = 1e-7
+    labelled = np.full((3, classes), 0.3 / classes, dtype=np.float32)
+    labelled[:, rare] = 1e-7
+    for row, breed in enumerate([rare, common[0], common[1]]):
+        labelled[row, breed] += 0.7
+    assert shared_concept(labelled, candidates, vocabulary) == tuple(sorted(terriers))
+
+
 def test_the_concepts_a_label_name_mentions_rank_the_rest(
     encoder: Any, vocabulary: Any, photos: dict[str, Any]
 ) -> None:

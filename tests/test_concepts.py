@@ -50,6 +50,32 @@ def test_a_sentence_carries_the_concepts_it_mentions(vocabulary: Any) -> None:
     assert mentioned_concepts("on the of in with", vocabulary) == ()
 
 
+def test_a_noun_of_several_words_mentions_nothing_its_words_would(vocabulary: Any) -> None:
+    """A tennis player is not the ballplayer of "player", and dog food is not a dog;
+    a class named by several words is still named ("hot dog")."""
+    assert mentioned_concepts("a player", vocabulary)
+    assert vocabulary.is_compound_noun("tennis player")
+    assert mentioned_concepts("a tennis player", vocabulary) == ()
+    assert mentioned_concepts("Two tennis players on a court.", vocabulary) == ()
+    assert mentioned_concepts("a bowl of dog food", vocabulary) == mentioned_concepts("a bowl", vocabulary)
+    hot_dog = mentioned_concepts("a hot dog", vocabulary)
+    assert hot_dog == ((vocabulary.class_index("hotdog"),),)
+
+
+def test_the_build_lists_nouns_of_two_or_three_words_without_classes() -> None:
+    from devise_app.training.text_space import compound_nouns
+
+    senses = {
+        "tennis player": [1],
+        "hot dog": [2],
+        "cat": [3],
+        "a b c d": [4],
+        "carpenter's kit": [5],
+        "t.v. set": [6],
+    }
+    assert compound_nouns(senses, {"hot dog": [934]}) == ["carpenter's kit", "tennis player"]
+
+
 def test_word_arithmetic_is_not_re_ranked(vocabulary: Any) -> None:
     assert embed_query("king - man + woman", vocabulary).concepts == ()
     assert embed_query("2*dog + beach", vocabulary).concepts == ()

@@ -330,10 +330,19 @@ def _concept_members(key: str, vocabulary: Vocabulary) -> ClassSets | None:
     return None
 
 
+def _is_compound_noun(key: str, vocabulary: Vocabulary) -> bool:
+    """Whether a lower-case text of several words is a noun of its own with no
+    classes, by its last word's singular forms ("tennis players")."""
+    head, _, last = key.rpartition(" ")
+    return bool(head) and any(vocabulary.is_compound_noun(f"{head} {form}") for form in plural_bases(last))
+
+
 def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, bool]:
     """The classes and concepts a text mentions, longest names first, each once
     ("a cat on a hot dog stand": cat, hot dog stand), and whether one of them is all
-    the text says (its other words are function words: "a woman", "the cats")."""
+    the text says (its other words are function words: "a woman", "the cats"). A
+    noun of several words with no classes mentions nothing, nor do its words ("a
+    tennis player": not the ballplayer of "player")."""
     words = WORD.findall(unicodedata.normalize("NFKC", text).lower())
     found: dict[tuple[int, ...], None] = {}
     start, uncovered, matches = 0, 0, 0
@@ -341,11 +350,16 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, bool]:
         for size in range(min(MAX_MENTION_WORDS, len(words) - start), 0, -1):
             if size == 1 and words[start] in FUNCTION_WORDS:
                 continue
-            named = _concept_members(" ".join(words[start : start + size]), vocabulary)
+            phrase = " ".join(words[start : start + size])
+            named = _concept_members(phrase, vocabulary)
             if named is not None:
                 found.update(dict.fromkeys(named))
                 start += size
                 matches += 1
+                break
+            if size > 1 and _is_compound_noun(phrase, vocabulary):
+                uncovered += 1
+                start += size
                 break
         else:
             uncovered += words[start] not in FUNCTION_WORDS

@@ -118,6 +118,7 @@ class Vocabulary:
         people_classes: list[int] | None = None,
         mentioning_classes: dict[str, tuple[int, ...]] | None = None,
         usual_sense_names: list[str] | None = None,
+        compound_nouns: list[str] | None = None,
     ):
         self.words = words
         self.word_dim = word_vectors.shape[1]
@@ -137,6 +138,7 @@ class Vocabulary:
         self._people_words = frozenset(people_words or ())
         self.people_classes = tuple(people_classes or ())
         self._mentioning_classes = mentioning_classes or {}
+        self._compound_nouns = frozenset(compound_nouns or ())
         self._text_mean = text_mean
         self._text_projection = text_projection
         self.model_dir = model_dir
@@ -174,6 +176,7 @@ class Vocabulary:
                 people_words = _lines(data["people_words"]) if "people_words" in data else []
                 people_classes = data["people_classes"].tolist() if "people_classes" in data else []
                 usual = _lines(data["usual_sense_names"]) if "usual_sense_names" in data else []
+                compounds = _lines(data["compound_nouns"]) if "compound_nouns" in data else []
                 mentioning = {}
                 for line in _lines(data["mentioning_classes"]) if "mentioning_classes" in data else []:
                     word, members = line.split("\t")
@@ -210,6 +213,7 @@ class Vocabulary:
             people_classes,
             mentioning,
             usual,
+            compounds,
         )
 
     # -- the text encoder ------------------------------------------------------------
@@ -303,6 +307,11 @@ class Vocabulary:
     def is_people_word(self, text: str) -> bool:
         """Whether ``text`` is a noun whose first WordNet sense is a person or people (woman, child)."""
         return text.lower().strip() in self._people_words
+
+    def is_compound_noun(self, text: str) -> bool:
+        """Whether a lower-case text of two or three words is a WordNet noun with no
+        classes of its own ("tennis player", "parking lot")."""
+        return text in self._compound_nouns
 
     def concept_class_sets(self) -> set[tuple[int, ...]]:
         """Every distinct set of ImageNet classes some WordNet concept spans, sorted."""

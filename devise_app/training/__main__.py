@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         usual_sense_names=usual,
         people_words=people,
         people_classes=text_space.people_classes(concepts),
+        compound_nouns=text_space.compound_nouns(senses, concepts),
         mentioning_classes=text_space.mentioning_classes(classes, synsets, people),
         text_mean=text_mean,
         text_projection=projection,

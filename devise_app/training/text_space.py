@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devise_app.engine.query import MAX_MENTION_WORDS
 from devise_app.engine.vocabulary import WORD as TOKEN
 from devise_app.engine.vocabulary import plural_bases
 from devise_app.training.labels import ImageNetClass
@@ -266,6 +267,19 @@ def mentioning_classes(
             for base in {b for form in plural_bases(token) for b in plural_bases(form)} & wanted:
                 found.setdefault(base, set()).add(c.index)
     return {word: sorted(members) for word, members in sorted(found.items())}
+
+
+def compound_nouns(senses: dict[str, list[int]], concepts: dict[str, list[int]]) -> list[str]:
+    """WordNet's nouns of two or three words with no classes of their own ("tennis
+    player", "parking lot"): a text that says one means it, not its parts, so its
+    words mention nothing ("player" is not a ballplayer there)."""
+    return sorted(
+        lemma
+        for lemma in senses
+        if 2 <= len(lemma.split()) <= MAX_MENTION_WORDS
+        and lemma not in concepts
+        and TOKEN.fullmatch(lemma.replace(" ", ""))
+    )
 
 
 def people_classes(concepts: dict[str, list[int]]) -> list[int]:

@@ -57,6 +57,7 @@ def write_vocabulary(
     usual_sense_names: list[str],
     people_words: list[str],
     people_classes: list[int],
+    compound_nouns: list[str],
     mentioning_classes: dict[str, list[int]],
     text_mean: np.ndarray,
     text_projection: np.ndarray,
@@ -76,6 +77,7 @@ def write_vocabulary(
         usual_sense_names=_text(usual_sense_names),
         people_words=_text(people_words),
         people_classes=np.array(people_classes, dtype=np.int32),
+        compound_nouns=_text(compound_nouns),
         mentioning_classes=_text(
             [f"{word}\t{' '.join(map(str, found))}" for word, found in mentioning_classes.items()]
         ),

@@ -586,21 +586,41 @@ def _positive(text: str) -> int:
     return value
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser that takes its options anywhere among its arguments, as
+    users type them: ``label add --library L Grandma a.jpg`` (argparse alone gives
+    the label and its photos out before the option, then refuses the rest). After
+    ``--`` everything is an argument, as usual (``search -- -dog``)."""
+
+    _parsing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._parsing or "--" in (args or ()):
+            return super().parse_known_args(args, namespace)
+        self._parsing = True  # the intermixed parse calls back in here (Python 3.11, 3.12)
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Search your own photos by meaning. Without a command, opens the app's window.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_CommandParser)
 
-    library = argparse.ArgumentParser(add_help=False)
+    library = _CommandParser(add_help=False)
     library.add_argument(
         "--library", type=Path, metavar="DIR", help="the library folder (default: the per-user one)"
     )
-    output = argparse.ArgumentParser(add_help=False)
+    output = _CommandParser(add_help=False)
     output.add_argument("--json", action="store_true", help="print one JSON object per line")
-    narrow = argparse.ArgumentParser(add_help=False)
+    narrow = _CommandParser(add_help=False)
     narrow.add_argument("--folder", type=Path, metavar="F", help="only photos in this folder (and below)")
     narrow.add_argument("--label", metavar="L", help="only photos carrying this label")
     narrow.add_argument(
@@ -612,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
         name: str,
         func: Callable[[argparse.Namespace], int],
         help: str,
-        parents: Iterable[argparse.ArgumentParser],
+        parents: Iterable[_CommandParser],
     ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help, parents=list(parents))
         sub.set_defaults(func=func)

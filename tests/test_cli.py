@@ -162,6 +162,21 @@ def test_label_command_and_label_search(
     assert_one_line_error(err, "not a photo of the library")
 
 
+def test_options_may_come_anywhere_among_a_commands_arguments(
+    library_dir: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lib = ("--library", str(library_dir))
+    assert run(capsys, "label", "add", *lib, "Mom & Dad", photo_dir / "coffee.png")[0] == 0
+    assert run(capsys, "label", *lib, "add", "Mom & Dad", photo_dir / "rocket.jpg")[0] == 0
+    code, out, err = run(capsys, "search", "missile", "--top", "1", "label:Mom & Dad", "--json", *lib)
+    assert code == 0, err
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["query"] for a in answers] == ["missile", "label:Mom & Dad"]
+    assert len(answers[1]["results"]) == 1
+    code, out, err = run(capsys, "search", *lib, "--json", "--", "-missile")
+    assert json.loads(out)["query"] == "-missile"
+
+
 def test_similar_and_describe(library_dir: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys, "similar", photo_dir / "chelsea.png", "--json", "--top", "3", "--library", library_dir

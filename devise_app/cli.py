@@ -59,6 +59,11 @@ def _is_user_error(exc: BaseException) -> bool:
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+def _counted(count: int, noun: str) -> str:
+    """ "1 label", "2 labels"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _shown(value: object) -> str:
     """``value`` as text that is safe to print on a terminal: unprintable characters escaped."""
     return _UNPRINTABLE.sub(
@@ -308,7 +313,8 @@ def cmd_label(args: argparse.Namespace) -> int:
                 sys.stdout.write(json.dumps(library.export_labels(), indent=2, ensure_ascii=False) + "\n")
         else:
             applied, missing = library.import_labels(Path(args.name).read_bytes())
-            print(f"imported {applied} labels; {len(missing)} photos are not in this library")
+            elsewhere = _counted(len(missing), "photo")
+            print(f"imported {_counted(applied, 'label')}; {elsewhere} not in this library")
             for path in missing[:SHOWN_SKIPPED]:
                 print(f"  not found: {_shown(path)}")
     return 0
@@ -356,7 +362,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
         _print_json({"labels": names, "photos": photos, "seconds": seconds})
     else:
         print(
-            f"learned {len(names)} labels ({_shown(', '.join(names))}); {photos} photos re-projected "
+            f"learned {_counted(len(names), 'label')} ({_shown(', '.join(names))}); "
+            f"{_counted(photos, 'photo')} re-projected "
             f"and the search index rebuilt in {seconds} s"
         )
     return 0
@@ -402,7 +409,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                      "sound": report.sound, "findings": findings})  # fmt: skip
         return 0 if report.sound else 1
     print(
-        f"checked {report.photos} photos ({report.vectors} stored vectors), {report.labels} labels, "
+        f"checked {_counted(report.photos, 'photo')} ({_counted(report.vectors, 'stored vector')}), "
+        f"{_counted(report.labels, 'label')}, "
         "the catalog's integrity and the search index"
     )
     for finding in report.findings:

@@ -180,7 +180,7 @@ def test_cli_learn_and_label_export_import(
     assert document["labels"] == {"Zorblax": [str(folder / "cat-a.png")]}
     assert main(["label", "remove", "Zorblax", str(folder / "cat-a.png"), "--library", library]) == 0
     assert main(["label", "import", str(export), "--library", library]) == 0
-    assert "imported 1 labels" in capsys.readouterr().out
+    assert "imported 1 label;" in capsys.readouterr().out
     assert main(["label", "list", "--json", "--library", library]) == 0
     assert json.loads(capsys.readouterr().out) == {"labels": [{"name": "Zorblax", "photos": 1}]}
     export.write_text("{not json")

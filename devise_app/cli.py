@@ -60,7 +60,7 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _counted(count: int, noun: str) -> str:
-    """ "1 label", "2 labels"."""
+    """A count and its noun: "1 label", "2 labels"."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 

@@ -20,6 +20,8 @@ of the 1000 label texts (build time only).
   WordNet nouns and adjectives among the most frequent GloVe words.
 - Concepts: every WordNet noun lemma with ImageNet classes at or below it, and
   those classes (for queries such as "dog", "fruit", "vehicle").
+- Compound nouns: WordNet's nouns of two or three words with no classes ("tennis
+  player"), which a text's mentions read whole.
 """
 
 from __future__ import annotations

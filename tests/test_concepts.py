@@ -153,6 +153,39 @@ def test_words_for_people_also_take_the_classes_whose_definitions_name_them(voca
     assert vocabulary.people_evidence("baby")[1] in asleep.concepts
 
 
+def test_a_noun_with_no_classes_borrows_those_seen_with_it(vocabulary: Any) -> None:
+    """ "kitchen" names no class, but a microwave's definition names kitchens: the
+    evidence is weaker than a named concept's, and a sentence mentions it."""
+
+    def borrowed(text: str) -> set[str]:
+        found = embed_query(text, vocabulary).concepts
+        return {vocabulary.class_names[i] for members in found for i in members}
+
+    assert {"microwave", "toaster"} <= borrowed("kitchens")
+    assert {"ski", "snowmobile"} <= borrowed("Snow!")
+    assert embed_query("the kitchen", vocabulary).concept_weight == concepts.ASSOCIATED_WEIGHT
+    assert concepts.MENTIONED_WEIGHT < concepts.ASSOCIATED_WEIGHT < concepts.NAMED_WEIGHT
+    sentence = embed_query("A dog in a kitchen.", vocabulary)
+    assert vocabulary.associated_classes("kitchen") in sentence.concepts
+    assert tuple(vocabulary.concept_classes("dog")) in sentence.concepts
+    assert sentence.concept_weight == concepts.MENTIONED_WEIGHT
+    assert vocabulary.associated_classes("dog") == ()  # it names a concept of its own
+    assert vocabulary.associated_classes("woman") == ()  # a word for people: people_evidence
+    assert vocabulary.associated_classes("water") == ()  # named in passing by too many
+
+
+def test_the_build_lets_only_nouns_without_classes_borrow() -> None:
+    from devise_app.training.text_space import associable_nouns
+
+    senses = {"kitchen": [1], "dog": [2], "open": [3], "woman": [4], "the": [5], "ice rink": [6]}
+    senses["xyzzy"] = [7]  # never tagged in the corpora
+    counts = {"kitchen": {"noun": 30}, "dog": {"noun": 40}, "open": {"adj": 90, "verb": 50, "noun": 2}}
+    counts |= {"woman": {"noun": 80}, "the": {"noun": 1}, "ice rink": {"noun": 3}}
+    senses |= {"cup": [8], "women": [9], "eating": [10]}  # a class name; a plural of a word for people
+    counts |= {"cup": {"noun": 20}, "women": {"noun": 9}, "eating": {"noun": 5}}
+    assert associable_nouns(senses, {"dog": [160]}, {"woman", "cup"}, counts) == ["kitchen"]
+
+
 def test_a_word_stands_for_its_most_frequent_sense(vocabulary: Any) -> None:
     cats = {vocabulary.class_names[i] for i in vocabulary.concept_classes("cat")}
     assert {"tabby", "Siamese cat"} <= cats

@@ -37,7 +37,7 @@ import numpy as np
 
 from devise_app.bench.common import dataset_dir
 from devise_app.engine import imaging
-from devise_app.engine.concepts import reranked
+from devise_app.engine.concepts import ASSOCIATED_WEIGHT, reranked
 from devise_app.engine.errors import QueryError
 from devise_app.engine.evaluation import (
     HIT_KS,
@@ -258,15 +258,29 @@ class CocoQueries:
 
     def category_breakdown(self, photos: np.ndarray, logits: np.ndarray, weakest: int = 12) -> None:
         """Prints the category mAP of the names that reach ImageNet classes through
-        the hierarchy and of those that do not, and the weakest names."""
+        the hierarchy, of those that only borrow the classes seen with them, and of
+        those that reach none, and the weakest names."""
         aps = np.array(self.category_aps(photos, logits))
-        reached = np.array([bool(q.concepts) for q in self.category_queries])
-        for has, what in ((True, "name ImageNet classes"), (False, "name none (the text space alone)")):
-            chosen = aps[reached == has]
+        kinds = np.array([_evidence_kind(q) for q in self.category_queries])
+        groups = (
+            ("classes", "name ImageNet classes"),
+            ("seen with", "name none but are seen with some (book: bookcase, library, ...)"),
+            ("none", "name none (the text space alone)"),
+        )
+        for kind, what in groups:
+            chosen = aps[kinds == kind]
             mean = f"{chosen.mean():.3f}" if len(chosen) else "-"
             print(f"category names that {what}: {len(chosen)}, mAP {mean}")
         order = np.argsort(aps)[:weakest]
         print("weakest: " + ", ".join(f"{self.categories[i]} {aps[i]:.2f}" for i in order))
+
+
+def _evidence_kind(query: QueryVector) -> str:
+    """Whether a query reaches ImageNet classes it names or mentions, only classes
+    seen with what it names, or none."""
+    if not query.concepts:
+        return "none"
+    return "seen with" if query.concept_weight == ASSOCIATED_WEIGHT else "classes"
 
 
 def coco_table(

@@ -7,13 +7,15 @@ The log of a concept's probability (the sum of its classes' softmax
 probabilities, as in ``visual.concept_scores``) tells the two apart: it grades
 weak but real presence, which everyday photos full of things need.
 
-A query that names a class or a WordNet concept ("cat", "a vehicle", "tabby
-cats") is re-ranked by ``NAMED_WEIGHT`` of that evidence; a longer text has the
-concepts it mentions ("a cat on a couch": cat, couch) summed in at
-``MENTIONED_WEIGHT``. The evidence, standardised over the photos compared (the
-index's nearest ``search.RERANKED_CANDIDATES``), is brought to the cosines' own
-mean and spread there, so a mixed score still reads like a cosine (the cut-off of
-``relevance`` applies as before). Word arithmetic is not re-ranked.
+A query that names a class or a WordNet concept ("cat", "a vehicle", "tabby cats")
+is re-ranked by ``NAMED_WEIGHT`` of that evidence; a noun that names no class takes
+``ASSOCIATED_WEIGHT`` of the evidence for the classes whose definitions name it
+("kitchen": microwave, toaster); a longer text has the concepts it mentions ("a cat
+on a couch": cat, couch) summed in at ``MENTIONED_WEIGHT``. The evidence,
+standardised over the photos compared (the index's nearest
+``search.RERANKED_CANDIDATES``), is brought to the cosines' own mean and spread
+there, so a mixed score still reads like a cosine (the cut-off of ``relevance``
+applies as before). Word arithmetic is not re-ranked.
 
 Chosen on the development samples (COCO sample and ImageNet sample; nothing was
 trained on them), see models/MODEL_CARD.md: COCO category mAP 0.465 -> 0.498,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from devise_app.engine.model import Head
 
 NAMED_WEIGHT = 0.6  # of the score, for a query that names a class or concept
+ASSOCIATED_WEIGHT = 0.3  # of the score, for the classes seen with a noun a query names
 MENTIONED_WEIGHT = 0.1  # of the score, for the concepts a longer text mentions
 _LOG_FLOOR = 1e-6  # added to a concept's probability before its log
 

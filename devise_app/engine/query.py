@@ -7,8 +7,9 @@ names an ImageNet class ("Great White Shark", "tabby cats") uses the class's ful
 vector, and one that names a WordNet concept with classes below it ("dogs",
 "fruit", "a vehicle") is mixed with those classes (``Vocabulary.concept_vector``).
 The classes a text names or mentions (and, for words for people, the classes that
-show people) travel with its vector, for the search to re-rank by the classifier's
-evidence for them (``devise_app.engine.concepts``).
+show people; for a noun that names no class, those seen with it) travel with its
+vector, for the search to re-rank by the classifier's evidence for them
+(``devise_app.engine.concepts``).
 
 Arithmetic is read only where it is clearly meant:
 
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devise_app.engine.concepts import MENTIONED_WEIGHT, NAMED_WEIGHT, ClassSets
+from devise_app.engine.concepts import ASSOCIATED_WEIGHT, MENTIONED_WEIGHT, NAMED_WEIGHT, ClassSets
 from devise_app.engine.errors import QueryError
 from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector, plural_bases
 
@@ -337,21 +338,36 @@ def _is_compound_noun(key: str, vocabulary: Vocabulary) -> bool:
     return bool(head) and any(vocabulary.is_compound_noun(f"{head} {form}") for form in plural_bases(last))
 
 
-def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, bool]:
+def _associated_members(word: str, vocabulary: Vocabulary) -> ClassSets | None:
+    """The classes seen with a noun that names none ("kitchen": microwave,
+    toaster, waffle iron; ``Vocabulary.associated_classes``), by its singular forms."""
+    for form in plural_bases(word):
+        members = vocabulary.associated_classes(form)
+        if members:
+            return (members,)
+    return None
+
+
+def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
     """The classes and concepts a text mentions, longest names first, each once
-    ("a cat on a hot dog stand": cat, hot dog stand), and whether one of them is all
-    the text says (its other words are function words: "a woman", "the cats"). A
-    noun of several words with no classes mentions nothing, nor do its words ("a
-    tennis player": not the ballplayer of "player")."""
+    ("a cat on a hot dog stand": cat, hot dog stand), and the weight of their
+    evidence: ``NAMED_WEIGHT`` when one of them is all the text says (its other
+    words are function words: "a woman", "the cats"), ``ASSOCIATED_WEIGHT`` when
+    that one is only seen with what the text says ("the kitchen"), else
+    ``MENTIONED_WEIGHT``. A noun of several words with no classes mentions nothing,
+    nor do its words ("a tennis player": not the ballplayer of "player")."""
     words = WORD.findall(unicodedata.normalize("NFKC", text).lower())
     found: dict[tuple[int, ...], None] = {}
-    start, uncovered, matches = 0, 0, 0
+    start, uncovered, matches, associated = 0, 0, 0, 0
     while start < len(words):
         for size in range(min(MAX_MENTION_WORDS, len(words) - start), 0, -1):
             if size == 1 and words[start] in FUNCTION_WORDS:
                 continue
             phrase = " ".join(words[start : start + size])
             named = _concept_members(phrase, vocabulary)
+            if named is None and size == 1:
+                named = _associated_members(phrase, vocabulary)
+                associated += named is not None
             if named is not None:
                 found.update(dict.fromkeys(named))
                 start += size
@@ -364,7 +380,11 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, bool]:
         else:
             uncovered += words[start] not in FUNCTION_WORDS
             start += 1
-    return tuple(found), matches == 1 and not uncovered
+    if not found:
+        return (), 0.0
+    if matches == 1 and not uncovered:
+        return tuple(found), ASSOCIATED_WEIGHT if associated else NAMED_WEIGHT
+    return tuple(found), MENTIONED_WEIGHT
 
 
 def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:
@@ -385,10 +405,7 @@ def _concepts(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tup
     if plan.concept is not None:
         people = vocabulary.people_evidence(plan.concept)  # "person", "people"
         return (people or (tuple(vocabulary.concept_classes(plan.concept)),)), NAMED_WEIGHT
-    mentioned, named = _mentions(plan.text or "", vocabulary)
-    if not mentioned:
-        return (), 0.0
-    return mentioned, NAMED_WEIGHT if named else MENTIONED_WEIGHT
+    return _mentions(plan.text or "", vocabulary)
 
 
 def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> _Plan | None:

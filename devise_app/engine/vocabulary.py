@@ -304,6 +304,15 @@ class Vocabulary:
         mentioning = self._mentioning_classes.get(text.lower().strip())
         return (self.people_classes, mentioning) if mentioning else (self.people_classes,)
 
+    def associated_classes(self, word: str) -> tuple[int, ...]:
+        """For a noun that names no class, concept or person, the classes whose
+        definitions name it ("kitchen": microwave, toaster, waffle iron), when there
+        are a few; none for any other text."""
+        key = word.lower().strip()
+        if self.is_people_word(key):
+            return ()
+        return self._mentioning_classes.get(key, ())
+
     def is_people_word(self, text: str) -> bool:
         """Whether ``text`` is a noun whose first WordNet sense is a person or people (woman, child)."""
         return text.lower().strip() in self._people_words

@@ -177,13 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     senses, sense_counts = noun_senses(), noun_sense_counts()
     concepts = text_space.concepts(below, synsets, senses, sense_counts)
     first_senses = {lemma: offsets[0] for lemma, offsets in senses.items()}
-    people = text_space.people_words(synsets, first_senses, concepts, tag_counts())
+    counts = tag_counts()
+    people = text_space.people_words(synsets, first_senses, concepts, counts)
     class_names = {name.lower(): index for index, name in enumerate(names)}
     aliases = class_aliases(classes, synsets, names)
     usual = text_space.usual_sense_names(
         classes, aliases | class_names, set(aliases) - set(class_names), below, senses, sense_counts
     )
     print(f"class names typed for their usual sense: {', '.join(usual)}")
+    named = set(class_names) | set(aliases)
+    associable = text_space.associable_nouns(senses, concepts, named | set(people), counts)
     write_vocabulary(
         vocabulary_path,
         known=known,
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         people_words=people,
         people_classes=text_space.people_classes(concepts),
         compound_nouns=text_space.compound_nouns(senses, concepts),
-        mentioning_classes=text_space.mentioning_classes(classes, synsets, people),
+        mentioning_classes=text_space.mentioning_classes(classes, synsets, people, associable),
         text_mean=text_mean,
         text_projection=projection,
     )

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devise_app.engine.query import MAX_MENTION_WORDS
+from devise_app.engine.query import FUNCTION_WORDS, MAX_MENTION_WORDS
 from devise_app.engine.vocabulary import WORD as TOKEN
 from devise_app.engine.vocabulary import plural_bases
 from devise_app.training.labels import ImageNetClass
@@ -251,15 +251,19 @@ ANIMAL_SYNSET = 15388  # animal.n.01: "adult" is in the definitions of cock and 
 
 
 def mentioning_classes(
-    classes: list[ImageNetClass], synsets: dict[int, Synset], people: list[str]
+    classes: list[ImageNetClass], synsets: dict[int, Synset], people: list[str], nouns: list[str] = ()
 ) -> dict[str, list[int]]:
-    """Each word for people -> the classes (animals aside) whose WordNet definition
-    names it, plurals and possessives included ("baby": crib, cradle, bassinet, "a
-    baby bed ..."; "woman": bikini, "a woman's very brief bathing suit"): evidence
-    of such a person beyond what people wear. Not for the words of person and
-    people themselves, which any person answers ("a room where a person sleeps")."""
+    """The classes (animals aside) whose WordNet definition names a word, plurals
+    and possessives included:
+    - each word for people in ``people`` ("baby": crib, cradle, bassinet, "a baby
+      bed ..."; "woman": bikini, "a woman's very brief bathing suit"): evidence of
+      such a person beyond what people wear. Not for the words of person and people
+      themselves, which any person answers ("a room where a person sleeps");
+    - each other noun in ``nouns`` (``associable_nouns``) named by at most
+      ``MAX_ASSOCIATED_CLASSES`` definitions ("kitchen": microwave, toaster, waffle
+      iron; "snow": ski, snowmobile, snowplow): what such a place or thing is seen with."""
     roots = {lemma.lower() for offset in PEOPLE_SYNSETS for lemma in synsets[offset].lemmas}
-    wanted = set(people) - roots
+    wanted = (set(people) - roots) | set(nouns)
     found: dict[str, set[int]] = {}
     for c in classes:
         offset = wnid_offset(c.wnid)
@@ -268,7 +272,42 @@ def mentioning_classes(
         for token in TOKEN.findall(first_sentence(synsets[offset].gloss).lower()):
             for base in {b for form in plural_bases(token) for b in plural_bases(form)} & wanted:
                 found.setdefault(base, set()).add(c.index)
-    return {word: sorted(members) for word, members in sorted(found.items())}
+    kept = set(people) - roots
+    return {
+        word: sorted(members)
+        for word, members in sorted(found.items())
+        if word in kept or len(members) <= MAX_ASSOCIATED_CLASSES
+    }
+
+
+MAX_ASSOCIATED_CLASSES = 8  # more definitions name a word in passing ("water", "head")
+
+
+def associable_nouns(
+    senses: dict[str, list[int]],
+    concepts: dict[str, list[int]],
+    named: set[str],
+    counts: dict[str, dict[str, int]],
+) -> list[str]:
+    """The one-word nouns that name no concept and are not in ``named`` (class names,
+    aliases and words for people), nor plurals of such ("men"), and that WordNet's
+    tagged corpora use as a noun at least as often as otherwise ("kitchen", "street",
+    "snow"; not "open", "close" or "old", nor -ing forms): those that may borrow the
+    classes whose definitions name them (``mentioning_classes``)."""
+
+    def mostly_a_noun(word: str) -> bool:
+        found = counts.get(word, {})
+        return found.get("noun", 0) >= max(1, sum(n for part, n in found.items() if part != "noun"))
+
+    return sorted(
+        word
+        for word in senses
+        if " " not in word
+        and not any(base in concepts or base in named for base in plural_bases(word))  # "men": man
+        and word not in FUNCTION_WORDS
+        and not word.endswith("ing")  # mostly verbs in a text: "people eating" (muzzle)
+        and mostly_a_noun(word)
+    )
 
 
 def compound_nouns(senses: dict[str, list[int]], concepts: dict[str, list[int]]) -> list[str]:

@@ -50,6 +50,14 @@ def test_a_sentence_carries_the_concepts_it_mentions(vocabulary: Any) -> None:
     assert mentioned_concepts("on the of in with", vocabulary) == ()
 
 
+def test_words_for_the_photo_itself_do_not_dilute_what_it_shows(vocabulary: Any) -> None:
+    dogs = embed_query("dogs", vocabulary)
+    for text in ("a photo of a dog", "Pictures of dogs!", "dog photos", "an image of the dogs"):
+        query = embed_query(text, vocabulary)
+        assert query.concepts == dogs.concepts, text
+        assert query.concept_weight == concepts.NAMED_WEIGHT, text
+
+
 def test_a_noun_of_several_words_mentions_nothing_its_words_would(vocabulary: Any) -> None:
     """A tennis player is not the ballplayer of "player", and dog food is not a dog;
     a class named by several words is still named ("hot dog")."""

@@ -50,11 +50,19 @@ MAX_NESTING = 20  # brackets inside brackets
 MAX_SUGGESTED_WORDS = 5  # unknown words of one query that get close spellings
 ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ", "many ")
 MAX_MENTION_WORDS = 3  # the longest concept name looked for inside a text ("hot dog stand")
+# words for the photo itself: in "a photo of a dog" what it shows is the query
+PHOTO_WORDS = frozenset(
+    "photo photos photograph photographs picture pictures pic pics image images snapshot snapshots "
+    "shot shots view views scene scenes closeup".split()
+)
 # words never read as a concept mentioned in a sentence, though WordNet has a noun for them
-FUNCTION_WORDS = frozenset(
-    "a an the of on in with and or is are was were be at to it its some two three one four many near "
-    "next top front side back up down other while his her their this that there has have by for from "
-    "as out over under into onto off who which very".split()
+FUNCTION_WORDS = (
+    frozenset(
+        "a an the of on in with and or is are was were be at to it its some two three one four many near "
+        "next top front side back up down other while his her their this that there has have by for from "
+        "as out over under into onto off who which very".split()
+    )
+    | PHOTO_WORDS
 )
 
 _SCANNER = re.compile(

@@ -50,9 +50,10 @@ def test_a_sentence_carries_the_concepts_it_mentions(vocabulary: Any) -> None:
     assert mentioned_concepts("on the of in with", vocabulary) == ()
 
 
-def test_words_for_the_photo_itself_do_not_dilute_what_it_shows(vocabulary: Any) -> None:
+def test_words_for_the_photo_itself_or_its_owner_do_not_dilute_what_it_shows(vocabulary: Any) -> None:
     dogs = embed_query("dogs", vocabulary)
-    for text in ("a photo of a dog", "Pictures of dogs!", "dog photos", "an image of the dogs"):
+    texts = ("a photo of a dog", "Pictures of dogs!", "dog photos", "an image of the dogs", "me and my dog")
+    for text in texts:
         query = embed_query(text, vocabulary)
         assert query.concepts == dogs.concepts, text
         assert query.concept_weight == concepts.NAMED_WEIGHT, text

@@ -60,7 +60,8 @@ FUNCTION_WORDS = (
     frozenset(
         "a an the of on in with and or is are was were be at to it its some two three one four many near "
         "next top front side back up down other while his her their this that there has have by for from "
-        "as out over under into onto off who which very".split()
+        "as out over under into onto off who which very my our your me we i you us he she him them they "
+        "mine yours ours these those".split()
     )
     | PHOTO_WORDS
 )

@@ -1,5 +1,6 @@
-"""``bench index`` runs at toy sizes, and no benchmark needs the test extra
-(scikit-image). These tests check what is printed, never timings."""
+"""``bench index`` runs at toy sizes, ``bench quality``'s everyday table scores real
+photos, and no benchmark needs the test extra (scikit-image). These tests check what
+is printed, never timings."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from devise_app.bench import common
 from devise_app.bench import index as bench_index
+from devise_app.engine.imaging import load_model_input
 
 SKIMAGE_PHOTOS = Path(__import__("skimage").__file__).parent / "data"
 # In a child process without scikit-image (as after ``pip install devise-app``).
@@ -95,3 +99,31 @@ def test_source_pictures_spread_over_the_sample(tmp_path: Path) -> None:
     pictures = common.source_pictures(paths)
     assert len(pictures) == common.SOURCE_COUNT
     assert pictures[0][0, 0, 0] == 0 and pictures[-1][0, 0, 0] > 100
+
+
+def test_everyday_queries_find_the_photos_their_captions_describe(
+    encoder: Any, vocabulary: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The everyday table scores the app's ranking against what human captions say;
+    here four real photos with captions written for them, each query relevant to one."""
+    from devise_app.bench.everyday import caption_text, everyday_table, relevant
+
+    captions = {
+        "chelsea.png": "A cat lying on a rug.",
+        "coffee.png": "Food and a cup of coffee.",
+        "motorcycle_left.png": "A red motorcycle, a kind of bike.",
+        "rocket.jpg": "A rocket in the sky.",
+        "astronaut.png": "A woman in a space suit.",
+    }
+    entries = [{"file": name, "captions": [text]} for name, text in captions.items()]
+    assert caption_text(entries[0]) == " a cat lying on a rug "
+    assert relevant([" a cat lying on a rug "], (("cat", "cats"), ("rug",))).tolist() == [True]
+    assert relevant([" a category of cars "], (("cat",),)).tolist() == [False]  # whole words only
+    embedding = encoder.embed(np.stack([load_model_input(SKIMAGE_PHOTOS / name) for name in captions]))
+    queries = everyday_table(entries, embedding.vectors, embedding.logits, vocabulary, min_relevant=1)
+    printed = capsys.readouterr().out
+    result = queries.mean_aps(embedding.vectors, embedding.logits)
+    assert "| one word | 4 |" in printed  # cat, food, bike, sky
+    assert result["one word"] == pytest.approx(1.0)  # each one's photo ranks first
+    assert "| words for people | 1 |" in printed  # woman
+    assert result["words for people"] == pytest.approx(1.0)

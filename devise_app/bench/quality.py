@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from devise_app.bench.common import dataset_dir
+from devise_app.bench.everyday import EverydayQueries, everyday_table
 from devise_app.engine import imaging
 from devise_app.engine.concepts import ASSOCIATED_WEIGHT, reranked
 from devise_app.engine.errors import QueryError
@@ -323,9 +324,11 @@ def coco_table(
         )
     )
     queries.category_breakdown(photos, logits)
+    print()
+    everyday = everyday_table(entries, photos, logits, vocabulary)
     if views:
         print()
-        views_table(encoder, paths, queries, photos, logits)
+        views_table(encoder, paths, queries, everyday, photos, logits)
     return result
 
 
@@ -366,6 +369,7 @@ def views_table(
     encoder: ImageEncoder,
     paths: list[Path],
     queries: CocoQueries,
+    everyday: EverydayQueries,
     shipped: np.ndarray,
     shipped_logits: np.ndarray,
 ) -> None:
@@ -384,8 +388,8 @@ def views_table(
     all_probabilities = softmax(np.stack(logits))
     seconds = time.perf_counter() - started
     print(f"views of each COCO photo (CNN runs per photo = views; {seconds:.0f} s for all):")
-    print("| views | CNN runs | caption R@1 | R@5 | R@10 | median rank | category mAP |")
-    print("|---|---|---|---|---|---|---|")
+    print("| views | CNN runs | caption R@1 | R@5 | R@10 | median rank | category mAP | one word | people |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, (chosen, pooling) in VIEW_SETS.items():
         if pooling == "vectors":
             photos = unit_rows(all_vectors[:, list(chosen)].mean(axis=1))
@@ -397,9 +401,11 @@ def views_table(
         if chosen == (0,):
             photos, pooled_logits = shipped, shipped_logits
         r = queries.scores(photos, pooled_logits)
+        words = everyday.mean_aps(photos, pooled_logits)
         print(
             f"| {name} | {len(chosen)} | {r['caption R@1']:.3f} | {r['caption R@5']:.3f} | "
-            f"{r['caption R@10']:.3f} | {r['median rank']:.0f} | {r['category mAP']:.3f} |"
+            f"{r['caption R@10']:.3f} | {r['median rank']:.0f} | {r['category mAP']:.3f} | "
+            f"{words.get('one word', float('nan')):.3f} | {words.get('words for people', float('nan')):.3f} |"
         )
 
 

@@ -1,0 +1,196 @@
+"""Everyday queries on the COCO sample's captioned photos (part of ``bench quality``).
+
+What a person types for their own photos: one word (the issue's "dog, beach, snow,
+child, woman, baby, city, pool, surfing", and other common subjects), words for
+people, and short phrases. A photo is relevant when its five human captions use
+the query's words (any of the listed forms; for a phrase, some form of each of its
+parts), so no category list decides what a kitchen or a crowd is. Words that fewer
+than ``MIN_RELEVANT`` photos' captions use are left out of the means.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from devise_app.engine.concepts import reranked
+from devise_app.engine.evaluation import average_precision
+from devise_app.engine.query import QueryVector, embed_query
+from devise_app.engine.vectors import softmax
+from devise_app.engine.vocabulary import Vocabulary
+
+MIN_RELEVANT = 3
+
+Forms = tuple[str, ...]
+
+ONE_WORD: dict[str, Forms] = {
+    "dog": ("dog", "dogs", "puppy"),
+    "cat": ("cat", "cats", "kitten"),
+    "beach": ("beach",),
+    "snow": ("snow", "snowy"),
+    "city": ("city",),
+    "pool": ("pool",),
+    "surfing": ("surfing", "surfer", "surfers", "surf", "surfboard"),
+    "kitchen": ("kitchen",),
+    "street": ("street", "streets"),
+    "food": ("food",),
+    "pizza": ("pizza", "pizzas"),
+    "car": ("car", "cars"),
+    "bus": ("bus", "buses"),
+    "train": ("train", "trains"),
+    "bike": ("bike", "bikes", "bicycle", "bicycles"),
+    "horse": ("horse", "horses"),
+    "elephant": ("elephant", "elephants"),
+    "giraffe": ("giraffe", "giraffes"),
+    "sheep": ("sheep",),
+    "bird": ("bird", "birds"),
+    "plane": ("plane", "planes", "airplane", "airplanes", "jet"),
+    "boat": ("boat", "boats"),
+    "computer": ("computer", "computers", "laptop", "laptops"),
+    "phone": ("phone", "phones", "cellphone"),
+    "table": ("table", "tables"),
+    "bed": ("bed", "beds", "bedroom"),
+    "bathroom": ("bathroom",),
+    "room": ("room",),
+    "water": ("water",),
+    "ocean": ("ocean", "sea"),
+    "park": ("park",),
+    "field": ("field",),
+    "sky": ("sky",),
+    "tree": ("tree", "trees"),
+    "grass": ("grass", "grassy"),
+    "cake": ("cake", "cakes"),
+    "umbrella": ("umbrella", "umbrellas"),
+    "tennis": ("tennis",),
+    "baseball": ("baseball",),
+    "skateboard": ("skateboard", "skateboarder", "skateboarding"),
+    "skiing": ("ski", "skiing", "skier", "skiers", "skis"),
+}
+
+PEOPLE: dict[str, Forms] = {
+    "man": ("man", "men"),
+    "woman": ("woman", "women"),
+    "child": ("child", "children", "kid", "kids"),
+    "boy": ("boy", "boys"),
+    "girl": ("girl", "girls"),
+    "baby": ("baby", "babies"),
+    "people": ("people", "person", "persons"),
+    "lady": ("lady", "ladies"),
+    "guy": ("guy", "guys"),
+    "crowd": ("crowd",),
+    "family": ("family",),
+    "couple": ("couple",),
+    "surfer": ("surfer", "surfers"),
+    "skier": ("skier", "skiers"),
+    "skateboarder": ("skateboarder", "skateboarders", "skater"),
+    "snowboarder": ("snowboarder", "snowboarders"),
+    "tennis player": ("tennis player", "tennis players"),
+    "baseball player": ("baseball player", "batter", "pitcher"),
+    "chef": ("chef", "chefs", "cook"),
+    "rider": ("rider", "riders"),
+}
+
+PHRASES: dict[str, tuple[Forms, ...]] = {  # each part must be used, in any of its forms
+    "people eating pizza": (("pizza",), ("eating", "eat", "eats")),
+    "a dog playing frisbee": (("dog", "dogs"), ("frisbee", "frisbees")),
+    "a man surfing": (("surfing", "surfer", "surfboard", "surf"),),
+    "a cat sleeping": (("cat", "cats", "kitten"), ("sleeping", "asleep", "sleeps", "laying", "lying")),
+    "bathroom sink": (("bathroom",), ("sink",)),
+    "cars on the street": (("car", "cars"), ("street", "road")),
+    "a plate of food": (("plate",), ("food",)),
+    "kitchen with a stove": (("kitchen",), ("stove", "oven")),
+    "someone riding a horse": (("horse", "horses"), ("riding", "rides", "ride")),
+    "a bus on the road": (("bus",), ("road", "street")),
+    "a train at the station": (("train",), ("station", "platform")),
+    "skiing in the snow": (("ski", "skiing", "skier", "skiers", "skis"),),
+    "a baseball game": (("baseball", "batter", "pitcher"),),
+    "a boat on the water": (("boat", "boats"), ("water", "lake", "river", "ocean")),
+    "a laptop on a desk": (("laptop", "computer"), ("desk", "table")),
+    "people with umbrellas": (("umbrella", "umbrellas"),),
+    "a living room": (("living",), ("room",)),
+    "sheep in a field": (("sheep",),),
+    "a plane in the sky": (("plane", "airplane", "jet", "airliner", "planes", "airplanes"),),
+    "a bedroom": (("bedroom", "bed"),),
+    "a child": (("child", "kid", "boy", "girl", "children", "kids"),),
+    "a woman": (("woman", "women", "lady"),),
+}
+
+GROUPS: dict[str, dict[str, tuple[Forms, ...]]] = {
+    "one word": {word: (forms,) for word, forms in ONE_WORD.items()},
+    "words for people": {word: (forms,) for word, forms in PEOPLE.items()},
+    "phrases": PHRASES,
+}
+
+
+def caption_text(entry: dict[str, Any]) -> str:
+    """A photo's captions as one lower-case text of words, padded with spaces."""
+    return " " + " ".join(re.findall(r"[a-z]+", " ".join(entry["captions"]).lower())) + " "
+
+
+def relevant(texts: list[str], parts: tuple[Forms, ...]) -> np.ndarray:
+    return np.array([all(any(f" {form} " in text for form in forms) for forms in parts) for text in texts])
+
+
+@dataclass
+class EverydayQueries:
+    """The everyday queries that enough captioned photos answer, embedded once."""
+
+    captioned: list[int]  # rows of the captioned photos
+    groups: dict[str, list[tuple[QueryVector, np.ndarray]]]  # group -> (query, relevant photos)
+
+    @classmethod
+    def embed(
+        cls, entries: list[dict[str, Any]], vocabulary: Vocabulary, min_relevant: int = MIN_RELEVANT
+    ) -> EverydayQueries:
+        captioned = [i for i, e in enumerate(entries) if e["captions"]]
+        texts = [caption_text(entries[i]) for i in captioned]
+        groups: dict[str, list[tuple[QueryVector, np.ndarray]]] = {}
+        for group, queries in GROUPS.items():
+            answered = [(text, relevant(texts, parts)) for text, parts in queries.items()]
+            kept = [(text, wanted) for text, wanted in answered if wanted.sum() >= min_relevant]
+            groups[group] = [(embed_query(text, vocabulary), wanted) for text, wanted in kept]
+        return cls(captioned, groups)
+
+    def mean_aps(self, photos: np.ndarray, logits: np.ndarray, rerank: bool = True) -> dict[str, float]:
+        """Mean AP of each group that has queries: as the app ranks, or by cosines alone."""
+        vectors, probabilities = photos[self.captioned], softmax(logits[self.captioned])
+        result = {}
+        for group, queries in self.groups.items():
+            aps = []
+            for query, wanted in queries:
+                scores = vectors @ query.vector
+                if rerank:
+                    scores = reranked(scores, probabilities, query.concepts, query.concept_weight)
+                aps.append(average_precision(scores, wanted))
+            if aps:
+                result[group] = float(np.mean(aps))
+        return result
+
+
+def everyday_table(
+    entries: list[dict[str, Any]],
+    photos: np.ndarray,
+    logits: np.ndarray,
+    vocabulary: Vocabulary,
+    min_relevant: int = MIN_RELEVANT,
+) -> EverydayQueries:
+    """Prints mean AP per group of queries over the captioned photos, as the app ranks
+    and by cosines alone; returns the queries, for other photo vectors to be scored."""
+    queries = EverydayQueries.embed(entries, vocabulary, min_relevant)
+    app, plain = queries.mean_aps(photos, logits), queries.mean_aps(photos, logits, rerank=False)
+    print(
+        f"everyday queries on the {len(queries.captioned)} captioned photos (relevant: the captions use "
+        f"the query's words; queries with fewer than {min_relevant} such photos left out):"
+    )
+    print("| queries | count | mAP | cosines alone | random |")
+    print("|---|---|---|---|---|")
+    for group, found in queries.groups.items():
+        if not found:
+            print(f"| {group} | 0 | - | - | - |")
+            continue
+        chance = np.mean([wanted.mean() for _, wanted in found])
+        print(f"| {group} | {len(found)} | {app[group]:.3f} | {plain[group]:.3f} | {chance:.3f} |")
+    return queries

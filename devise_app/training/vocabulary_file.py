@@ -3,8 +3,9 @@ their vectors in the word space (int8, one scale per row), the 1000 class labels
 (full visual-semantic vectors, names, WordNet ids, aliases), the WordNet concepts
 with the classes below them, the class names that typed mean a word's usual sense,
 the words for people with the classes that show people (what they wear), the
-nouns of several words with no classes, and the projection from the text encoder's
-space."""
+classes whose definitions name a word for people or a noun with no class
+("kitchen": microwave), the nouns of several words with no classes, and the
+projection from the text encoder's space."""
 
 from __future__ import annotations
 

@@ -59,6 +59,17 @@ def test_words_for_the_photo_itself_or_its_owner_do_not_dilute_what_it_shows(voc
         assert query.concept_weight == concepts.NAMED_WEIGHT, text
 
 
+def test_the_concepts_of_a_short_text_weigh_more_than_a_sentences(vocabulary: Any) -> None:
+    """Two words a person types ("a dog at the beach") say more about each than a
+    caption's many words do."""
+    short = embed_query("a dog at the beach", vocabulary)
+    assert tuple(vocabulary.concept_classes("dog")) in short.concepts
+    assert short.concept_weight == concepts.SHORT_TEXT_WEIGHT
+    longer = embed_query("a brown dog running at the beach", vocabulary)
+    assert longer.concept_weight == concepts.MENTIONED_WEIGHT
+    assert concepts.MENTIONED_WEIGHT < concepts.SHORT_TEXT_WEIGHT < concepts.ASSOCIATED_WEIGHT
+
+
 def test_a_noun_of_several_words_mentions_nothing_its_words_would(vocabulary: Any) -> None:
     """A tennis player is not the ballplayer of "player", and dog food is not a dog;
     a class named by several words is still named ("hot dog")."""
@@ -174,7 +185,7 @@ def test_a_noun_with_no_classes_borrows_those_seen_with_it(vocabulary: Any) -> N
     assert {"ski", "snowmobile"} <= borrowed("Snow!")
     assert embed_query("the kitchen", vocabulary).concept_weight == concepts.ASSOCIATED_WEIGHT
     assert concepts.MENTIONED_WEIGHT < concepts.ASSOCIATED_WEIGHT < concepts.NAMED_WEIGHT
-    sentence = embed_query("A dog in a kitchen.", vocabulary)
+    sentence = embed_query("A dog sleeping in a kitchen.", vocabulary)
     assert vocabulary.associated_classes("kitchen") in sentence.concepts
     assert tuple(vocabulary.concept_classes("dog")) in sentence.concepts
     assert sentence.concept_weight == concepts.MENTIONED_WEIGHT

@@ -11,7 +11,8 @@ A query that names a class or a WordNet concept ("cat", "a vehicle", "tabby cats
 is re-ranked by ``NAMED_WEIGHT`` of that evidence; a noun that names no class takes
 ``ASSOCIATED_WEIGHT`` of the evidence for the classes whose definitions name it
 ("kitchen": microwave, toaster); a longer text has the concepts it mentions ("a cat
-on a couch": cat, couch) summed in at ``MENTIONED_WEIGHT``. The evidence,
+on a couch": cat, couch) summed in at ``SHORT_TEXT_WEIGHT`` when it has two content
+words, else at ``MENTIONED_WEIGHT``. The evidence,
 standardised over the photos compared (the index's nearest
 ``search.RERANKED_CANDIDATES``), is brought to the cosines' own mean and spread
 there, so a mixed score still reads like a cosine (the cut-off of ``relevance``
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 NAMED_WEIGHT = 0.6  # of the score, for a query that names a class or concept
 ASSOCIATED_WEIGHT = 0.3  # of the score, for the classes seen with a noun a query names
+SHORT_TEXT_WEIGHT = 0.2  # of the score, for the concepts a text of two content words mentions
 MENTIONED_WEIGHT = 0.1  # of the score, for the concepts a longer text mentions
 _LOG_FLOOR = 1e-6  # added to a concept's probability before its log
 

@@ -40,7 +40,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devise_app.engine.concepts import ASSOCIATED_WEIGHT, MENTIONED_WEIGHT, NAMED_WEIGHT, ClassSets
+from devise_app.engine.concepts import (
+    ASSOCIATED_WEIGHT,
+    MENTIONED_WEIGHT,
+    NAMED_WEIGHT,
+    SHORT_TEXT_WEIGHT,
+    ClassSets,
+)
 from devise_app.engine.errors import QueryError
 from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector, plural_bases
 
@@ -50,6 +56,7 @@ MAX_NESTING = 20  # brackets inside brackets
 MAX_SUGGESTED_WORDS = 5  # unknown words of one query that get close spellings
 ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ", "many ")
 MAX_MENTION_WORDS = 3  # the longest concept name looked for inside a text ("hot dog stand")
+SHORT_TEXT_WORDS = 2  # a text of at most this many content words is short ("a dog at the beach")
 # words for the photo itself: in "a photo of a dog" what it shows is the query
 PHOTO_WORDS = frozenset(
     "photo photos photograph photographs picture pictures pic pics image images snapshot snapshots "
@@ -358,13 +365,15 @@ def _associated_members(word: str, vocabulary: Vocabulary) -> ClassSets | None:
 
 
 def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
-    """The classes and concepts a text mentions, longest names first, each once
-    ("a cat on a hot dog stand": cat, hot dog stand), and the weight of their
-    evidence: ``NAMED_WEIGHT`` when one of them is all the text says (its other
-    words are function words: "a woman", "the cats"), ``ASSOCIATED_WEIGHT`` when
-    that one is only seen with what the text says ("the kitchen"), else
-    ``MENTIONED_WEIGHT``. A noun of several words with no classes mentions nothing,
-    nor do its words ("a tennis player": not the ballplayer of "player")."""
+    """The classes and concepts a text mentions, longest names first, each once ("a cat on
+    a hot dog stand": cat, hot dog stand), and the weight of their evidence:
+    ``NAMED_WEIGHT`` when one of them is all the text says (its other words are
+    function words: "a woman", "the cats"), ``ASSOCIATED_WEIGHT`` when that one is
+    only seen with what the text says ("the kitchen"), ``SHORT_TEXT_WEIGHT`` for a
+    text of two words that are not function words ("a dog at the beach", "cars on
+    the street"), else ``MENTIONED_WEIGHT``. A noun of several words with no classes
+    mentions nothing, nor do its words ("a tennis player": not the ballplayer of
+    "player")."""
     words = WORD.findall(unicodedata.normalize("NFKC", text).lower())
     found: dict[tuple[int, ...], None] = {}
     start, uncovered, matches, associated = 0, 0, 0, 0
@@ -393,7 +402,8 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
         return (), 0.0
     if matches == 1 and not uncovered:
         return tuple(found), ASSOCIATED_WEIGHT if associated else NAMED_WEIGHT
-    return tuple(found), MENTIONED_WEIGHT
+    content_words = sum(word not in FUNCTION_WORDS for word in words)
+    return tuple(found), SHORT_TEXT_WEIGHT if content_words <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
 
 
 def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:

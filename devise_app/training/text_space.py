@@ -27,6 +27,7 @@ of the 1000 label texts (build time only).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -247,11 +248,12 @@ def people_words(
     )
 
 
+MAX_ASSOCIATED_CLASSES = 8  # more definitions name a word in passing ("water", "head")
 ANIMAL_SYNSET = 15388  # animal.n.01: "adult" is in the definitions of cock and ram
 
 
 def mentioning_classes(
-    classes: list[ImageNetClass], synsets: dict[int, Synset], people: list[str], nouns: list[str] = ()
+    classes: list[ImageNetClass], synsets: dict[int, Synset], people: list[str], nouns: Iterable[str] = ()
 ) -> dict[str, list[int]]:
     """The classes (animals aside) whose WordNet definition names a word, plurals
     and possessives included:
@@ -278,9 +280,6 @@ def mentioning_classes(
         for word, members in sorted(found.items())
         if word in kept or len(members) <= MAX_ASSOCIATED_CLASSES
     }
-
-
-MAX_ASSOCIATED_CLASSES = 8  # more definitions name a word in passing ("water", "head")
 
 
 def associable_nouns(

@@ -265,7 +265,8 @@ def mentioning_classes(
       ``MAX_ASSOCIATED_CLASSES`` definitions ("kitchen": microwave, toaster, waffle
       iron; "snow": ski, snowmobile, snowplow): what such a place or thing is seen with."""
     roots = {lemma.lower() for offset in PEOPLE_SYNSETS for lemma in synsets[offset].lemmas}
-    wanted = (set(people) - roots) | set(nouns)
+    people_wanted = set(people) - roots
+    wanted = people_wanted | set(nouns)
     found: dict[str, set[int]] = {}
     for c in classes:
         offset = wnid_offset(c.wnid)
@@ -274,11 +275,10 @@ def mentioning_classes(
         for token in TOKEN.findall(first_sentence(synsets[offset].gloss).lower()):
             for base in {b for form in plural_bases(token) for b in plural_bases(form)} & wanted:
                 found.setdefault(base, set()).add(c.index)
-    kept = set(people) - roots
     return {
         word: sorted(members)
         for word, members in sorted(found.items())
-        if word in kept or len(members) <= MAX_ASSOCIATED_CLASSES
+        if word in people_wanted or len(members) <= MAX_ASSOCIATED_CLASSES
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devise_app.engine.vocabulary import Vocabulary
+from devise_app.engine.vocabulary import Vocabulary, fold
 
 
 def ranked_in_full(vocabulary: Any, prefixes: list[str], n: int) -> dict[str, list[str]]:
@@ -24,7 +24,7 @@ def ranked_in_full(vocabulary: Any, prefixes: list[str], n: int) -> dict[str, li
 
 
 def _ranked(vocabulary: Any, everything: list[str], prefix: str, n: int) -> list[str]:
-    key = prefix.lower()
+    key = fold(prefix)
     if not key:
         return []
     start = bisect.bisect_left(everything, key)

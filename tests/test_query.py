@@ -44,6 +44,16 @@ def test_lookup_ignores_case_and_punctuation(vocabulary: Any) -> None:
         np.testing.assert_allclose(query_vector(variant, vocabulary), dog, atol=1e-6)
 
 
+def test_accents_are_folded_as_the_encoder_folds_them(vocabulary: Any) -> None:
+    """Typed with accents, a known word is that word, never an unknown one."""
+    result = embed_query("Crème brûlée at the Café", vocabulary)
+    assert result.ignored_words == []
+    np.testing.assert_allclose(result.vector, query_vector("creme brulee at the cafe", vocabulary), atol=1e-6)
+    assert embed_query("naïve", vocabulary).ignored_words == []
+    np.testing.assert_allclose(query_vector("Café", vocabulary), query_vector("cafe", vocabulary), atol=1e-6)
+    assert "cafe" in vocabulary.complete("café")
+
+
 def test_class_phrase_uses_its_label_vector(vocabulary: Any) -> None:
     vector = query_vector("Great White Shark", vocabulary)
     np.testing.assert_allclose(vector, vocabulary.vector("great white shark"), atol=1e-6)

@@ -48,7 +48,7 @@ from devise_app.engine.concepts import (
     ClassSets,
 )
 from devise_app.engine.errors import QueryError
-from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector, plural_bases
+from devise_app.engine.vocabulary import WORD, Vocabulary, base_forms, concept_vector, fold, plural_bases
 
 MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
@@ -291,7 +291,7 @@ def _no_labels(name: str) -> np.ndarray:
 
 
 def _normal(text: str) -> str:
-    return " ".join(WORD.findall(unicodedata.normalize("NFKC", text).lower()))
+    return " ".join(WORD.findall(fold(text)))
 
 
 @dataclass
@@ -306,7 +306,7 @@ class _Plan:
 def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
     """The class or WordNet concept that the whole text names ("Great White Shark",
     "the tabby cats", "Dogs!"), else None."""
-    plain = unicodedata.normalize("NFKC", text).strip().lower()
+    plain = fold(text).strip()
     candidates = [plain.strip(" .,;:!?'\""), _normal(text)]
     for candidate in list(candidates):
         for article in ARTICLES:
@@ -374,7 +374,7 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
     the street"), else ``MENTIONED_WEIGHT``. A noun of several words with no classes
     mentions nothing, nor do its words ("a tennis player": not the ballplayer of
     "player")."""
-    words = WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    words = WORD.findall(fold(text))
     found: dict[tuple[int, ...], None] = {}
     start, uncovered, matches, associated = 0, 0, 0, 0
     while start < len(words):
@@ -440,7 +440,7 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, in
     for match in WORD.finditer(text):
         word = match.group()
         known = vocabulary.known_form(word) is not None or any(char.isdigit() for char in word)
-        if not known and word.lower() not in vocabulary:
+        if not known and word not in vocabulary:
             kept.append(text[last : match.start()])
             last = match.end()
             ignored.append((word, node.position + match.start()))
@@ -542,7 +542,7 @@ def query_vector(text: str, vocabulary: Vocabulary, label_vector: LabelResolver 
 def query_words(node: Node) -> list[str]:
     """The words and phrases a query mentions (to leave them out of analogy answers)."""
     if isinstance(node, Phrase):
-        words = WORD.findall(node.text.lower())
+        words = WORD.findall(fold(node.text))
         forms = [form for word in words for form in base_forms(word)]
         return [" ".join(words), *forms]
     if isinstance(node, Label):

@@ -27,6 +27,7 @@ import difflib
 import functools
 import re
 import threading
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -46,6 +47,14 @@ WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")  # a word of a query or a name
 # vectors of the ImageNet classes below it (chosen on pseudo-validation and the COCO
 # development set, see models/MODEL_CARD.md).
 CONCEPT_TEXT_WEIGHT = 0.5
+
+
+def fold(text: str) -> str:
+    """Lower case with compatibility forms and accents folded, as the text encoder's
+    own normaliser folds them ("Café" -> "cafe", "naïve" -> "naive", "ﬁsh" -> "fish"):
+    the key every lookup of a word, name or phrase uses."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
 def _lines(array: np.ndarray) -> list[str]:
@@ -124,16 +133,16 @@ class Vocabulary:
         self.word_dim = word_vectors.shape[1]
         self.dim = class_vectors.shape[1]
         self._word_vectors = word_vectors  # (W, word_dim) unit rows
-        self._word_index = {w: i for i, w in enumerate(words)}
+        self._word_index = {fold(w): i for i, w in enumerate(words)}
         self.class_names = class_names
         self.class_vectors = class_vectors  # (C, dim) unit rows
-        self._class_index = {name.lower(): i for i, name in enumerate(class_names)}
+        self._class_index = {fold(name): i for i, name in enumerate(class_names)}
         for alias, index in aliases.items():
-            self._class_index.setdefault(alias.lower(), index)
+            self._class_index.setdefault(fold(alias), index)
         for name in usual_sense_names or ():  # "plane" means airliners; "carpenter's plane" the class
             self._class_index.pop(name, None)
         self.known_words = known_words if known_words is not None else list(words)
-        self._known_rank = {w: i for i, w in enumerate(self.known_words)}
+        self._known_rank = {fold(w): i for i, w in enumerate(self.known_words)}
         self._concepts = concepts or {}
         self._people_words = frozenset(people_words or ())
         self.people_classes = tuple(people_classes or ())
@@ -247,12 +256,12 @@ class Vocabulary:
     # -- entries ---------------------------------------------------------------------
 
     def __contains__(self, word: str) -> bool:
-        key = word.lower().strip()
+        key = fold(word).strip()
         return key in self._class_index or self.known_form(key) is not None
 
     def known_form(self, word: str) -> str | None:
         """The known word ``word`` is, or is inflected from (lower case); None if unknown."""
-        key = word.lower().strip()
+        key = fold(word).strip()
         for form in base_forms(key):
             if form in self._known_rank or form in self._word_index:
                 return form
@@ -276,7 +285,7 @@ class Vocabulary:
         return entries, ranks
 
     def is_class(self, word: str) -> bool:
-        return word.lower().strip() in self._class_index
+        return fold(word).strip() in self._class_index
 
     @functools.cached_property
     def _plain_class_index(self) -> dict[str, int]:
@@ -286,13 +295,13 @@ class Vocabulary:
     def class_index(self, text: str) -> int | None:
         """The class a text names (its name or a WordNet alias, any case, punctuation
         aside), else None."""
-        key = text.lower().strip()
+        key = fold(text).strip()
         index = self._class_index.get(key)
         return index if index is not None else self._plain_class_index.get(" ".join(WORD.findall(key)))
 
     def concept_classes(self, text: str) -> list[int]:
         """The ImageNet classes at or below the WordNet noun ``text`` names (empty if none)."""
-        return self._concepts.get(text.lower().strip(), [])
+        return self._concepts.get(fold(text).strip(), [])
 
     def people_evidence(self, text: str) -> tuple[tuple[int, ...], ...]:
         """The class sets that show the people a word for people names: what people
@@ -301,21 +310,21 @@ class Vocabulary:
         other text (or a vocabulary built without people evidence)."""
         if not self.people_classes or not self.is_people_word(text):
             return ()
-        mentioning = self._mentioning_classes.get(text.lower().strip())
+        mentioning = self._mentioning_classes.get(fold(text).strip())
         return (self.people_classes, mentioning) if mentioning else (self.people_classes,)
 
     def associated_classes(self, word: str) -> tuple[int, ...]:
         """For a noun that names no class, concept or person, the classes whose
         definitions name it ("kitchen": microwave, toaster, waffle iron), when there
         are a few; none for any other text."""
-        key = word.lower().strip()
+        key = fold(word).strip()
         if self.is_people_word(key):
             return ()
         return self._mentioning_classes.get(key, ())
 
     def is_people_word(self, text: str) -> bool:
         """Whether ``text`` is a noun whose first WordNet sense is a person or people (woman, child)."""
-        return text.lower().strip() in self._people_words
+        return fold(text).strip() in self._people_words
 
     def is_compound_noun(self, text: str) -> bool:
         """Whether a lower-case text of two or three words is a WordNet noun with no
@@ -335,7 +344,7 @@ class Vocabulary:
 
     def vector(self, word: str) -> np.ndarray:
         """The unit vector of a class label, a concept or any known word, in the full space."""
-        key = word.lower().strip()
+        key = fold(word).strip()
         if key in self._class_index:
             return self.class_vectors[self._class_index[key]].copy()
         if key not in self:
@@ -349,10 +358,10 @@ class Vocabulary:
 
     def word_vector(self, word: str) -> np.ndarray:
         """The word's own text vector (word part only), even where a label shadows it."""
-        index = self._word_index.get(word.lower())
+        index = self._word_index.get(fold(word))
         if index is not None:
             return self._word_vectors[index]
-        return self.encode([word.lower()])[0]
+        return self.encode([fold(word)])[0]
 
     def frequent_words(self, n: int) -> tuple[list[str], np.ndarray]:
         """The n most frequent describe words and their (word part) unit vectors."""
@@ -369,7 +378,7 @@ class Vocabulary:
         """The k entries with the highest cosine to ``vector`` (class labels included)."""
         vector = np.asarray(vector, dtype=np.float32)
         vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        excluded = {w.lower() for w in exclude}
+        excluded = {fold(w) for w in exclude}
         word_scores = self._word_vectors @ vector[: self.word_dim]
         class_scores = self.class_vectors @ vector
         candidates: list[tuple[float, str]] = []
@@ -381,7 +390,7 @@ class Vocabulary:
         results: list[tuple[str, float]] = []
         seen: set[str] = set()
         for score, word in sorted(candidates, reverse=True):
-            key = word.lower()
+            key = fold(word)
             if key in excluded or key in seen:
                 continue
             if not self.is_class(word) or self.class_names[self._class_index[key]] == word:
@@ -402,7 +411,7 @@ class Vocabulary:
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Known spellings close to an unknown word, most frequent first among equals."""
-        key = word.lower().strip()
+        key = fold(word).strip()
         if not key:
             return []
         near = [w for size in range(len(key) - 2, len(key) + 3) for w in self._spelling_buckets.get(size, [])]
@@ -415,7 +424,7 @@ class Vocabulary:
     def complete(self, prefix: str, n: int = 10) -> list[str]:
         """Entries starting with ``prefix``, most frequent words first, then labels
         (and the other entries) in alphabetical order."""
-        key = prefix.lower()
+        key = fold(prefix)
         if not key or n <= 0:
             return []
         entries, ranks = self._completion_index

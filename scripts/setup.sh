@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 system_packages=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
          libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
-         libxcb-render-util0 libxcb-image0 wordnet-base)
+         libxcb-render-util0 libxcb-image0 wordnet-base wamerican-large)
 # the tests watch the app's system calls from outside (tests/reliability/test_no_network.py)
 [[ " $* " == *" test "* ]] && system_packages+=(strace)
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then

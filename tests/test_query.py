@@ -217,3 +217,12 @@ def test_only_the_first_unknown_words_get_spellings(vocabulary: Any) -> None:
     assert [word for word, _ in result.ignored_words] == words
     assert all(spellings for _, spellings in result.ignored_words[:MAX_SUGGESTED_WORDS])
     assert all(not spellings for _, spellings in result.ignored_words[MAX_SUGGESTED_WORDS:])
+
+
+def test_words_newer_than_glove_are_known_and_typos_are_not(vocabulary: Any) -> None:
+    for word in ("selfie", "selfies", "emoji", "vape"):
+        assert embed_query(f"a {word} at the beach", vocabulary).ignored_words == [], word
+    assert [word for word, _ in embed_query("a peson on the streer", vocabulary).ignored_words] == [
+        "peson",
+        "streer",
+    ]

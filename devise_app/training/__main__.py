@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         feature_dim = int(head.weight.shape[1])
 
     tokenizer_words = text_space.tokenizer_words((args.out / "tokenizer.json").read_text())
-    known = text_space.known_words(glove_words, lemmas, tokenizer_words)
+    known = text_space.known_words(glove_words, lemmas, [*tokenizer_words, *text_space.dictionary_words()])
     describe = text_space.describe_words(glove_words, lemmas, DESCRIBE_WORDS)
     print(f"embedding {len(describe):,} describe words ({len(known):,} known words) ...")
     describe_vectors = text_space.project(encoder.embed(describe), text_mean, projection)

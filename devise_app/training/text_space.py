@@ -39,6 +39,9 @@ from devise_app.training.labels import ImageNetClass
 from devise_app.training.wordnet import Synset, ancestors, wnid_offset
 
 WORDNET = Path("/usr/share/wordnet")
+# SCOWL's large American English list (Debian's wamerican-large): words newer than
+# GloVe 6B's 2014 corpus ("selfie", "emoji", "hashtag") and rarer ones
+DICTIONARY = Path("/usr/share/dict/american-english-large")
 KNOWN_GLOVE_WORDS = 250_000
 DESCRIBE_POOL = 60_000  # describe words come from this many most frequent GloVe words
 WORD = re.compile(r"^[a-z][a-z'-]*[a-z]$|^[a-z]$")
@@ -96,6 +99,15 @@ def tokenizer_words(tokenizer_json: str) -> list[str]:
 
     vocab = json.loads(tokenizer_json)["model"]["vocab"]
     return sorted(w for w in vocab if WORD.match(w) and len(w) > 1)
+
+
+def dictionary_words(path: Path = DICTIONARY) -> list[str]:
+    """The lower-case words of a spelling dictionary (one word a line; names, which
+    are capitalised, and possessives left out)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: install Debian's wamerican-large package")
+    lines = path.read_text(encoding="utf-8").split()
+    return sorted({w for w in lines if w.isalpha() and w.islower() and WORD.match(w)})
 
 
 def known_words(

@@ -271,3 +271,38 @@ def test_words_for_what_a_person_does_are_ranked_by_their_text(vocabulary: Any) 
     assert vocabulary.people_classes not in embed_query("A surfer on a wave.", vocabulary).concepts
     for word in ("man", "women", "child", "baby", "girl", "mother", "people", "person"):
         assert embed_query(word, vocabulary).concepts[0] == vocabulary.people_classes, word
+
+
+def test_what_a_text_asks_not_to_see_counts_against_a_photo() -> None:
+    cosines = np.array([0.40, 0.38, 0.20])
+    # photos 0 and 1 hold as much of class 0; photo 0 also class 1, which the text asks not to see
+    probabilities = np.array([[0.5, 0.5, 0.0], [0.5, 1e-5, 0.49999], [0.01, 0.01, 0.98]])
+    mixed = concepts.reranked(cosines, probabilities, ((0,),), 0.6, avoided=((1,),))
+    assert int(np.argmax(mixed)) == 1
+    assert int(np.argmax(concepts.reranked(cosines, probabilities, ((0,),), 0.6))) == 0
+
+
+def test_a_text_that_asks_not_to_see_something_is_searched_without_it(vocabulary: Any) -> None:
+    kitchen = embed_query("a kitchen with no people", vocabulary)
+    assert kitchen.avoided == vocabulary.people_evidence("people")
+    np.testing.assert_allclose(kitchen.vector, embed_query("a kitchen", vocabulary).vector, atol=1e-6)
+    assert kitchen.concepts == embed_query("a kitchen", vocabulary).concepts
+    dogs = embed_query("dogs but not cats", vocabulary)
+    assert dogs.concepts == (tuple(vocabulary.concept_classes("dog")),)
+    assert dogs.avoided == (tuple(vocabulary.concept_classes("cat")),)
+    assert dogs.concept_weight == concepts.NAMED_WEIGHT
+    # nothing else said: the avoided evidence alone, at a short text's weight
+    beach = embed_query("a beach without people", vocabulary)
+    assert beach.avoided and beach.concept_weight == concepts.SHORT_TEXT_WEIGHT
+    # "no" that starts a name is no negation
+    assert embed_query("the No Parking sign", vocabulary).avoided == ()
+
+
+def test_library_search_lowers_the_photos_of_what_a_query_asks_not_to_see(
+    library: Any, photo_dir: Path, run_index: Callable[..., Any]
+) -> None:
+    run_index(library, [photo_dir])
+    plain = [hit.path.name for hit in library.search("a room", top=10)]
+    without = [hit.path.name for hit in library.search("a room with no cat", top=10)]
+    assert plain.index("chelsea.png") < len(plain) - 1
+    assert without[-1] == "chelsea.png"

@@ -18,6 +18,7 @@ from devise_app.engine.query import (
     parse,
     query_vector,
     query_words,
+    split_negations,
 )
 
 
@@ -226,3 +227,20 @@ def test_words_newer_than_glove_are_known_and_typos_are_not(vocabulary: Any) -> 
         "peson",
         "streer",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted", "avoided"),
+    [
+        ("a kitchen with no people", "a kitchen", ("people",)),
+        ("a street without cars", "a street", ("cars",)),
+        ("A beach with no people, only dogs", "A beach, only dogs", ("people",)),
+        ("a dog with a ball and no leash", "a dog with a ball", ("leash",)),
+        ("dogs, no cats and no birds", "dogs", ("cats", "birds")),
+        ("not a dog", "not a dog", ()),  # nothing leads to it: as typed
+        ("The No Parking sign", "The No Parking sign", ()),
+        ("without", "without", ()),
+    ],
+)
+def test_split_negations(text: str, wanted: str, avoided: tuple[str, ...]) -> None:
+    assert split_negations(text) == (wanted, avoided)

@@ -163,7 +163,9 @@ class EverydayQueries:
             for query, wanted in queries:
                 scores = vectors @ query.vector
                 if rerank:
-                    scores = reranked(scores, probabilities, query.concepts, query.concept_weight)
+                    scores = reranked(
+                        scores, probabilities, query.concepts, query.concept_weight, query.avoided
+                    )
                 aps.append(average_precision(scores, wanted))
             if aps:
                 result[group] = float(np.mean(aps))

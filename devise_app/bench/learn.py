@@ -144,7 +144,8 @@ def run_k(
             word = embed_query(name, vocabulary)  # scored as Library.find ranks
             cosines = vectors[remaining] @ word.vector
             before = average_precision(
-                reranked(cosines, probabilities[remaining], word.concepts, word.concept_weight), relevant
+                reranked(cosines, probabilities[remaining], word.concepts, word.concept_weight, word.avoided),
+                relevant,
             )
         else:
             before = float(relevant.mean())

@@ -111,7 +111,7 @@ def app_scores(queries: list[QueryVector], photos: np.ndarray, logits: np.ndarra
     cosines = np.stack([q.vector for q in queries]) @ photos.T
     return np.stack(
         [
-            reranked(row, probabilities, q.concepts, q.concept_weight)
+            reranked(row, probabilities, q.concepts, q.concept_weight, q.avoided)
             for row, q in zip(cosines, queries, strict=True)
         ]
     )

@@ -12,7 +12,9 @@ is re-ranked by ``NAMED_WEIGHT`` of that evidence; a noun that names no class ta
 ``ASSOCIATED_WEIGHT`` of the evidence for the classes whose definitions name it
 ("kitchen": microwave, toaster); a longer text has the concepts it mentions ("a cat
 on a couch": cat, couch) summed in at ``SHORT_TEXT_WEIGHT`` when it has two content
-words, else at ``MENTIONED_WEIGHT``. The evidence,
+words, else at ``MENTIONED_WEIGHT``. What a text asks not to see ("a kitchen with
+no people", "a street without cars") counts against a photo, at the same weight
+(``SHORT_TEXT_WEIGHT`` when the rest of the text mentions nothing). The evidence,
 standardised over the photos compared (the index's nearest
 ``search.RERANKED_CANDIDATES``), is brought to the cosines' own mean and spread
 there, so a mixed score still reads like a cosine (the cut-off of ``relevance``
@@ -50,22 +52,29 @@ def standardised(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / max(spread, 1e-9)
 
 
-def evidence(probabilities: np.ndarray, concepts: ClassSets) -> np.ndarray:
-    """(photos,) the sum over ``concepts`` of each one's standardised log-probability."""
+def evidence(probabilities: np.ndarray, concepts: ClassSets, avoided: ClassSets = ()) -> np.ndarray:
+    """(photos,) the sum over ``concepts`` of each one's standardised log-probability,
+    less the same for each of the ``avoided`` ones ("a beach with no people")."""
     total = np.zeros(len(probabilities), dtype=np.float64)
-    for members in concepts:
-        total += standardised(np.log(probabilities[:, list(members)].sum(axis=1) + _LOG_FLOOR))
+    for sign, sets in ((1.0, concepts), (-1.0, avoided)):
+        for members in sets:
+            total += sign * standardised(np.log(probabilities[:, list(members)].sum(axis=1) + _LOG_FLOOR))
     return total
 
 
 def reranked(
-    cosines: np.ndarray, probabilities: np.ndarray, concepts: ClassSets, weight: float
+    cosines: np.ndarray,
+    probabilities: np.ndarray,
+    concepts: ClassSets,
+    weight: float,
+    avoided: ClassSets = (),
 ) -> np.ndarray:
-    """``cosines`` mixed with the concepts' evidence, on the cosines' scale."""
+    """``cosines`` mixed with the concepts' evidence (less the avoided ones'), on the
+    cosines' scale."""
     cosines = np.asarray(cosines, dtype=np.float64)
-    if not concepts or not weight or len(cosines) < 2:
+    if not (concepts or avoided) or not weight or len(cosines) < 2:
         return cosines.astype(np.float32)
-    scaled = cosines.mean() + cosines.std() * evidence(probabilities, concepts)
+    scaled = cosines.mean() + cosines.std() * evidence(probabilities, concepts, avoided)
     return np.clip((1 - weight) * cosines + weight * scaled, -1.0, 1.0).astype(np.float32)
 
 
@@ -80,5 +89,6 @@ def reranked_from_features(
     head: Head,
     concepts: ClassSets,
     weight: float,
+    avoided: ClassSets = (),
 ) -> np.ndarray:
-    return reranked(np.asarray(cosines), class_probabilities(features, head), concepts, weight)
+    return reranked(np.asarray(cosines), class_probabilities(features, head), concepts, weight, avoided)

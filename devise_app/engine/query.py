@@ -73,6 +73,15 @@ FUNCTION_WORDS = (
     | PHOTO_WORDS
 )
 
+# a word that asks not to see what follows it, up to the next punctuation or one of
+# NEGATION_ENDS: "without" anywhere ("a street without cars"), "no" and "not" after
+# one of NEGATION_LEADS ("a beach with no people", "dogs but not cats"; not "No
+# Parking sign")
+NEGATIONS = frozenset({"no", "not", "without"})
+NEGATION_LEADS = frozenset({"with", "and", "but", "or", ",", ";"})
+NEGATION_ENDS = frozenset({"and", "but", "with", "while", "yet"})
+_WORD_OR_STOP = re.compile(rf"{WORD.pattern}|[,;:.!?]")
+
 _SCANNER = re.compile(
     r"""
       (?P<label>(?<!\w)label:(?:"(?P<quoted_name>[^"]*)"|(?P<bare_name>[^\s()+*"]+))?)
@@ -118,6 +127,7 @@ class QueryVector:
     # the class sets of the concepts it names or mentions, and their weight in a re-ranking (concepts.py)
     concepts: ClassSets = ()
     concept_weight: float = 0.0
+    avoided: ClassSets = ()  # the class sets it asks not to see ("a beach with no people")
 
     @property
     def notice(self) -> str:
@@ -301,6 +311,7 @@ class _Plan:
     class_index: int | None = None  # the text names this class
     concept: str | None = None  # the text names this WordNet concept
     text: str | None = None  # else: the text to embed, unknown words left out
+    avoided: tuple[str, ...] = ()  # what the text asks not to see ("no people"), left out of the above
 
 
 def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
@@ -411,20 +422,25 @@ def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:
     return _mentions(text, vocabulary)[0]
 
 
-def _concepts(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tuple[ClassSets, float]:
+def _concepts(
+    tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary
+) -> tuple[ClassSets, float, ClassSets]:
     """What a re-ranking by the classifier's evidence uses: the class or concept a
-    one-text query names, else the ones its text mentions; nothing for arithmetic."""
+    one-text query names, else the ones its text mentions, their weight, and the ones
+    it asks not to see; nothing for arithmetic."""
     if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
-        return (), 0.0
+        return (), 0.0, ()
     plan = plans.get(id(tree.terms[0][1]))
     if plan is None:
-        return (), 0.0
+        return (), 0.0, ()
+    avoided = tuple(dict.fromkeys(m for phrase in plan.avoided for m in _mentions(phrase, vocabulary)[0]))
     if plan.class_index is not None:
-        return ((plan.class_index,),), NAMED_WEIGHT
+        return ((plan.class_index,),), NAMED_WEIGHT, avoided
     if plan.concept is not None:
         people = vocabulary.people_evidence(plan.concept)  # "person", "people"
-        return (people or (tuple(vocabulary.concept_classes(plan.concept)),)), NAMED_WEIGHT
-    return _mentions(plan.text or "", vocabulary)
+        return (people or (tuple(vocabulary.concept_classes(plan.concept)),)), NAMED_WEIGHT, avoided
+    concepts, weight = _mentions(plan.text or "", vocabulary)
+    return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided
 
 
 def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> _Plan | None:
@@ -446,7 +462,48 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, in
             ignored.append((word, node.position + match.start()))
     kept.append(text[last:])
     clean = " ".join("".join(kept).split())
-    return _Plan(text=clean) if WORD.search(clean) else None
+    if not WORD.search(clean):
+        return None
+    wanted, avoided = split_negations(clean)
+    if not avoided or not WORD.search(wanted):
+        return _Plan(text=clean)
+    plan = _named_entry(wanted, vocabulary) or _Plan(text=wanted)
+    plan.avoided = avoided
+    return plan
+
+
+def split_negations(text: str) -> tuple[str, tuple[str, ...]]:
+    """A text without what it asks not to see, and those phrases: "a kitchen with no
+    people" -> ("a kitchen", ("people",)); the word that leads to it goes too."""
+    tokens = list(_WORD_OR_STOP.finditer(text))
+    words = [fold(token.group()) for token in tokens]
+    removed: list[tuple[int, int]] = []
+    avoided: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if words[i] != "without" and (
+            words[i] not in NEGATIONS or not i or words[i - 1] not in NEGATION_LEADS
+        ):
+            i += 1
+            continue
+        start = i - 1 if i and words[i - 1] in NEGATION_LEADS else i
+        end = i + 1
+        while (
+            end < len(tokens)
+            and WORD.fullmatch(tokens[end].group())
+            and fold(tokens[end].group()) not in (NEGATION_ENDS | NEGATIONS)
+        ):
+            end += 1
+        if end > i + 1:
+            avoided.append(text[tokens[i + 1].start() : tokens[end - 1].end()])
+            removed.append((tokens[start].start(), tokens[end - 1].end()))
+        i = end
+    kept, last = [], 0
+    for start_char, end_char in removed:
+        kept.append(text[last:start_char])
+        last = end_char
+    kept.append(text[last:])
+    return re.sub(r"\s+(?=[,;:.!?])", "", " ".join("".join(kept).split())), tuple(avoided)
 
 
 def _plan(
@@ -530,8 +587,8 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     seen: dict[str, list[str]] = {}
     for word, _ in ignored:
         seen.setdefault(word, suggestions[word])
-    concepts, weight = _concepts(tree, plans, vocabulary)
-    return QueryVector(_unit(total), list(seen.items()), concepts, weight)
+    concepts, weight, avoided = _concepts(tree, plans, vocabulary)
+    return QueryVector(_unit(total), list(seen.items()), concepts, weight, avoided)
 
 
 def query_vector(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> np.ndarray:

@@ -438,7 +438,7 @@ class Library:
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))
         embedded = embed_query(query, self.vocabulary, self._label_vector)
-        if embedded.concepts:
+        if embedded.concepts or embedded.avoided:
             hits = self._rerank_by_concepts(embedded, top)
         else:
             hits = self._nearest(embedded.vector, top)
@@ -461,6 +461,7 @@ class Library:
             self._shipped_head(),  # learning leaves the classifier (fc) as shipped
             embedded.concepts,
             embedded.concept_weight,
+            embedded.avoided,
         )
         return (_rescored(candidates, ids, scores) + rest)[:top]
 

@@ -106,16 +106,19 @@ def test_everyday_queries_find_the_photos_their_captions_describe(
 ) -> None:
     """The everyday table scores the app's ranking against what human captions say;
     here four real photos with captions written for them, each query relevant to one."""
-    from devise_app.bench.everyday import caption_text, everyday_table, relevant
+    from devise_app.bench.everyday import EverydayQueries, caption_text, everyday_table, relevant
 
     captions = {
         "chelsea.png": "A cat lying on a rug.",
-        "coffee.png": "Food and a cup of coffee.",
+        "coffee.png": "Food and a cup of coffee in a room.",
         "motorcycle_left.png": "A red motorcycle, a kind of bike.",
         "rocket.jpg": "A rocket in the sky.",
         "astronaut.png": "A woman in a space suit.",
     }
-    entries = [{"file": name, "captions": [text]} for name, text in captions.items()]
+    tags = {"chelsea.png": ["cat"], "coffee.png": ["cup"], "astronaut.png": ["person"]}
+    entries = [
+        {"file": name, "captions": [text], "tags": tags.get(name, [])} for name, text in captions.items()
+    ]
     assert caption_text(entries[0]) == " a cat lying on a rug "
     assert relevant([" a cat lying on a rug "], (("cat", "cats"), ("rug",))).tolist() == [True]
     assert relevant([" a category of cars "], (("cat",),)).tolist() == [False]  # whole words only
@@ -123,7 +126,13 @@ def test_everyday_queries_find_the_photos_their_captions_describe(
     queries = everyday_table(entries, embedding.vectors, embedding.logits, vocabulary, min_relevant=1)
     printed = capsys.readouterr().out
     result = queries.mean_aps(embedding.vectors, embedding.logits)
-    assert "| one word | 4 |" in printed  # cat, food, bike, sky
+    assert "| one word | 5 |" in printed  # cat, food, bike, sky, room
     assert result["one word"] == pytest.approx(1.0)  # each one's photo ranks first
     assert "| words for people | 1 |" in printed  # woman
     assert result["words for people"] == pytest.approx(1.0)
+    # "a room with no people": the coffee, in a room and not tagged with a person
+    assert "| asking not to see | 1 |" in printed
+    rooms = [{"captions": ["A room."], "tags": tags} for tags in (["person"], ["chair"], [])]
+    (_, wanted), *_ = EverydayQueries.embed(rooms, vocabulary, min_relevant=1).groups["asking not to see"]
+    assert wanted.tolist() == [False, True, True]
+    assert result["asking not to see"] == pytest.approx(1.0)

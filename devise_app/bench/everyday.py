@@ -2,10 +2,12 @@
 
 What a person types for their own photos: one word (the issue's "dog, beach, snow,
 child, woman, baby, city, pool, surfing", and other common subjects), words for
-people, and short phrases. A photo is relevant when its five human captions use
-the query's words (any of the listed forms; for a phrase, some form of each of its
-parts), so no category list decides what a kitchen or a crowd is. Words that fewer
-than ``MIN_RELEVANT`` photos' captions use are left out of the means.
+people, short phrases, and texts that ask not to see something ("a kitchen with no
+people"). A photo is relevant when its five human captions use the query's words
+(any of the listed forms; for a phrase, some form of each of its parts), so no
+category list decides what a kitchen or a crowd is; for a text that asks not to see
+something, also when COCO's tags do not name that. Queries that fewer than
+``MIN_RELEVANT`` photos answer are left out of the means.
 """
 
 from __future__ import annotations
@@ -118,10 +120,26 @@ PHRASES: dict[str, tuple[Forms, ...]] = {  # each part must be used, in any of i
     "a woman": (("woman", "women", "lady"),),
 }
 
+# a text that asks not to see something: the captions use its words, and COCO's tags
+# (categories or supercategories) hold none of what it asks not to see
+NEGATED: dict[str, tuple[tuple[Forms, ...], str]] = {
+    "a kitchen with no people": ((("kitchen",),), "person"),
+    "a room with no people": ((("room",),), "person"),
+    "a street with no people": ((("street", "streets"),), "person"),
+    "a living room with no people": ((("living",), ("room",)), "person"),
+    "a beach without people": ((("beach",),), "person"),
+    "a dog without a person": ((("dog", "dogs"),), "person"),
+    "a street without cars": ((("street", "streets", "road"),), "car"),
+    "a table without food": ((("table", "tables"),), "food"),
+    "a field without animals": ((("field",),), "animal"),
+    "water without boats": ((("water",),), "boat"),
+}
+
 GROUPS: dict[str, dict[str, tuple[Forms, ...]]] = {
     "one word": {word: (forms,) for word, forms in ONE_WORD.items()},
     "words for people": {word: (forms,) for word, forms in PEOPLE.items()},
     "phrases": PHRASES,
+    "asking not to see": {text: parts for text, (parts, _) in NEGATED.items()},
 }
 
 
@@ -132,6 +150,10 @@ def caption_text(entry: dict[str, Any]) -> str:
 
 def relevant(texts: list[str], parts: tuple[Forms, ...]) -> np.ndarray:
     return np.array([all(any(f" {form} " in text for form in forms) for forms in parts) for text in texts])
+
+
+def _without(tags: list[set[str]], tag: str) -> np.ndarray:
+    return np.array([tag not in found for found in tags])
 
 
 @dataclass
@@ -147,9 +169,12 @@ class EverydayQueries:
     ) -> EverydayQueries:
         captioned = [i for i, e in enumerate(entries) if e["captions"]]
         texts = [caption_text(entries[i]) for i in captioned]
+        tags = [{*entries[i].get("tags", ()), *entries[i].get("supercategories", ())} for i in captioned]
         groups: dict[str, list[tuple[QueryVector, np.ndarray]]] = {}
         for group, queries in GROUPS.items():
             answered = [(text, relevant(texts, parts)) for text, parts in queries.items()]
+            if group == "asking not to see":
+                answered = [(text, wanted & _without(tags, NEGATED[text][1])) for text, wanted in answered]
             kept = [(text, wanted) for text, wanted in answered if wanted.sum() >= min_relevant]
             groups[group] = [(embed_query(text, vocabulary), wanted) for text, wanted in kept]
         return cls(captioned, groups)

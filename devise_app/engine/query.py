@@ -480,7 +480,7 @@ def split_negations(text: str) -> tuple[str, tuple[str, ...]]:
     removed: list[tuple[int, int]] = []
     avoided: list[str] = []
     i = 0
-    while i < len(tokens):
+    while i < len(words):
         if words[i] != "without" and (
             words[i] not in NEGATIONS or not i or words[i - 1] not in NEGATION_LEADS
         ):
@@ -488,11 +488,7 @@ def split_negations(text: str) -> tuple[str, tuple[str, ...]]:
             continue
         start = i - 1 if i and words[i - 1] in NEGATION_LEADS else i
         end = i + 1
-        while (
-            end < len(tokens)
-            and WORD.fullmatch(tokens[end].group())
-            and fold(tokens[end].group()) not in (NEGATION_ENDS | NEGATIONS)
-        ):
+        while end < len(words) and WORD.fullmatch(words[end]) and words[end] not in NEGATION_ENDS | NEGATIONS:
             end += 1
         if end > i + 1:
             avoided.append(text[tokens[i + 1].start() : tokens[end - 1].end()])

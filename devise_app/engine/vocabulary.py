@@ -53,6 +53,8 @@ def fold(text: str) -> str:
     """Lower case with compatibility forms and accents folded, as the text encoder's
     own normaliser folds them ("Café" -> "cafe", "naïve" -> "naive", "ﬁsh" -> "fish"):
     the key every lookup of a word, name or phrase uses."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 

@@ -258,7 +258,8 @@ def test_a_class_name_that_is_a_words_rare_sense_means_the_usual_one(vocabulary:
     # an alias for a class that is a rare sense of an everyday word: "head" is no promontory
     assert vocabulary.class_index("head") is None
     assert vocabulary.class_names[vocabulary.class_index("headland")] == "promontory"
-    assert embed_query("head", vocabulary).concepts == ()
+    head = embed_query("head", vocabulary).concepts
+    assert vocabulary.class_index("headland") not in {i for members in head for i in members}
 
 
 def test_words_for_what_a_person_does_are_ranked_by_their_text(vocabulary: Any) -> None:
@@ -292,8 +293,8 @@ def test_a_text_that_asks_not_to_see_something_is_searched_without_it(vocabulary
     assert dogs.avoided == (tuple(vocabulary.concept_classes("cat")),)
     assert dogs.concept_weight == concepts.NAMED_WEIGHT
     # nothing else said: the avoided evidence alone, at a short text's weight
-    beach = embed_query("a beach without people", vocabulary)
-    assert beach.avoided and beach.concept_weight == concepts.SHORT_TEXT_WEIGHT
+    city = embed_query("a city without cars", vocabulary)
+    assert city.concepts == () and city.avoided and city.concept_weight == concepts.SHORT_TEXT_WEIGHT
     # "no" that starts a name is no negation
     assert embed_query("the No Parking sign", vocabulary).avoided == ()
 
@@ -306,3 +307,17 @@ def test_library_search_lowers_the_photos_of_what_a_query_asks_not_to_see(
     without = [hit.path.name for hit in library.search("a room with no cat", top=10)]
     assert plain.index("chelsea.png") < len(plain) - 1
     assert without[-1] == "chelsea.png"
+
+
+def test_a_short_text_that_mentions_no_class_borrows_the_nearest_label_texts(vocabulary: Any) -> None:
+    beach = embed_query("beach", vocabulary)
+    assert beach.concept_weight == concepts.ASSOCIATED_WEIGHT
+    assert vocabulary.class_index("seashore") in beach.concepts[0]
+    sink = embed_query("a bathroom sink", vocabulary)
+    assert sink.concepts == ((vocabulary.class_index("washbasin"),),)
+    # near by its word pieces only: "fork" is not a forklift
+    fork = embed_query("fork", vocabulary)
+    assert vocabulary.class_index("forklift") not in {i for members in fork.concepts for i in members}
+    # a longer text keeps to what it mentions
+    assert embed_query("a quiet beach at dusk", vocabulary).concepts == ()
+    assert embed_query("a photo", vocabulary).concepts == ()  # no content word

@@ -259,13 +259,13 @@ class CocoQueries:
 
     def category_breakdown(self, photos: np.ndarray, logits: np.ndarray, weakest: int = 12) -> None:
         """Prints the category mAP of the names that reach ImageNet classes through
-        the hierarchy, of those that only borrow the classes seen with them, and of
-        those that reach none, and the weakest names."""
+        the hierarchy, of those that only borrow classes (seen with them, or whose
+        label texts are near), and of those that reach none, and the weakest names."""
         aps = np.array(self.category_aps(photos, logits))
         kinds = np.array([_evidence_kind(q) for q in self.category_queries])
         groups = (
             ("classes", "name ImageNet classes"),
-            ("seen with", "name none but are seen with some (book: bookcase, library, ...)"),
+            ("borrowed", "name none but borrow some (book: bookcase, library; sink: washbasin)"),
             ("none", "name none (the text space alone)"),
         )
         for kind, what in groups:
@@ -278,10 +278,10 @@ class CocoQueries:
 
 def _evidence_kind(query: QueryVector) -> str:
     """Whether a query reaches ImageNet classes it names or mentions, only classes
-    seen with what it names, or none."""
+    it borrows (seen with what it names, or near it in the word space), or none."""
     if not query.concepts:
         return "none"
-    return "seen with" if query.concept_weight == ASSOCIATED_WEIGHT else "classes"
+    return "borrowed" if query.concept_weight == ASSOCIATED_WEIGHT else "classes"
 
 
 def coco_table(

@@ -81,6 +81,10 @@ NEGATIONS = frozenset({"no", "not", "without"})
 NEGATION_LEADS = frozenset({"with", "and", "but", "or", ",", ";"})
 NEGATION_ENDS = frozenset({"and", "but", "with", "while", "yet"})
 _WORD_OR_STOP = re.compile(rf"{WORD.pattern}|[,;:.!?]")
+# a short text that mentions no class or concept ("beach", "bathroom sink") is
+# re-ranked by the classes whose label texts are this near it, at most this many
+SIMILAR_LABEL_COSINE = 0.5
+MAX_SIMILAR_CLASSES = 8
 
 _SCANNER = re.compile(
     r"""
@@ -413,8 +417,7 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
         return (), 0.0
     if matches == 1 and not uncovered:
         return tuple(found), ASSOCIATED_WEIGHT if associated else NAMED_WEIGHT
-    content_words = sum(word not in FUNCTION_WORDS for word in words)
-    return tuple(found), SHORT_TEXT_WEIGHT if content_words <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
+    return tuple(found), SHORT_TEXT_WEIGHT if _content_words(text) <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
 
 
 def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:
@@ -423,11 +426,12 @@ def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:
 
 
 def _concepts(
-    tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary
+    tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary, texts: dict[str, np.ndarray]
 ) -> tuple[ClassSets, float, ClassSets]:
     """What a re-ranking by the classifier's evidence uses: the class or concept a
-    one-text query names, else the ones its text mentions, their weight, and the ones
-    it asks not to see; nothing for arithmetic."""
+    one-text query names, else the ones its text mentions (for a short text that
+    mentions none, the classes nearest it), their weight, and the ones it asks not to
+    see; nothing for arithmetic. ``texts``: the embedded texts of the plans."""
     if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
         return (), 0.0, ()
     plan = plans.get(id(tree.terms[0][1]))
@@ -439,8 +443,39 @@ def _concepts(
     if plan.concept is not None:
         people = vocabulary.people_evidence(plan.concept)  # "person", "people"
         return (people or (tuple(vocabulary.concept_classes(plan.concept)),)), NAMED_WEIGHT, avoided
-    concepts, weight = _mentions(plan.text or "", vocabulary)
+    text = plan.text or ""
+    concepts, weight = _mentions(text, vocabulary)
+    if not concepts and 1 <= _content_words(text) <= SHORT_TEXT_WORDS:
+        similar = _similar_classes(text, texts[text], vocabulary)
+        concepts, weight = ((similar,), ASSOCIATED_WEIGHT) if similar else ((), 0.0)
     return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided
+
+
+def _content_words(text: str) -> int:
+    return sum(word not in FUNCTION_WORDS for word in WORD.findall(fold(text)))
+
+
+def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> tuple[int, ...]:
+    """The classes whose label texts are nearest a text's vector in the word space
+    (cosine at least ``SIMILAR_LABEL_COSINE``, at most ``MAX_SIMILAR_CLASSES``: "beach":
+    seashore, lakeside; "bathroom sink": washbasin), less those whose names hold one of
+    its words inside a longer word ("fork" is near forklift by the encoder's word
+    pieces, not by what it is)."""
+    cosines = vocabulary.label_text_vectors @ vector[: vocabulary.word_dim]
+    words = {word for word in WORD.findall(fold(text)) if word not in FUNCTION_WORDS}
+
+    def inside_longer_word(name: str) -> bool:
+        return any(word in part and word != part for part in WORD.findall(fold(name)) for word in words)
+
+    nearest = np.argsort(-cosines)[:MAX_SIMILAR_CLASSES]
+    return tuple(
+        sorted(
+            int(index)
+            for index in nearest
+            if cosines[index] >= SIMILAR_LABEL_COSINE
+            and not inside_longer_word(vocabulary.class_names[index])
+        )
+    )
 
 
 def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> _Plan | None:
@@ -583,7 +618,7 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     seen: dict[str, list[str]] = {}
     for word, _ in ignored:
         seen.setdefault(word, suggestions[word])
-    concepts, weight, avoided = _concepts(tree, plans, vocabulary)
+    concepts, weight, avoided = _concepts(tree, plans, vocabulary, texts)
     return QueryVector(_unit(total), list(seen.items()), concepts, weight, avoided)
 
 

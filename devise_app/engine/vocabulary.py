@@ -333,6 +333,12 @@ class Vocabulary:
         classes of its own ("tennis player", "parking lot")."""
         return text in self._compound_nouns
 
+    @functools.cached_property
+    def label_text_vectors(self) -> np.ndarray:
+        """(C, word_dim) the unit word parts of the class labels: their label texts."""
+        words = self.class_vectors[:, : self.word_dim]
+        return (words / np.maximum(np.linalg.norm(words, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
     def concept_class_sets(self) -> set[tuple[int, ...]]:
         """Every distinct set of ImageNet classes some WordNet concept spans, sorted."""
         return {tuple(sorted(members)) for members in self._concepts.values() if members}

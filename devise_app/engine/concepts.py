@@ -11,13 +11,13 @@ A query that names a class or a WordNet concept ("cat", "a vehicle", "tabby cats
 is re-ranked by ``NAMED_WEIGHT`` of that evidence; a noun that names no class takes
 ``ASSOCIATED_WEIGHT`` of the evidence for the classes whose definitions name it
 ("kitchen": microwave, toaster), as does a short text that mentions none for the
-classes whose label texts are nearest it ("beach": seashore, lakeside); a longer text has the concepts it mentions ("a cat
-on a couch": cat, couch) summed in at ``SHORT_TEXT_WEIGHT`` when it has two content
-words, else at ``MENTIONED_WEIGHT``. What a text asks not to see ("a kitchen with
-no people", "a street without cars") counts against a photo, at the same weight
-(``SHORT_TEXT_WEIGHT`` when the rest of the text mentions nothing). The evidence,
-standardised over the photos compared (the index's nearest
-``search.RERANKED_CANDIDATES``), is brought to the cosines' own mean and spread
+classes whose label texts are nearest it ("beach": seashore, lakeside); a longer
+text has the concepts it mentions ("a cat on a couch": cat, couch) summed in at
+``SHORT_TEXT_WEIGHT`` when it has two content words, else at ``MENTIONED_WEIGHT``.
+What a text asks not to see ("a kitchen with no people", "a street without cars")
+counts against a photo, at the same weight (``SHORT_TEXT_WEIGHT`` when the rest of
+the text mentions nothing). The evidence, standardised over the photos compared
+(the index's nearest ``search.RERANKED_CANDIDATES``), is brought to the cosines' own mean and spread
 there, so a mixed score still reads like a cosine (the cut-off of ``relevance``
 applies as before). Word arithmetic is not re-ranked.
 

@@ -85,6 +85,7 @@ _WORD_OR_STOP = re.compile(rf"{WORD.pattern}|[,;:.!?]")
 # re-ranked by the classes whose label texts are this near it, at most this many
 SIMILAR_LABEL_COSINE = 0.5
 MAX_SIMILAR_CLASSES = 8
+_WORD_ENDINGS = frozenset({"s", "es", "er", "ers", "ing", "ed"})  # "skier" is a "ski" word
 
 _SCANNER = re.compile(
     r"""
@@ -459,13 +460,18 @@ def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> t
     """The classes whose label texts are nearest a text's vector in the word space
     (cosine at least ``SIMILAR_LABEL_COSINE``, at most ``MAX_SIMILAR_CLASSES``: "beach":
     seashore, lakeside; "bathroom sink": washbasin), less those whose names hold one of
-    its words inside a longer word ("fork" is near forklift by the encoder's word
-    pieces, not by what it is)."""
+    its words inside a longer word, or a word inside one of its words, other than by
+    an ending ("skier": ski): the encoder's word pieces make "fork" near "forklift"
+    and "campfire" near "fire engine"."""
     cosines = vocabulary.label_text_vectors @ vector[: vocabulary.word_dim]
     words = {word for word in WORD.findall(fold(text)) if word not in FUNCTION_WORDS}
 
+    def piece_of(short: str, long: str) -> bool:  # "fork" of "forklift", not "ski" of "skier"
+        return short in long and short != long and long.removeprefix(short) not in _WORD_ENDINGS
+
     def inside_longer_word(name: str) -> bool:
-        return any(word in part and word != part for part in WORD.findall(fold(name)) for word in words)
+        parts = WORD.findall(fold(name))
+        return any(piece_of(word, part) or piece_of(part, word) for part in parts for word in words)
 
     nearest = np.argsort(-cosines)[:MAX_SIMILAR_CLASSES]
     return tuple(

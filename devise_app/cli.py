@@ -252,6 +252,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 }
                 if found.nearest_words:
                     answer["nearest_words"] = found.nearest_words
+                if found.without:
+                    answer["without"] = found.without
                 if found.ignored_words:  # an extra field: scripts reading "results" are unaffected
                     answer["ignored"] = [{"word": w, "suggestions": s} for w, s in found.ignored_words]
                 _print_json(answer)
@@ -263,7 +265,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                 near = f"  (≈ {', '.join(found.nearest_words)})" if found.nearest_words else ""
-                _print_hits(query + near, found.hits, found.good)
+                without = f"  (ranked lower: {', '.join(found.without)})" if found.without else ""
+                _print_hits(query + near + without, found.hits, found.good)
     return 1 if failed else 0
 
 

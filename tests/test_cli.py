@@ -116,6 +116,17 @@ def test_arithmetic_says_what_it_landed_near_and_no_good_matches_says_so(
     assert out.splitlines()[1] == "  (no good matches; the nearest photos:)"
 
 
+def test_search_says_what_a_query_asked_not_to_see(
+    library_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "search", "a room with no cat", "--json", "--library", library_dir)
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["without"] == ["cat"] and len(answer["results"]) == 5
+    code, out, _ = run(capsys, "search", "a room with no cat", "--library", library_dir)
+    assert out.splitlines()[0] == "a room with no cat  (ranked lower: cat)"
+
+
 def test_the_issue_sentence_and_a_label_named_cpp(
     library_dir: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

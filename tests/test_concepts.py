@@ -286,6 +286,7 @@ def test_what_a_text_asks_not_to_see_counts_against_a_photo() -> None:
 def test_a_text_that_asks_not_to_see_something_is_searched_without_it(vocabulary: Any) -> None:
     kitchen = embed_query("a kitchen with no people", vocabulary)
     assert kitchen.avoided == vocabulary.people_evidence("people")
+    assert kitchen.avoided_words == ("people",)
     np.testing.assert_allclose(kitchen.vector, embed_query("a kitchen", vocabulary).vector, atol=1e-6)
     assert kitchen.concepts == embed_query("a kitchen", vocabulary).concepts
     dogs = embed_query("dogs but not cats", vocabulary)
@@ -307,6 +308,7 @@ def test_library_search_lowers_the_photos_of_what_a_query_asks_not_to_see(
     without = [hit.path.name for hit in library.search("a room with no cat", top=10)]
     assert plain.index("chelsea.png") < len(plain) - 1
     assert without[-1] == "chelsea.png"
+    assert library.find("a room with no cat", 10).without == ["cat"]
 
 
 def test_a_short_text_that_mentions_no_class_borrows_the_nearest_label_texts(vocabulary: Any) -> None:

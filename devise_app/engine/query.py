@@ -133,6 +133,7 @@ class QueryVector:
     concepts: ClassSets = ()
     concept_weight: float = 0.0
     avoided: ClassSets = ()  # the class sets it asks not to see ("a beach with no people")
+    avoided_words: tuple[str, ...] = ()  # and the phrases that said so ("people")
 
     @property
     def notice(self) -> str:
@@ -428,28 +429,30 @@ def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:
 
 def _concepts(
     tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary, texts: dict[str, np.ndarray]
-) -> tuple[ClassSets, float, ClassSets]:
+) -> tuple[ClassSets, float, ClassSets, tuple[str, ...]]:
     """What a re-ranking by the classifier's evidence uses: the class or concept a
     one-text query names, else the ones its text mentions (for a short text that
     mentions none, the classes nearest it), their weight, and the ones it asks not to
-    see; nothing for arithmetic. ``texts``: the embedded texts of the plans."""
+    see, with the phrases that said so; nothing for arithmetic. ``texts``: the
+    embedded texts of the plans."""
     if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
-        return (), 0.0, ()
+        return (), 0.0, (), ()
     plan = plans.get(id(tree.terms[0][1]))
     if plan is None:
-        return (), 0.0, ()
+        return (), 0.0, (), ()
     avoided = tuple(dict.fromkeys(m for phrase in plan.avoided for m in _mentions(phrase, vocabulary)[0]))
     if plan.class_index is not None:
-        return ((plan.class_index,),), NAMED_WEIGHT, avoided
+        return ((plan.class_index,),), NAMED_WEIGHT, avoided, plan.avoided
     if plan.concept is not None:
         people = vocabulary.people_evidence(plan.concept)  # "person", "people"
-        return (people or (tuple(vocabulary.concept_classes(plan.concept)),)), NAMED_WEIGHT, avoided
+        concept = people or (tuple(vocabulary.concept_classes(plan.concept)),)
+        return concept, NAMED_WEIGHT, avoided, plan.avoided
     text = plan.text or ""
     concepts, weight = _mentions(text, vocabulary)
     if not concepts and 1 <= _content_words(text) <= SHORT_TEXT_WORDS:
         similar = _similar_classes(text, texts[text], vocabulary)
         concepts, weight = ((similar,), ASSOCIATED_WEIGHT) if similar else ((), 0.0)
-    return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided
+    return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided, plan.avoided
 
 
 def _content_words(text: str) -> int:
@@ -624,8 +627,8 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     seen: dict[str, list[str]] = {}
     for word, _ in ignored:
         seen.setdefault(word, suggestions[word])
-    concepts, weight, avoided = _concepts(tree, plans, vocabulary, texts)
-    return QueryVector(_unit(total), list(seen.items()), concepts, weight, avoided)
+    concepts, weight, avoided, avoided_words = _concepts(tree, plans, vocabulary, texts)
+    return QueryVector(_unit(total), list(seen.items()), concepts, weight, avoided, avoided_words)
 
 
 def query_vector(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> np.ndarray:

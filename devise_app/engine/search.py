@@ -83,6 +83,8 @@ class SearchResult:
     ignored_words: list[tuple[str, list[str]]] = field(default_factory=list)
     # the vocabulary entries nearest to an arithmetic query's vector ("king - man + woman" -> queen)
     nearest_words: list[str] = field(default_factory=list)
+    # what the query asked not to see ("a kitchen with no people" -> people), ranked lower
+    without: list[str] = field(default_factory=list)
 
     graded: bool = True  # False: a ranking with no cut-off ("photos like this one")
     good_count: int | None = None  # set when the hits were put in another order than by score
@@ -442,7 +444,8 @@ class Library:
             hits = self._rerank_by_concepts(embedded, top)
         else:
             hits = self._nearest(embedded.vector, top)
-        return SearchResult(hits, embedded.ignored_words, self._landed_near(query, embedded.vector))
+        near = self._landed_near(query, embedded.vector)
+        return SearchResult(hits, embedded.ignored_words, near, without=list(embedded.avoided_words))
 
     def _rerank_by_concepts(self, embedded: QueryVector, top: int) -> list[SearchHit]:
         """The index's nearest photos re-ranked by the classifier's evidence for the
@@ -483,7 +486,9 @@ class Library:
             found = self.find(query, want)
             hits = self._admitted(found.hits, allowed)
             if len(hits) >= top or want >= total:
-                return SearchResult(hits[:top], found.ignored_words, found.nearest_words)
+                return SearchResult(
+                    hits[:top], found.ignored_words, found.nearest_words, without=found.without
+                )
             want = min(total, want * 4)
 
     def _admitted(self, hits: list[SearchHit], allowed: frozenset[int]) -> list[SearchHit]:

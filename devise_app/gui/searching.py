@@ -11,7 +11,7 @@ what it showed before that (up to ``HISTORY`` views), for Back.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
@@ -346,7 +346,9 @@ class SearchController(QObject):
         if paged:
             self._set_page_header(description)
         else:
-            self._set_header(len(photos), len(every) - len(photos), description, found.nearest_words)
+            self._set_header(
+                len(photos), len(every) - len(photos), description, found.nearest_words, found.without
+            )
         self.resultsShown.emit(len(photos))
 
     def show_more(self) -> None:
@@ -375,12 +377,15 @@ class SearchController(QObject):
         self.info.setText(f'<a href="more">Show {more} more</a> · {escape(text)}')
         self.info.setToolTip(f"{text}; “Show {more} more” adds the next ones")
 
-    def _set_header(self, shown: int, hidden: int, description: str, nearest: list[str]) -> None:
+    def _set_header(
+        self, shown: int, hidden: int, description: str, nearest: list[str], without: Sequence[str] = ()
+    ) -> None:
         # the link first: a narrow window cuts the end of this line off, never the link
         weaker = f'<a href="weaker">Show {hidden} weaker</a> · ' if hidden else ""
-        near = f" ≈ {escape(', '.join(nearest))}" if nearest else ""
-        self.info.setText(f"{weaker}{count(shown, 'photo')} {escape(description)}{near}")
-        self.info.setToolTip(f"{shown} photos {description}{near}")
+        near = f" ≈ {', '.join(nearest)}" if nearest else ""
+        lower = f" · {', '.join(without)} ranked lower" if without else ""
+        self.info.setText(f"{weaker}{count(shown, 'photo')} {escape(description + near + lower)}")
+        self.info.setToolTip(f"{shown} photos {description}{near}{lower}")
         if hidden and not shown:
             self.view.set_empty_message(
                 "No good matches", "“Show weaker” above lists the nearest photos anyway."

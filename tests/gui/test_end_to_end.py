@@ -67,6 +67,12 @@ def test_word_arithmetic_runs(window: Any, qtbot: Any) -> None:
     assert blocker.args[0] == 7
 
 
+def test_the_header_says_what_a_query_asked_not_to_see(window: Any, qtbot: Any) -> None:
+    with qtbot.waitSignal(window.resultsShown, timeout=30_000):
+        window.search("a room without a cat")
+    assert "“a room without a cat” · a cat ranked lower" in window.results_info.text()
+
+
 def test_unknown_word_is_reported_inline_with_suggestions(window: Any, qtbot: Any) -> None:
     with qtbot.waitSignal(window.queryFailed, timeout=30_000) as blocker:
         window.search("caaat")

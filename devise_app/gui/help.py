@@ -9,7 +9,10 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 SEARCH_TIPS = (
     "<p><b>Words</b>: <i>cat</i>, <i>sailboat</i>, <i>coffee cup</i>. Words that are not "
-    "labels of any training photo work too, because the model knows which words are related.</p>"
+    "labels of any training photo work too, because the model knows which words are related. "
+    "Whole sentences work: <i>a dog running on the beach</i>.</p>"
+    "<p><b>Leaving things out</b>: <i>a kitchen with no people</i>, <i>a street without cars</i> "
+    "rank the photos that show people or cars lower.</p>"
     "<p><b>Arithmetic</b>: <i>king - man + woman</i>, <i>2*dog + beach</i>.</p>"
     "<p><b>Labels</b>: <i>label:holidays</i> finds the photos you labeled, "
     '<i>label:"two words"</i> for names with spaces. A label’s name alone (<i>Grandma</i>) '

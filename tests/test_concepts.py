@@ -287,6 +287,10 @@ def test_a_text_that_asks_not_to_see_something_is_searched_without_it(vocabulary
     kitchen = embed_query("a kitchen with no people", vocabulary)
     assert kitchen.avoided == vocabulary.people_evidence("people")
     assert kitchen.avoided_words == ("people",)
+    # a phrase that names no class is left out of the text but not said to be ranked lower
+    leash = embed_query("a dog without a leash", vocabulary)
+    assert leash.avoided == () and leash.avoided_words == ()
+    np.testing.assert_allclose(leash.vector, embed_query("a dog", vocabulary).vector, atol=1e-6)
     np.testing.assert_allclose(kitchen.vector, embed_query("a kitchen", vocabulary).vector, atol=1e-6)
     assert kitchen.concepts == embed_query("a kitchen", vocabulary).concepts
     dogs = embed_query("dogs but not cats", vocabulary)

@@ -133,7 +133,7 @@ class QueryVector:
     concepts: ClassSets = ()
     concept_weight: float = 0.0
     avoided: ClassSets = ()  # the class sets it asks not to see ("a beach with no people")
-    avoided_words: tuple[str, ...] = ()  # and the phrases that said so ("people")
+    avoided_words: tuple[str, ...] = ()  # and the phrases that named them ("people")
 
     @property
     def notice(self) -> str:
@@ -433,26 +433,28 @@ def _concepts(
     """What a re-ranking by the classifier's evidence uses: the class or concept a
     one-text query names, else the ones its text mentions (for a short text that
     mentions none, the classes nearest it), their weight, and the ones it asks not to
-    see, with the phrases that said so; nothing for arithmetic. ``texts``: the
+    see, with the phrases that named them; nothing for arithmetic. ``texts``: the
     embedded texts of the plans."""
     if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
         return (), 0.0, (), ()
     plan = plans.get(id(tree.terms[0][1]))
     if plan is None:
         return (), 0.0, (), ()
-    avoided = tuple(dict.fromkeys(m for phrase in plan.avoided for m in _mentions(phrase, vocabulary)[0]))
+    named = {phrase: _mentions(phrase, vocabulary)[0] for phrase in plan.avoided}
+    avoided = tuple(dict.fromkeys(members for found in named.values() for members in found))
+    said = tuple(phrase for phrase, found in named.items() if found)  # what is ranked lower
     if plan.class_index is not None:
-        return ((plan.class_index,),), NAMED_WEIGHT, avoided, plan.avoided
+        return ((plan.class_index,),), NAMED_WEIGHT, avoided, said
     if plan.concept is not None:
         people = vocabulary.people_evidence(plan.concept)  # "person", "people"
         concept = people or (tuple(vocabulary.concept_classes(plan.concept)),)
-        return concept, NAMED_WEIGHT, avoided, plan.avoided
+        return concept, NAMED_WEIGHT, avoided, said
     text = plan.text or ""
     concepts, weight = _mentions(text, vocabulary)
     if not concepts and 1 <= _content_words(text) <= SHORT_TEXT_WORDS:
         similar = _similar_classes(text, texts[text], vocabulary)
         concepts, weight = ((similar,), ASSOCIATED_WEIGHT) if similar else ((), 0.0)
-    return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided, plan.avoided
+    return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided, said
 
 
 def _content_words(text: str) -> int:

@@ -419,7 +419,8 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
         return (), 0.0
     if matches == 1 and not uncovered:
         return tuple(found), ASSOCIATED_WEIGHT if associated else NAMED_WEIGHT
-    return tuple(found), SHORT_TEXT_WEIGHT if _content_words(text) <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
+    content_words = sum(word not in FUNCTION_WORDS for word in words)  # the words folded above
+    return tuple(found), SHORT_TEXT_WEIGHT if content_words <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
 
 
 def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:

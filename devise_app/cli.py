@@ -236,7 +236,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     with _library(args) as library:
         for query in args.queries:
             try:
-                found = library.find(query, args.top, _filters(args))
+                found = library.find(query, args.top, _filters(args), read_typos=not args.as_typed)
             except QueryError as exc:
                 failed += 1
                 if args.json:
@@ -254,10 +254,17 @@ def cmd_search(args: argparse.Namespace) -> int:
                     answer["nearest_words"] = found.nearest_words
                 if found.without:
                     answer["without"] = found.without
-                if found.ignored_words:  # an extra field: scripts reading "results" are unaffected
+                if found.corrected:  # extra fields: scripts reading "results" are unaffected
+                    answer["corrected"] = [{"word": w, "read_as": meant} for w, meant in found.corrected]
+                if found.ignored_words:
                     answer["ignored"] = [{"word": w, "suggestions": s} for w, s in found.ignored_words]
                 _print_json(answer)
             else:
+                for word, meant in found.corrected:
+                    print(
+                        f"{PROG}: note: {_shown(query)!s}: read {_shown(word)!r} as {meant!r}",
+                        file=sys.stderr,
+                    )
                 for word, suggestions in found.ignored_words:
                     hint = f" (did you mean {', '.join(suggestions[:3])}?)" if suggestions else ""
                     print(
@@ -675,6 +682,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("queries", nargs="+", metavar="QUERY", help="each argument is one query")
     sub.add_argument("--top", type=_positive, default=20, metavar="K", help="results per query (default 20)")
+    sub.add_argument(
+        "--as-typed",
+        action="store_true",
+        help="read no typos as other words: a word the model does not know is set aside (default: "
+        "'dgo' is read as 'dog', and a note says so)",
+    )
     sub.epilog = (
         'With --json, one line per query: {"query": ..., "results": [{"path": ..., "score": ...}]}, '
         'or {"query": ..., "error": ...} for a query that cannot be answered. '

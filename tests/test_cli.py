@@ -94,12 +94,13 @@ def test_a_sentence_with_an_unknown_word_is_answered_and_says_what_was_left_out(
     assert code == 0, err
     (answer,) = [json.loads(line) for line in out.splitlines()]
     assert Path(answer["results"][0]["path"]).name == "coffee.png"
-    ignored = {item["word"]: item["suggestions"] for item in answer["ignored"]}
-    assert "qqxyzzy" in ignored and "espresso" in ignored.get("espreso", ["espresso"])
+    assert answer["corrected"] == [{"word": "espreso", "read_as": "espresso"}]  # a typo: read as meant
+    assert [item["word"] for item in answer["ignored"]] == ["qqxyzzy"]  # nothing near: left out
     code, out, err = run(capsys, "search", query, "--library", library_dir, "--top", "2")
     assert code == 0
     results = [line for line in out.splitlines()[1:] if not line.strip().startswith("(")]
     assert "coffee.png" in results[0]
+    assert "read 'espreso' as 'espresso'" in err
     assert "unknown word 'qqxyzzy' left out" in err
 
 
@@ -432,3 +433,14 @@ def test_the_library_is_private_to_its_user(library_dir: Path, tmp_path: Path) -
 
     Catalog.open(shared).close()
     assert shared.stat().st_mode & 0o777 == 0o700
+
+
+def test_as_typed_sets_a_typo_aside_instead_of_reading_it(
+    library_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = "a cup of espreso"
+    code, out, err = run(capsys, "search", query, "--json", "--as-typed", "--library", library_dir)
+    assert code == 0, err
+    (answer,) = [json.loads(line) for line in out.splitlines()]
+    assert "corrected" not in answer
+    assert answer["ignored"][0]["word"] == "espreso" and answer["ignored"][0]["suggestions"][0] == "espresso"

@@ -138,19 +138,23 @@ def test_operators_only_where_clearly_meant() -> None:
 
 
 def test_unknown_words_are_set_aside_and_reported(vocabulary: Any) -> None:
-    result = embed_query("elephnat on the beach", vocabulary)
+    result = embed_query('"elephnat" on the beach', vocabulary)  # in quotes: searched as typed
     assert [word for word, _ in result.ignored_words] == ["elephnat"]
-    assert "elephant" in result.ignored_words[0][1]
+    assert result.ignored_words[0][1][0] == "elephant"
+    assert result.corrected_words == ()
     assert "elephnat" in result.notice
     np.testing.assert_allclose(result.vector, query_vector("on the beach", vocabulary), atol=1e-6)
 
 
 def test_a_query_of_only_unknown_words_is_an_error(vocabulary: Any) -> None:
     with pytest.raises(QueryError) as caught:
-        query_vector("elephnat", vocabulary)
-    assert caught.value.word == "elephnat"
+        query_vector("qqxyzzy", vocabulary)
+    assert caught.value.word == "qqxyzzy"
     assert caught.value.position == 0
-    assert "elephant" in caught.value.suggestions
+    with pytest.raises(QueryError) as caught:
+        query_vector('"elephnat"', vocabulary)
+    assert caught.value.word == "elephnat"
+    assert caught.value.suggestions[0] == "elephant"
 
 
 @pytest.mark.parametrize(
@@ -214,19 +218,48 @@ def test_only_the_first_unknown_words_get_spellings(vocabulary: Any) -> None:
     """Close spellings are a scan of the vocabulary each: a query full of unknown
     words gets them for its first few only, and is still answered from the rest."""
     words = ["elephnat", "restaraunt", "telivision", "peson", "streer", "giraffle", "umbrela"]
-    result = embed_query(" ".join(words) + " on a beach", vocabulary)
+    result = embed_query(f'"{" ".join(words)}" on a beach', vocabulary)  # quoted: none corrected
     assert [word for word, _ in result.ignored_words] == words
     assert all(spellings for _, spellings in result.ignored_words[:MAX_SUGGESTED_WORDS])
     assert all(not spellings for _, spellings in result.ignored_words[MAX_SUGGESTED_WORDS:])
 
 
-def test_words_newer_than_glove_are_known_and_typos_are_not(vocabulary: Any) -> None:
+def test_words_newer_than_glove_are_known_and_typos_are_read_as_meant(vocabulary: Any) -> None:
     for word in ("selfie", "selfies", "emoji", "vape"):
-        assert embed_query(f"a {word} at the beach", vocabulary).ignored_words == [], word
-    assert [word for word, _ in embed_query("a peson on the streer", vocabulary).ignored_words] == [
-        "peson",
-        "streer",
-    ]
+        found = embed_query(f"a {word} at the beach", vocabulary)
+        assert found.ignored_words == [] and found.corrected_words == (), word
+    found = embed_query("a peson on the streer", vocabulary)
+    assert found.corrected_words == (("peson", "person"), ("streer", "street"))
+    assert found.ignored_words == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("a dgo on the beach", "a dog on the beach"),  # two letters swapped
+        ("grils playing frisbe", "girls playing frisbee"),
+        ("kitchn", "kitchen"),  # the concept and its classes follow the word meant
+        ("THERE ARE TWO PEOPLE RIDING HORESES", "THERE ARE TWO PEOPLE RIDING horses"),
+        ("A bathroom with a telivision in it", "A bathroom with a television in it"),
+    ],
+)
+def test_a_typo_is_read_as_the_word_meant(vocabulary: Any, typed: str, meant: str) -> None:
+    found, wanted = embed_query(typed, vocabulary), embed_query(meant, vocabulary)
+    assert found.ignored_words == [] and found.corrected_words
+    np.testing.assert_allclose(found.vector, wanted.vector, atol=1e-6)
+    assert (found.concepts, found.concept_weight) == (wanted.concepts, wanted.concept_weight)
+    assert all(f"Read '{typo}' as '{word}'." in found.notice for typo, word in found.corrected_words)
+
+
+def test_names_and_quoted_words_are_searched_as_typed(vocabulary: Any) -> None:
+    """A capitalised word after the first is a name ("Lassy", not "classy"), and
+    quotes ask for the word as typed: both are set aside, with spellings offered."""
+    for text, word in (("a dog like Lassy", "Lassy"), ('a "dgo" on the beach', "dgo")):
+        found = embed_query(text, vocabulary)
+        assert found.corrected_words == (), text
+        assert [w for w, _ in found.ignored_words] == [word]
+    assert embed_query('a "dgo"', vocabulary).ignored_words[0][1][0] == "dog"
+    assert embed_query("Lasy at the beach", vocabulary).corrected_words  # the first word: a typo
 
 
 @pytest.mark.parametrize(

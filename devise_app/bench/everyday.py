@@ -2,8 +2,9 @@
 
 What a person types for their own photos: one word (the issue's "dog, beach, snow,
 child, woman, baby, city, pool, surfing", and other common subjects), words for
-people, short phrases, and texts that ask not to see something ("a kitchen with no
-people"). A photo is relevant when its five human captions use the query's words
+people, short phrases, texts that ask not to see something ("a kitchen with no
+people"), and the one-word and phrase queries typed with one slip of the hand
+("dgo", "a plate of fod"). A photo is relevant when its five human captions use the query's words
 (any of the listed forms; for a phrase, some form of each of its parts), so no
 category list decides what a kitchen or a crowd is; for a text that asks not to see
 something, also when COCO's tags do not name that. Queries that fewer than
@@ -12,6 +13,7 @@ something, also when COCO's tags do not name that. Queries that fewer than
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ import numpy as np
 from devise_app.engine.concepts import reranked
 from devise_app.engine.evaluation import average_precision
 from devise_app.engine.query import QueryVector, embed_query
+from devise_app.engine.spelling import LETTERS, keys_adjacent
 from devise_app.engine.vectors import softmax
 from devise_app.engine.vocabulary import Vocabulary
 
@@ -141,6 +144,33 @@ GROUPS: dict[str, dict[str, tuple[Forms, ...]]] = {
     "phrases": PHRASES,
     "asking not to see": {text: parts for text, (parts, _) in NEGATED.items()},
 }
+TYPO_GROUP = "one word or phrase, with a typo"  # the one-word and phrase queries, one slip each
+TYPO_SEED = 2026
+_SLIPS = ("swap", "miss", "double", "neighbour", "extra")
+
+
+def with_a_typo(text: str, vocabulary: Vocabulary, rng: random.Random) -> str:
+    """``text`` with one keyboard slip in its longest word (two letters swapped, one
+    missed or doubled, a neighbouring key hit instead or as well), drawn until the
+    slip is no known word ("beach" -> "bench" would be another query)."""
+    word = max(text.split(), key=len)
+    for _ in range(100):
+        i, slip = rng.randrange(len(word)), rng.choice(_SLIPS)
+        neighbours = [key for key in LETTERS if keys_adjacent(key, word[i])]
+        if slip == "swap" and i + 1 < len(word) and word[i] != word[i + 1]:
+            typo = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        elif slip == "miss" and len(word) > 3:
+            typo = word[:i] + word[i + 1 :]
+        elif slip == "double":
+            typo = word[:i] + word[i] + word[i:]
+        elif slip in ("neighbour", "extra") and neighbours:
+            key = rng.choice(neighbours)
+            typo = word[:i] + key + word[i + (slip == "neighbour") :]
+        else:
+            continue
+        if typo not in vocabulary:
+            return text.replace(word, typo, 1)
+    return text
 
 
 def caption_text(entry: dict[str, Any]) -> str:
@@ -177,6 +207,14 @@ class EverydayQueries:
                 answered = [(text, wanted & _without(tags, NEGATED[text][1])) for text, wanted in answered]
             kept = [(text, wanted) for text, wanted in answered if wanted.sum() >= min_relevant]
             groups[group] = [(embed_query(text, vocabulary), wanted) for text, wanted in kept]
+        rng = random.Random(TYPO_SEED)
+        slipped = {**GROUPS["one word"], **PHRASES}
+        typed = [
+            (with_a_typo(text, vocabulary, rng), relevant(texts, parts)) for text, parts in slipped.items()
+        ]
+        groups[TYPO_GROUP] = [
+            (embed_query(text, vocabulary), wanted) for text, wanted in typed if wanted.sum() >= min_relevant
+        ]
         return cls(captioned, groups)
 
     def mean_aps(self, photos: np.ndarray, logits: np.ndarray, rerank: bool = True) -> dict[str, float]:

@@ -24,7 +24,12 @@ brackets group only in a query with operators (elsewhere they are text too).
 Every term is a unit vector; the result is their weighted sum, normalised.
 
 A word the model does not know (``Vocabulary.known_form``: not in WordNet or the
-frequent-word list, e.g. a typo) is set aside, and the answer says so
+frequent-word list) is most often a typo: it is read as the likeliest frequent word
+near it ("dgo" -> dog; ``devise_app.engine.spelling``), and the answer says so
+(``QueryVector.corrected_words``). A word with no such neighbour, a word in quotes
+(``"dgo"``: searched as typed), a capitalised word after the first (a name:
+"Lassy") and every unknown word of a query searched as typed (``read_typos``) are
+set aside instead, and the answer says so too
 (``QueryVector.ignored_words``, with close spellings). Only a query with nothing
 usable left raises ``QueryError``: no words at all, only unknown words, a weight
 out of range, a ``label:`` without a name or an unknown label, or terms that
@@ -134,17 +139,19 @@ class QueryVector:
     concept_weight: float = 0.0
     avoided: ClassSets = ()  # the class sets it asks not to see ("a beach with no people")
     avoided_words: tuple[str, ...] = ()  # and the phrases that named them ("people")
+    corrected_words: tuple[tuple[str, str], ...] = ()  # typos read as known words: ("dgo", "dog")
 
     @property
     def notice(self) -> str:
-        """One line on the words set aside ("" when none was)."""
-        if not self.ignored_words:
-            return ""
-        parts = []
-        for word, suggestions in self.ignored_words:
-            hint = f" (did you mean {', '.join(suggestions[:3])}?)" if suggestions else ""
-            parts.append(f"'{word}'{hint}")
-        return "Unknown words set aside: " + "; ".join(parts) + "."
+        """One line on the words read as others and those set aside ("" when none was)."""
+        lines = [f"Read '{typed}' as '{meant}'." for typed, meant in self.corrected_words]
+        if self.ignored_words:
+            parts = []
+            for word, suggestions in self.ignored_words:
+                hint = f" (did you mean {', '.join(suggestions[:3])}?)" if suggestions else ""
+                parts.append(f"'{word}'{hint}")
+            lines.append("Unknown words set aside: " + "; ".join(parts) + ".")
+        return " ".join(lines)
 
 
 @dataclass
@@ -308,6 +315,15 @@ def _no_labels(name: str) -> np.ndarray:
 
 def _normal(text: str) -> str:
     return " ".join(WORD.findall(fold(text)))
+
+
+@dataclass
+class _UnknownWords:
+    """The words of a query the model does not know, as they are met."""
+
+    read_typos: bool = True  # False: every unknown word is set aside
+    ignored: list[tuple[str, int]] = field(default_factory=list)  # set aside: (word, offset)
+    corrected: list[tuple[str, str]] = field(default_factory=list)  # read as another: (typed, read as)
 
 
 @dataclass
@@ -490,7 +506,7 @@ def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> t
     )
 
 
-def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, int]]) -> _Plan | None:
+def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> _Plan | None:
     """How to embed a piece of text; None when no known word is in it."""
     text = unicodedata.normalize("NFKC", node.text)
     if not WORD.search(text):
@@ -503,20 +519,33 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, ignored: list[tuple[str, in
     for match in WORD.finditer(text):
         word = match.group()
         known = vocabulary.known_form(word) is not None or any(char.isdigit() for char in word)
-        if not known and word not in vocabulary:
-            kept.append(text[last : match.start()])
-            last = match.end()
-            ignored.append((word, node.position + match.start()))
+        if known or word in vocabulary:
+            continue
+        kept.append(text[last : match.start()])
+        last = match.end()
+        as_typed = not unknown.read_typos or node.quoted or _looks_like_a_name(text, match)
+        correction = None if as_typed else vocabulary.correction(word)
+        if correction is None:
+            unknown.ignored.append((word, node.position + match.start()))
+        else:
+            kept.append(correction)
+            unknown.corrected.append((word, correction))
     kept.append(text[last:])
     clean = " ".join("".join(kept).split())
     if not WORD.search(clean):
         return None
     wanted, avoided = split_negations(clean)
     if not avoided or not WORD.search(wanted):
-        return _Plan(text=clean)
+        return (_named_entry(clean, vocabulary) if unknown.corrected else None) or _Plan(text=clean)
     plan = _named_entry(wanted, vocabulary) or _Plan(text=wanted)
     plan.avoided = avoided
     return plan
+
+
+def _looks_like_a_name(text: str, match: re.Match[str]) -> bool:
+    """A capitalised word after the first ("a photo of Lassy"): a name, not a typo."""
+    word = match.group()
+    return word[:1].isupper() and not word.isupper() and bool(WORD.search(text[: match.start()]))
 
 
 def split_negations(text: str) -> tuple[str, tuple[str, ...]]:
@@ -549,17 +578,15 @@ def split_negations(text: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"\s+(?=[,;:.!?])", "", " ".join("".join(kept).split())), tuple(avoided)
 
 
-def _plan(
-    node: Node, vocabulary: Vocabulary, ignored: list[tuple[str, int]], plans: dict[int, _Plan]
-) -> None:
+def _plan(node: Node, vocabulary: Vocabulary, unknown: _UnknownWords, plans: dict[int, _Plan]) -> None:
     """Plan every piece of text of the query (by node id), in order."""
     if isinstance(node, Phrase):
-        plan = _plan_text(node, vocabulary, ignored)
+        plan = _plan_text(node, vocabulary, unknown)
         if plan is not None:
             plans[id(node)] = plan
     elif isinstance(node, Sum):
         for _, term in node.terms:
-            _plan(term, vocabulary, ignored, plans)
+            _plan(term, vocabulary, unknown, plans)
 
 
 def _evaluate(
@@ -599,13 +626,17 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return (vector / norm).astype(np.float32)
 
 
-def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> QueryVector:
-    """The unit vector a query stands for and the words set aside; QueryError when
-    nothing in it is usable (the error names the first unknown word, if any)."""
-    ignored: list[tuple[str, int]] = []
+def embed_query(
+    text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels, read_typos: bool = True
+) -> QueryVector:
+    """The unit vector a query stands for, the typos read as other words and the words
+    set aside (all unknown words, with ``read_typos`` False); QueryError when nothing in
+    it is usable (the error names the first unknown word, if any)."""
+    unknown = _UnknownWords(read_typos)
     tree = parse(text)
     plans: dict[int, _Plan] = {}
-    _plan(tree, vocabulary, ignored, plans)
+    _plan(tree, vocabulary, unknown, plans)
+    ignored = unknown.ignored
     # every text of the query through the encoder in one run
     wanted = list(dict.fromkeys(p.concept or p.text or "" for p in plans.values() if p.class_index is None))
     texts = dict(zip(wanted, (vocabulary.pad(v) for v in vocabulary.encode(wanted)), strict=True))
@@ -618,10 +649,10 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     if total is None:
         if ignored:
             word, position = ignored[0]
-            unknown = ", ".join(repr(w) for w in dict.fromkeys(w for w, _ in ignored))
+            words = ", ".join(repr(w) for w in dict.fromkeys(w for w, _ in ignored))
             raise QueryError(
-                f"Unknown word {unknown}: nothing left to search for." if len(ignored) == 1
-                else f"Unknown words {unknown}: nothing left to search for.",
+                f"Unknown word {words}: nothing left to search for." if len(ignored) == 1
+                else f"Unknown words {words}: nothing left to search for.",
                 suggestions[word],
                 word=word,
                 position=position,
@@ -631,7 +662,8 @@ def embed_query(text: str, vocabulary: Vocabulary, label_vector: LabelResolver =
     for word, _ in ignored:
         seen.setdefault(word, suggestions[word])
     concepts, weight, avoided, avoided_words = _concepts(tree, plans, vocabulary, texts)
-    return QueryVector(_unit(total), list(seen.items()), concepts, weight, avoided, avoided_words)
+    corrected = tuple(dict.fromkeys(unknown.corrected))
+    return QueryVector(_unit(total), list(seen.items()), concepts, weight, avoided, avoided_words, corrected)
 
 
 def query_vector(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> np.ndarray:

@@ -76,8 +76,9 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What a query found, and the words it set aside (unknown to the model), each
-    with close spellings, so a face can say "'xyzzy' was left out; did you mean ...?"."""
+    """What a query found, the typos it read as known words ("read 'dgo' as 'dog'"),
+    and the words it set aside (unknown to the model), each with close spellings, so
+    a face can say "'xyzzy' was left out; did you mean ...?"."""
 
     hits: list[SearchHit]
     ignored_words: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -85,6 +86,8 @@ class SearchResult:
     nearest_words: list[str] = field(default_factory=list)
     # what the query asked not to see ("a kitchen with no people" -> people), ranked lower
     without: list[str] = field(default_factory=list)
+    # the typos it read as known words, (typed, read as): ("dgo", "dog")
+    corrected: list[tuple[str, str]] = field(default_factory=list)
 
     graded: bool = True  # False: a ranking with no cut-off ("photos like this one")
     good_count: int | None = None  # set when the hits were put in another order than by score
@@ -410,8 +413,11 @@ class Library:
         """Photos matching a query, best first; ``find`` also says what the query set aside."""
         return self.find(query, top, filters).hits
 
-    def find(self, query: str, top: int = 20, filters: care.PhotoFilter | None = None) -> SearchResult:
-        """Photos matching a query, best first, and the words it set aside. Raises
+    def find(
+        self, query: str, top: int = 20, filters: care.PhotoFilter | None = None, read_typos: bool = True
+    ) -> SearchResult:
+        """Photos matching a query, best first, the typos it read as known words (none
+        with ``read_typos`` False) and the words it set aside. Raises
         QueryError for a query that cannot be answered (nothing usable in it, an
         unknown label). ``filters`` keeps only the photos it admits (LibraryError
         for an unknown label in it).
@@ -427,7 +433,7 @@ class Library:
         check_text(query)
         allowed = care.allowed_ids(self.catalog, filters)
         if allowed is not None:
-            return self._filtered_search(query, top, allowed)
+            return self._filtered_search(query, top, allowed, read_typos)
         text = query.strip()
         if self.catalog.label_id(text) is not None:
             return self._label_result(text, top)
@@ -439,13 +445,19 @@ class Library:
         name = _sole_label(query)
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))
-        embedded = embed_query(query, self.vocabulary, self._label_vector)
+        embedded = embed_query(query, self.vocabulary, self._label_vector, read_typos)
         if embedded.concepts or embedded.avoided:
             hits = self._rerank_by_concepts(embedded, top)
         else:
             hits = self._nearest(embedded.vector, top)
         near = self._landed_near(query, embedded.vector)
-        return SearchResult(hits, embedded.ignored_words, near, without=list(embedded.avoided_words))
+        return SearchResult(
+            hits,
+            embedded.ignored_words,
+            near,
+            without=list(embedded.avoided_words),
+            corrected=list(embedded.corrected_words),
+        )
 
     def _rerank_by_concepts(self, embedded: QueryVector, top: int) -> list[SearchHit]:
         """The index's nearest photos re-ranked by the classifier's evidence for the
@@ -477,17 +489,23 @@ class Library:
             return []
         return [word for word, _ in self.vocabulary.nearest(vector, k=3, exclude=query_words(node))]
 
-    def _filtered_search(self, query: str, top: int, allowed: frozenset[int]) -> SearchResult:
+    def _filtered_search(
+        self, query: str, top: int, allowed: frozenset[int], read_typos: bool = True
+    ) -> SearchResult:
         """``find`` among ``allowed`` photos: the unfiltered ranking, asked for more
         until enough of it passes (or all of it was seen)."""
         total = self.catalog.photo_count()
         want = top
         while True:
-            found = self.find(query, want)
+            found = self.find(query, want, read_typos=read_typos)
             hits = self._admitted(found.hits, allowed)
             if len(hits) >= top or want >= total:
                 return SearchResult(
-                    hits[:top], found.ignored_words, found.nearest_words, without=found.without
+                    hits[:top],
+                    found.ignored_words,
+                    found.nearest_words,
+                    without=found.without,
+                    corrected=found.corrected,
                 )
             want = min(total, want * 4)
 

@@ -7,8 +7,9 @@ followed by zeros in the label-code part. The file holds:
 
 - ``known_words``: every word the model knows (WordNet 3.0's lemmas and their
   irregular forms, and GloVe 6B's 100k most frequent words), most frequent first.
-  Any text can be embedded; a query word outside this list is set aside as a
-  likely typo (``devise_app.engine.query``).
+  Any text can be embedded; a query word outside this list is a likely typo, read
+  as the likeliest frequent word near it (``devise_app.engine.spelling``) or set
+  aside (``devise_app.engine.query``).
 - ``words`` / ``word_vectors``: the describe words (frequent nouns and adjectives)
   with their vectors, int8 with one scale per row, for "words for this photo"
   and the nearest words of a query.
@@ -23,7 +24,6 @@ followed by zeros in the label-code part. The file holds:
 from __future__ import annotations
 
 import bisect
-import difflib
 import functools
 import re
 import threading
@@ -37,6 +37,7 @@ import numpy as np
 
 from devise_app.engine import config
 from devise_app.engine.model import REBUILD_HINT, ModelFileError, read_manifest
+from devise_app.engine.spelling import Speller
 
 if TYPE_CHECKING:
     from devise_app.engine.text import TextEncoder
@@ -409,25 +410,19 @@ class Vocabulary:
         return results
 
     @functools.cached_property
-    def _spelling_buckets(self) -> dict[int, list[str]]:
-        """The 100k most frequent known words and the class names by length, in
-        frequency order (built on first use, for ``suggest``)."""
-        buckets: dict[int, list[str]] = {}
-        for word in dict.fromkeys([*self.known_words[:100_000], *self._class_index]):
-            buckets.setdefault(len(word), []).append(word)
-        return buckets
+    def speller(self) -> Speller:
+        """Corrections for unknown words: the frequent known words, and the words that
+        name what photos show (built on first use)."""
+        photo_words = [*self._class_index, *self._concepts, *self._people_words, *self._mentioning_classes]
+        return Speller(self.known_words, photo_words)
+
+    def correction(self, word: str) -> str | None:
+        """The known word an unknown one most likely meant ("dgo" -> "dog"), else None."""
+        return self.speller.correct(fold(word).strip())
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
-        """Known spellings close to an unknown word, most frequent first among equals."""
-        key = fold(word).strip()
-        if not key:
-            return []
-        near = [w for size in range(len(key) - 2, len(key) + 3) for w in self._spelling_buckets.get(size, [])]
-        same_start = [w for w in near if w[:1] == key[:1]]
-        matches = difflib.get_close_matches(key, same_start, n=n, cutoff=0.7)
-        if len(matches) < n:
-            matches += [m for m in difflib.get_close_matches(key, near, n=n, cutoff=0.75) if m not in matches]
-        return matches[:n]
+        """Known spellings close to an unknown word, likeliest first."""
+        return self.speller.candidates(fold(word).strip(), n)
 
     def complete(self, prefix: str, n: int = 10) -> list[str]:
         """Entries starting with ``prefix``, most frequent words first, then labels

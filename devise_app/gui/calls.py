@@ -74,10 +74,14 @@ class Calls(QObject):
         self.image_pool.shutdown(10_000)
 
 
+AS_TYPED_LINK = "as-typed:"
+
+
 class MessageLine(QLabel):
     """The line under the search box: a message, its suggestions as links."""
 
     suggestionClicked = Signal(str)
+    asTypedClicked = Signal()  # "search as typed": the query again, its typos not read as words
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,6 +115,8 @@ class MessageLine(QLabel):
     def _on_link(self, link: str) -> None:
         if link.startswith("suggest:"):
             self.suggestionClicked.emit(link[len("suggest:") :])
+        elif link == AS_TYPED_LINK:
+            self.asTypedClicked.emit()
 
 
 class Feedback:

@@ -52,7 +52,9 @@ class LibraryPort(Protocol):
     def folders(self) -> list[Path]: ...
 
     # searching
-    def find(self, query: str, top: int = 20, filters: PhotoFilter | None = None) -> SearchResult: ...
+    def find(
+        self, query: str, top: int = 20, filters: PhotoFilter | None = None, read_typos: bool = True
+    ) -> SearchResult: ...
 
     def browse(
         self, sort: str = "date", filters: PhotoFilter | None = None, top: int | None = None

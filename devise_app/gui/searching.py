@@ -24,7 +24,7 @@ from devise_app.engine.errors import QueryError
 from devise_app.engine.query import label_query
 from devise_app.engine.search import SearchHit, SearchResult
 from devise_app.gui.browse import NAME, RELEVANCE, BrowseBar
-from devise_app.gui.calls import Calls, Feedback, user_message
+from devise_app.gui.calls import AS_TYPED_LINK, Calls, Feedback, user_message
 from devise_app.gui.models import Photo, ResultsModel
 from devise_app.gui.ports import LibraryPort, WordSource
 from devise_app.gui.text import count, number, shortened
@@ -129,6 +129,7 @@ class SearchController(QObject):
         self.box.photoDropped.connect(self.find_similar)
         self.box.textChanged.connect(lambda text: None if text.strip() else feedback.hush())
         feedback.line.suggestionClicked.connect(self.use_suggestion)
+        feedback.line.asTypedClicked.connect(lambda: self.search(self.box.text(), read_typos=False))
 
     def set_words(self, words: WordSource, label_names: Callable[[], list[str]]) -> None:
         """Complete the last word of the query: a label's name, or a common word."""
@@ -144,8 +145,9 @@ class SearchController(QObject):
     def run_box(self) -> None:
         self.search(self.box.text())
 
-    def search(self, text: str) -> None:
-        """Run a query (words, arithmetic, ``label:NAME``) and show its photos."""
+    def search(self, text: str, read_typos: bool = True) -> None:
+        """Run a query (words, arithmetic, ``label:NAME``) and show its photos; with
+        ``read_typos`` False its unknown words are set aside, not read as others."""
         text = text.strip()
         self.box.word_completer.hide_popup()
         if self.box.text().strip() != text:
@@ -162,7 +164,9 @@ class SearchController(QObject):
         self._show(Shown("query", text))
         sort, filters = self.browse_bar.sort(has_query=True), self.browse_bar.photo_filter()
         self._start(
-            lambda: in_order(self.library.find(text, top=MAX_RESULTS, filters=filters), sort),
+            lambda: in_order(
+                self.library.find(text, top=MAX_RESULTS, filters=filters, read_typos=read_typos), sort
+            ),
             f"for “{shortened(text)}”",
         )
 
@@ -396,8 +400,8 @@ class SearchController(QObject):
     def _say_what_was_found(self, found: SearchResult, description: str) -> None:
         """The line under the search box: words left out, no good matches, or nothing."""
         self._error_word = None
-        if found.ignored_words:
-            self._say_set_aside(found.ignored_words)
+        if found.ignored_words or found.corrected:
+            self._say_read_or_set_aside(found.corrected, found.ignored_words)
         elif found.hits and not found.good:
             near = found.nearest_words
             nearest = f" It comes nearest to {escape(', '.join(near))}." if near else ""
@@ -405,15 +409,25 @@ class SearchController(QObject):
         elif found.hits:
             self._feedback.hush()
 
-    def _say_set_aside(self, ignored: list[tuple[str, list[str]]]) -> None:
-        """The words a query left out, under the box; the first one's spellings are links."""
+    def _say_read_or_set_aside(
+        self, corrected: list[tuple[str, str]], ignored: list[tuple[str, list[str]]]
+    ) -> None:
+        """Under the box: the typos read as other words (with a link to search as
+        typed), and the words left out (the first one's spellings are links)."""
+        read = " ".join(
+            f"Searched for “{escape(meant)}” instead of “{escape(typed)}”." for typed, meant in corrected
+        )
+        if corrected:
+            read += f' <a href="{AS_TYPED_LINK}">Search as typed</a>.'
+        if not ignored:
+            self._feedback.say(read)
+            return
         words = ", ".join(f"“{escape(word)}”" for word, _ in ignored)
         first, spellings = ignored[0]
         self._error_word = first
         verb = "is" if len(ignored) == 1 else "are"
-        self._feedback.say(
-            f"{words} {verb} not a word the model knows, so it was left out.", suggestions=spellings[:6]
-        )
+        left_out = f"{words} {verb} not a word the model knows, so it was left out."
+        self._feedback.say(f"{read} {left_out}".strip(), suggestions=spellings[:6])
         self.wordsSetAside.emit([word for word, _ in ignored])
 
     def show_weaker_matches(self) -> None:

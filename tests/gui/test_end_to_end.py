@@ -75,15 +75,22 @@ def test_the_header_says_what_a_query_asked_not_to_see(window: Any, qtbot: Any) 
 
 def test_unknown_word_is_reported_inline_with_suggestions(window: Any, qtbot: Any) -> None:
     with qtbot.waitSignal(window.queryFailed, timeout=30_000) as blocker:
-        window.search("caaat")
+        window.search('"caaat"')  # in quotes: searched as typed, so an unknown word
     assert "caaat" in blocker.args[0]
     assert window.query_message.isVisible()
     assert "Traceback" not in window.query_message.text()
     assert "suggest:cat" in window.query_message.text()
     with qtbot.waitSignal(window.resultsShown, timeout=30_000):
         window.query_message.linkActivated.emit("suggest:cat")
-    assert window.search_box.text() == "cat"
+    assert window.search_box.text() == '"cat"'
     assert _names(window)[0] == "chelsea.png"
+
+
+def test_a_typo_is_searched_as_the_word_meant(window: Any, qtbot: Any) -> None:
+    with qtbot.waitSignal(window.resultsShown, timeout=30_000):
+        window.search("caaat")
+    assert _names(window)[0] == "chelsea.png"
+    assert "Searched for “cat” instead of “caaat”" in window.query_message.text()
 
 
 def test_label_by_drag_and_drop_then_search_with_label(window: Any, library: Any, qtbot: Any) -> None:

@@ -111,7 +111,7 @@ def test_unknown_word_shows_an_inline_error_with_clickable_suggestions(
 ) -> None:
     window = indexed_window
     with qtbot.waitSignal(window.queryFailed, timeout=10_000) as blocker:
-        window.search("kitteen")
+        window.search('"kitteen"')  # in quotes: searched as typed, so an unknown word
     assert "kitteen" in blocker.args[0]
     assert window.query_message.isVisible()
     assert window.query_message.property("error") is True
@@ -119,7 +119,7 @@ def test_unknown_word_shows_an_inline_error_with_clickable_suggestions(
     # clicking a suggestion replaces the unknown word and searches again
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.query_message.linkActivated.emit("suggest:kitten")
-    assert window.search_box.text() == "kitten"
+    assert window.search_box.text() == '"kitten"'
     assert not window.query_message.isVisible()
     assert _grid_names(window)[0] == "chelsea.png"
 
@@ -480,7 +480,7 @@ def test_the_title_names_the_library_once_and_shows_indexing_progress(
     assert window.windowTitle() == name
 
 
-def test_a_query_with_an_unknown_word_is_answered_and_the_word_offered_a_spelling(
+def test_a_typo_is_read_as_the_word_meant_and_can_be_searched_as_typed(
     indexed_window: Any, qtbot: Any
 ) -> None:
     window = indexed_window
@@ -488,14 +488,18 @@ def test_a_query_with_an_unknown_word_is_answered_and_the_word_offered_a_spellin
     window.wordsSetAside.connect(set_aside.append)
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
         window.search("a cup of espreso on a table")
-    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.searching.show_weaker_matches()  # the whole ranking, not only the good matches
-    assert set_aside == [["espreso"]]
     assert _grid_names(window)[0] == "coffee.png"
     message = window.query_message.text()
-    assert "espreso" in message and 'href="suggest:espresso"' in message
+    assert "Searched for “espresso” instead of “espreso”" in message and 'href="as-typed:"' in message
+    assert set_aside == []
     with qtbot.waitSignal(window.resultsShown, timeout=10_000):
-        window.query_message.linkActivated.emit("suggest:espresso")  # what a click on the link does
+        window.query_message.linkActivated.emit("as-typed:")  # what a click on "Search as typed" does
+    assert window.search_box.text() == "a cup of espreso on a table"  # the query is left as it was
+    assert set_aside == [["espreso"]]
+    message = window.query_message.text()
+    assert "“espreso” is not a word the model knows" in message and 'href="suggest:espresso"' in message
+    with qtbot.waitSignal(window.resultsShown, timeout=10_000):
+        window.query_message.linkActivated.emit("suggest:espresso")
     assert window.search_box.text() == "a cup of espresso on a table"
     assert "espreso" not in window.query_message.text()
 

@@ -14,15 +14,17 @@ example carries ten queries. A grammar query is drawn as bytes that a small
 generator reads as its choices: one cheap draw that still shrinks. Every text
 term goes through the real text encoder (a few ms each), so the counts are
 smaller than with the GloVe word space before.
-``Vocabulary.suggest`` (closest spellings for an unknown word, a 0.1 s scan of
-100k words) is replaced by a stand-in of the same type in the bulk tests; a
-small test gives the real one arbitrary words.
+``Vocabulary.suggest`` and ``Vocabulary.correction`` (close spellings for an
+unknown word and the word it most likely meant, a scan of 100k words each) are
+replaced by stand-ins of the same types in the bulk tests; a small test gives the
+real ones arbitrary words.
 """
 
 from __future__ import annotations
 
 import copy
 import shutil
+import unicodedata
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -162,9 +164,10 @@ TEXTS = st.lists(ANY_TEXT, min_size=PER_EXAMPLE, max_size=PER_EXAMPLE)
 
 @pytest.fixture(scope="module")
 def quick_vocabulary(vocabulary: Any) -> Any:
-    """The real vocabulary with a stand-in ``suggest`` of the same type."""
+    """The real vocabulary with stand-ins for ``suggest`` and ``correction`` of the same types."""
     quick = copy.copy(vocabulary)
     quick.suggest = lambda word, n=5: [w for w in ("dog", "cat") if w[:1] == word[:1].lower()][:n]
+    quick.correction = lambda word: "dog" if word[:1].lower() == "d" else None
     return quick
 
 
@@ -278,11 +281,15 @@ def test_printable_text_gives_a_vector_or_one_query_error_with_a_reason(
 
 @settings(max_examples=25, **SETTINGS)
 @given(word=st.text(st.characters(codec="utf-8"), min_size=1, max_size=12))
-def test_unknown_words_get_real_suggestions(word: str, vocabulary: Any) -> None:
+def test_unknown_words_get_real_suggestions_and_corrections(word: str, vocabulary: Any) -> None:
     try:
-        query_vector(f"dog + {word}", vocabulary)
+        found = embed_query(f"cat + {word}", vocabulary)
     except QueryError as exc:
         assert all(isinstance(suggestion, str) and suggestion for suggestion in exc.suggestions)
+        return
+    for typed, meant in found.corrected_words:  # a typo is read as a known word, never itself
+        assert typed in unicodedata.normalize("NFKC", word) and typed.isascii()
+        assert meant != typed.lower() and meant in vocabulary
 
 
 @pytest.mark.parametrize(

@@ -418,6 +418,7 @@ def query_speed_table(vocabulary: Vocabulary, runs: int = 50) -> None:
         "word": "beach",
         "concept": "dogs",
         "arithmetic": "king - man + woman",
+        "sentence with typos": "A room with chiars, a tabel, and a woman in it.",
     }
     print(f"query embedding, p50 of {runs} runs (one CPU thread; a measure, not a test):")
     print("| query | p50 ms | p90 ms | p50 CPU ms |")

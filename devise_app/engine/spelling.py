@@ -100,28 +100,22 @@ class Speller:
         squeezed = _TRIPLED.sub(r"\1\1", typed)  # no English word has a letter three times over
         if squeezed != typed:
             return self.candidates(squeezed, n) if squeezed not in self._rank else [squeezed]
-        most = 1 if len(typed) < MIN_LENGTH_FOR_TWO_EDITS else 2
-        start = bisect.bisect_left(self._lengths, len(typed) - most)
-        end = bisect.bisect_right(self._lengths, len(typed) + most)
-        found = process.extract(
-            typed, self._words[start:end], scorer=OSA.distance, score_cutoff=most, limit=None
-        )
-        near = [(word, distance) for word, distance, _ in found if distance > 0]
-        if not near:
-            return []
-        closest = min(distance for _, distance in near)
-        one_edit: dict[str, float] = {}
-        if closest == 1:
-            for word, cost in single_edits(typed):
-                one_edit[word] = min(cost, one_edit.get(word, cost))
-        scores = {
-            word: self._score(
-                word, one_edit.get(word, UNLIKELY_EDIT_COST) if distance == 1 else TWO_EDIT_COST
-            )
-            for word, distance in near
-            if distance == closest
-        }
+        scores: dict[str, float] = {}
+        for word, cost in single_edits(typed):  # a few hundred strings: quicker than a scan
+            if word in self._rank:
+                scores[word] = max(scores.get(word, -math.inf), self._score(word, cost))
+        if not scores and len(typed) >= MIN_LENGTH_FOR_TWO_EDITS:
+            scores = {word: self._score(word, TWO_EDIT_COST) for word in self._two_edits_away(typed)}
         return sorted(scores, key=lambda word: (-scores[word], word))[:n]
+
+    def _two_edits_away(self, typed: str) -> list[str]:
+        """The words exactly two edits from ``typed`` (a scan of the words of about its length)."""
+        start = bisect.bisect_left(self._lengths, len(typed) - 2)
+        end = bisect.bisect_right(self._lengths, len(typed) + 2)
+        found = process.extract(
+            typed, self._words[start:end], scorer=OSA.distance, score_cutoff=2, limit=None
+        )
+        return [word for word, distance, _ in found if distance == 2]
 
     def correct(self, typed: str) -> str | None:
         """What ``typed`` most likely meant, or None."""

@@ -138,7 +138,7 @@ def test_operators_only_where_clearly_meant() -> None:
 
 
 def test_unknown_words_are_set_aside_and_reported(vocabulary: Any) -> None:
-    result = embed_query('"elephnat" on the beach', vocabulary)  # in quotes: searched as typed
+    result = embed_query("elephnat on the beach", vocabulary, read_typos=False)  # searched as typed
     assert [word for word, _ in result.ignored_words] == ["elephnat"]
     assert result.ignored_words[0][1][0] == "elephant"
     assert result.corrected_words == ()
@@ -218,7 +218,7 @@ def test_only_the_first_unknown_words_get_spellings(vocabulary: Any) -> None:
     """Close spellings are a scan of the vocabulary each: a query full of unknown
     words gets them for its first few only, and is still answered from the rest."""
     words = ["elephnat", "restaraunt", "telivision", "peson", "streer", "giraffle", "umbrela"]
-    result = embed_query(f'"{" ".join(words)}" on a beach', vocabulary)  # quoted: none corrected
+    result = embed_query(" ".join(words) + " on a beach", vocabulary, read_typos=False)
     assert [word for word, _ in result.ignored_words] == words
     assert all(spellings for _, spellings in result.ignored_words[:MAX_SUGGESTED_WORDS])
     assert all(not spellings for _, spellings in result.ignored_words[MAX_SUGGESTED_WORDS:])
@@ -252,14 +252,26 @@ def test_a_typo_is_read_as_the_word_meant(vocabulary: Any, typed: str, meant: st
 
 
 def test_names_and_quoted_words_are_searched_as_typed(vocabulary: Any) -> None:
-    """A capitalised word after the first is a name ("Lassy", not "classy"), and
-    quotes ask for the word as typed: both are set aside, with spellings offered."""
-    for text, word in (("a dog like Lassy", "Lassy"), ('a "dgo" on the beach', "dgo")):
-        found = embed_query(text, vocabulary)
-        assert found.corrected_words == (), text
-        assert [w for w, _ in found.ignored_words] == [word]
-    assert embed_query('a "dgo"', vocabulary).ignored_words[0][1][0] == "dog"
+    """A capitalised word after the first is a name ("Lassy", not "classy"), and a
+    quoted query asks for its words as typed: both are set aside, spellings offered."""
+    found = embed_query("a dog like Lassy", vocabulary)
+    assert found.corrected_words == () and [w for w, _ in found.ignored_words] == ["Lassy"]
     assert embed_query("Lasy at the beach", vocabulary).corrected_words  # the first word: a typo
+    with pytest.raises(QueryError) as caught:
+        embed_query('"dgo"', vocabulary)
+    assert caught.value.word == "dgo" and caught.value.suggestions[0] == "dog"
+
+
+def test_quotes_inside_a_sentence_are_punctuation(vocabulary: Any) -> None:
+    """Quotes group a phrase in arithmetic (and a whole quoted query); inside a
+    sentence they do not cut it into terms to be summed."""
+    assert parse('a sign that says "STOP"').terms == [(1.0, Phrase("a sign that says  STOP "))]
+    np.testing.assert_allclose(
+        query_vector('a "hot dog" stand', vocabulary), query_vector("a hot dog stand", vocabulary), atol=1e-6
+    )
+    assert len(parse('"crane (wading bird)" + water').terms) == 2
+    found = embed_query('a "dgo" on the beach', vocabulary)
+    assert found.corrected_words == (("dgo", "dog"),)
 
 
 @pytest.mark.parametrize(

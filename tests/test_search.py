@@ -285,3 +285,15 @@ def test_a_library_of_an_earlier_model_is_re_projected_not_re_embedded(
     assert list(library.path.glob("learned_head.model-*.npz"))
     assert reopened.labels() == [("Zorblax", 1)]
     reopened.close()
+
+
+def test_a_typo_is_read_as_meant_but_never_a_word_of_a_label_name(indexed: Any, photo_dir: Path) -> None:
+    found = indexed.find("a cup of espreso")
+    assert found.corrected == [("espreso", "espresso")]
+    assert found.hits[0].path.name == "coffee.png"
+    as_typed = indexed.find("a cup of espreso", read_typos=False)
+    assert as_typed.corrected == [] and as_typed.ignored_words[0][0] == "espreso"
+    assert indexed.find("lassy on a mat").corrected == [("lassy", "classy")]
+    indexed.add_label("Lassy", [photo_dir / "chelsea.png"])  # the cat's name: no typo of anything
+    found = indexed.find("lassy on a mat")
+    assert found.corrected == [] and [word for word, _ in found.ignored_words] == ["lassy"]

@@ -26,11 +26,12 @@ Every term is a unit vector; the result is their weighted sum, normalised.
 A word the model does not know (``Vocabulary.known_form``: not in WordNet or the
 frequent-word list) is most often a typo: it is read as the likeliest frequent word
 near it ("dgo" -> dog; ``devise_app.engine.spelling``), and the answer says so
-(``QueryVector.corrected_words``). A word with no such neighbour, a word in quotes
+(``QueryVector.corrected_words``). A word with no such neighbour, a quoted term
 (``"dgo"``: searched as typed), a capitalised word after the first (a name:
-"Lassy") and every unknown word of a query searched as typed (``read_typos``) are
-set aside instead, and the answer says so too
-(``QueryVector.ignored_words``, with close spellings). Only a query with nothing
+"Lassy"), a word of one of the library's label names ("bodhi" for a label
+"Bodhi") and every unknown word of a query searched as typed (``read_typos``) are
+set aside instead, and the answer says so too (``QueryVector.ignored_words``, with
+close spellings). Only a query with nothing
 usable left raises ``QueryError``: no words at all, only unknown words, a weight
 out of range, a ``label:`` without a name or an unknown label, or terms that
 cancel out.
@@ -204,7 +205,9 @@ def _scan(text: str) -> list[_Token]:
 
 def _resolve_brackets(tokens: list[_Token], text: str) -> list[_Token]:
     """Brackets group only in a query with operators and when they balance;
-    elsewhere they are text ("crane (bird)")."""
+    elsewhere they are text ("crane (bird)"). Quotes, in a query without operators,
+    group only a phrase that is the whole query; inside a sentence they are
+    punctuation (a sign that says "STOP")."""
     arithmetic = any(t.kind in ("plus", "minus", "weight") for t in tokens)
     depth, balanced = 0, True
     for t in tokens:
@@ -212,13 +215,16 @@ def _resolve_brackets(tokens: list[_Token], text: str) -> list[_Token]:
         balanced = balanced and depth >= 0
     if arithmetic and balanced and depth == 0:
         return tokens
+    as_text = ("open", "close") if arithmetic or len(tokens) < 2 else ("open", "close", "quoted")
     merged: list[_Token] = []
     for t in tokens:
-        if t.kind in ("open", "close"):
+        if t.kind in as_text:
             t = _Token("text", t.text, t.position, t.end)
         if t.kind == "text" and merged and merged[-1].kind == "text":
             start = merged[-1].position
-            merged[-1] = _Token("text", text[start : t.end], start, t.end)
+            # quote marks turned to spaces: the encoder reads 'a "hot dog" stand' as the words
+            words = text[start : t.end].replace('"', " ") if "quoted" in as_text else text[start : t.end]
+            merged[-1] = _Token("text", words, start, t.end)
         else:
             merged.append(t)
     return merged
@@ -322,6 +328,7 @@ class _UnknownWords:
     """The words of a query the model does not know, as they are met."""
 
     read_typos: bool = True  # False: every unknown word is set aside
+    names: frozenset[str] = frozenset()  # words never read as others (of label names: "bodhi")
     ignored: list[tuple[str, int]] = field(default_factory=list)  # set aside: (word, offset)
     corrected: list[tuple[str, str]] = field(default_factory=list)  # read as another: (typed, read as)
 
@@ -523,7 +530,12 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> 
             continue
         kept.append(text[last : match.start()])
         last = match.end()
-        as_typed = not unknown.read_typos or node.quoted or _looks_like_a_name(text, match)
+        as_typed = (
+            not unknown.read_typos
+            or node.quoted
+            or _looks_like_a_name(text, match)
+            or fold(word) in unknown.names
+        )
         correction = None if as_typed else vocabulary.correction(word)
         if correction is None:
             unknown.ignored.append((word, node.position + match.start()))
@@ -627,12 +639,17 @@ def _unit(vector: np.ndarray) -> np.ndarray:
 
 
 def embed_query(
-    text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels, read_typos: bool = True
+    text: str,
+    vocabulary: Vocabulary,
+    label_vector: LabelResolver = _no_labels,
+    read_typos: bool = True,
+    names: frozenset[str] = frozenset(),
 ) -> QueryVector:
     """The unit vector a query stands for, the typos read as other words and the words
-    set aside (all unknown words, with ``read_typos`` False); QueryError when nothing in
-    it is usable (the error names the first unknown word, if any)."""
-    unknown = _UnknownWords(read_typos)
+    set aside (all unknown words, with ``read_typos`` False; those in ``names``, folded
+    words of the library's label names, always); QueryError when nothing in it is
+    usable (the error names the first unknown word, if any)."""
+    unknown = _UnknownWords(read_typos, frozenset(names))
     tree = parse(text)
     plans: dict[int, _Plan] = {}
     _plan(tree, vocabulary, unknown, plans)

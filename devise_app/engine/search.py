@@ -445,7 +445,7 @@ class Library:
         name = _sole_label(query)
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))
-        embedded = embed_query(query, self.vocabulary, self._label_vector, read_typos)
+        embedded = embed_query(query, self.vocabulary, self._label_vector, read_typos, self._label_words())
         if embedded.concepts or embedded.avoided:
             hits = self._rerank_by_concepts(embedded, top)
         else:
@@ -458,6 +458,12 @@ class Library:
             without=list(embedded.avoided_words),
             corrected=list(embedded.corrected_words),
         )
+
+    def _label_words(self) -> frozenset[str]:
+        """The words of the library's label names, folded: never read as typos of others."""
+        from devise_app.engine.vocabulary import WORD, fold
+
+        return frozenset(word for name, _ in self.catalog.labels() for word in WORD.findall(fold(name)))
 
     def _rerank_by_concepts(self, embedded: QueryVector, top: int) -> list[SearchHit]:
         """The index's nearest photos re-ranked by the classifier's evidence for the

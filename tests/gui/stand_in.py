@@ -118,7 +118,9 @@ class StandInLibrary:
     def folders(self) -> list[Path]:
         return list(self.roots)
 
-    def find(self, query: str, top: int = 20, filters: PhotoFilter | None = None) -> SearchResult:
+    def find(
+        self, query: str, top: int = 20, filters: PhotoFilter | None = None, read_typos: bool = True
+    ) -> SearchResult:
         self._called("find")
         if query.lower().startswith("label:"):
             name = query[len("label:") :].strip('"')

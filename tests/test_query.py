@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from devise_app.engine.query import (
+    MAX_READ_TYPOS,
     MAX_SUGGESTED_WORDS,
     Label,
     Phrase,
@@ -289,3 +290,11 @@ def test_quotes_inside_a_sentence_are_punctuation(vocabulary: Any) -> None:
 )
 def test_split_negations(text: str, wanted: str, avoided: tuple[str, ...]) -> None:
     assert split_negations(text) == (wanted, avoided)
+
+
+def test_only_the_first_unknown_words_may_be_read_as_typos(vocabulary: Any) -> None:
+    """Reading a typo may scan the vocabulary: a query of many unknown words has its
+    first few read, and the rest set aside."""
+    found = embed_query(" ".join(["dgo"] * (MAX_READ_TYPOS + 5)), vocabulary)
+    assert found.corrected_words == (("dgo", "dog"),)  # listed once
+    assert [word for word, _ in found.ignored_words] == ["dgo"]  # those after the first ten: set aside

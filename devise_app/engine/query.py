@@ -60,6 +60,7 @@ MAX_QUERY_LENGTH = 1000
 MAX_WEIGHT = 100.0
 MAX_NESTING = 20  # brackets inside brackets
 MAX_SUGGESTED_WORDS = 5  # unknown words of one query that get close spellings
+MAX_READ_TYPOS = 10  # unknown words of one query that may be read as typos (each may scan the vocabulary)
 ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ", "many ")
 MAX_MENTION_WORDS = 3  # the longest concept name looked for inside a text ("hot dog stand")
 SHORT_TEXT_WORDS = 2  # a text of at most this many content words is short ("a dog at the beach")
@@ -532,6 +533,7 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> 
         last = match.end()
         as_typed = (
             not unknown.read_typos
+            or len(unknown.ignored) + len(unknown.corrected) >= MAX_READ_TYPOS
             or node.quoted
             or _looks_like_a_name(text, match)
             or fold(word) in unknown.names

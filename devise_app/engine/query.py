@@ -524,11 +524,13 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> 
         return named
     kept: list[str] = []
     last = 0
+    changed = False  # a word was set aside or read as another
     for match in WORD.finditer(text):
         word = match.group()
         known = vocabulary.known_form(word) is not None or any(char.isdigit() for char in word)
         if known or word in vocabulary:
             continue
+        changed = True
         kept.append(text[last : match.start()])
         last = match.end()
         as_typed = (
@@ -550,7 +552,7 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> 
         return None
     wanted, avoided = split_negations(clean)
     if not avoided or not WORD.search(wanted):
-        return (_named_entry(clean, vocabulary) if unknown.corrected else None) or _Plan(text=clean)
+        return (_named_entry(clean, vocabulary) if changed else None) or _Plan(text=clean)
     plan = _named_entry(wanted, vocabulary) or _Plan(text=wanted)
     plan.avoided = avoided
     return plan

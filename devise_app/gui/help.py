@@ -10,7 +10,9 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 SEARCH_TIPS = (
     "<p><b>Words</b>: <i>cat</i>, <i>sailboat</i>, <i>coffee cup</i>. Words that are not "
     "labels of any training photo work too, because the model knows which words are related. "
-    "Whole sentences work: <i>a dog running on the beach</i>.</p>"
+    "Whole sentences work: <i>a dog running on the beach</i>. A typo is read as the word "
+    "you meant (<i>a dgo</i> searches for a dog; the line under the box says so, and "
+    "<b>Search as typed</b> there takes it back).</p>"
     "<p><b>Leaving things out</b>: <i>a kitchen with no people</i>, <i>a street without cars</i> "
     "rank the photos that show people or cars lower.</p>"
     "<p><b>Arithmetic</b>: <i>king - man + woman</i>, <i>2*dog + beach</i>.</p>"

@@ -254,15 +254,20 @@ def cmd_search(args: argparse.Namespace) -> int:
                     answer["nearest_words"] = found.nearest_words
                 if found.without:
                     answer["without"] = found.without
-                if found.corrected:  # extra fields: scripts reading "results" are unaffected
-                    answer["corrected"] = [{"word": w, "read_as": meant} for w, meant in found.corrected]
-                if found.ignored_words:
-                    answer["ignored"] = [{"word": w, "suggestions": s} for w, s in found.ignored_words]
+                if found.ignored_words or found.corrected:  # scripts reading "results" are unaffected
+                    # every word the model does not know; a typo read as another word says which
+                    answer["ignored"] = [
+                        *(
+                            {"word": w, "suggestions": [meant], "read_as": meant}
+                            for w, meant in found.corrected
+                        ),
+                        *({"word": w, "suggestions": s} for w, s in found.ignored_words),
+                    ]
                 _print_json(answer)
             else:
                 for word, meant in found.corrected:
                     print(
-                        f"{PROG}: note: {_shown(query)!s}: read {_shown(word)!r} as {meant!r}",
+                        f"{PROG}: note: {_shown(query)!s}: unknown word {_shown(word)!r} read as {meant!r}",
                         file=sys.stderr,
                     )
                 for word, suggestions in found.ignored_words:

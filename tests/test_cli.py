@@ -94,13 +94,14 @@ def test_a_sentence_with_an_unknown_word_is_answered_and_says_what_was_left_out(
     assert code == 0, err
     (answer,) = [json.loads(line) for line in out.splitlines()]
     assert Path(answer["results"][0]["path"]).name == "coffee.png"
-    assert answer["corrected"] == [{"word": "espreso", "read_as": "espresso"}]  # a typo: read as meant
-    assert [item["word"] for item in answer["ignored"]] == ["qqxyzzy"]  # nothing near: left out
+    espreso, qqxyzzy = answer["ignored"]  # every word the model does not know
+    assert espreso == {"word": "espreso", "suggestions": ["espresso"], "read_as": "espresso"}  # a typo
+    assert qqxyzzy["word"] == "qqxyzzy" and "read_as" not in qqxyzzy  # nothing near it: left out
     code, out, err = run(capsys, "search", query, "--library", library_dir, "--top", "2")
     assert code == 0
     results = [line for line in out.splitlines()[1:] if not line.strip().startswith("(")]
     assert "coffee.png" in results[0]
-    assert "read 'espreso' as 'espresso'" in err
+    assert "unknown word 'espreso' read as 'espresso'" in err
     assert "unknown word 'qqxyzzy' left out" in err
 
 
@@ -442,5 +443,7 @@ def test_as_typed_sets_a_typo_aside_instead_of_reading_it(
     code, out, err = run(capsys, "search", query, "--json", "--as-typed", "--library", library_dir)
     assert code == 0, err
     (answer,) = [json.loads(line) for line in out.splitlines()]
-    assert "corrected" not in answer
-    assert answer["ignored"][0]["word"] == "espreso" and answer["ignored"][0]["suggestions"][0] == "espresso"
+    (ignored,) = answer["ignored"]
+    assert (
+        ignored["word"] == "espreso" and ignored["suggestions"][0] == "espresso" and "read_as" not in ignored
+    )

@@ -254,6 +254,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                     answer["nearest_words"] = found.nearest_words
                 if found.without:
                     answer["without"] = found.without
+                if found.labels:
+                    answer["labels"] = found.labels
                 if found.ignored_words or found.corrected:  # scripts reading "results" are unaffected
                     # every word the model does not know; a typo read as another word says which
                     answer["ignored"] = [
@@ -278,7 +280,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                     )
                 near = f"  (≈ {', '.join(found.nearest_words)})" if found.nearest_words else ""
                 without = f"  (ranked lower: {', '.join(found.without)})" if found.without else ""
-                _print_hits(query + near + without, found.hits, found.good)
+                labels = f"  (labels: {', '.join(found.labels)})" if found.labels else ""
+                _print_hits(query + near + without + labels, found.hits, found.good)
     return 1 if failed else 0
 
 

@@ -298,3 +298,33 @@ def test_only_the_first_unknown_words_may_be_read_as_typos(vocabulary: Any) -> N
     found = embed_query(" ".join(["dgo"] * (MAX_READ_TYPOS + 5)), vocabulary)
     assert found.corrected_words == (("dgo", "dog"),)  # listed once
     assert [word for word, _ in found.ignored_words] == ["dgo"]  # those after the first ten: set aside
+
+
+def test_a_label_named_in_a_text_is_read_as_the_label(vocabulary: Any) -> None:
+    """ "Grandma at the beach" with a label Grandma: label:Grandma + at the beach."""
+    grandma = vocabulary.text_vector("an old woman")
+
+    def label_vector(name: str) -> np.ndarray:
+        assert name == "Grandma"
+        return grandma
+
+    found = embed_query("grandma at the beach", vocabulary, label_vector, labels=["Grandma", "Mom & Dad"])
+    assert found.labels == ("Grandma",)
+    wanted = grandma + query_vector("at the beach", vocabulary)
+    np.testing.assert_allclose(found.vector, wanted / np.linalg.norm(wanted), atol=1e-5)
+    alone = embed_query("photos of GRANDMA", vocabulary, label_vector, labels=["Grandma"])
+    assert alone.labels == ("Grandma",)  # nothing else said: the label alone
+    np.testing.assert_allclose(alone.vector, grandma / np.linalg.norm(grandma), atol=1e-5)
+    assert embed_query("grandmas at the beach", vocabulary, labels=["Grandma"]).labels == ()  # whole words
+    assert embed_query('"grandma at the beach"', vocabulary, labels=["Grandma"]).labels == ()  # quoted
+
+
+def test_a_label_name_with_symbols_is_found_in_a_text(vocabulary: Any) -> None:
+    seen: list[str] = []
+
+    def label_vector(name: str) -> np.ndarray:
+        seen.append(name)
+        return vocabulary.text_vector("people")
+
+    found = embed_query("mom & dad on the beach", vocabulary, label_vector, labels=["Mom & Dad", "C++"])
+    assert found.labels == ("Mom & Dad",) and seen == ["Mom & Dad"]

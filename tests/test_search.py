@@ -294,6 +294,19 @@ def test_a_typo_is_read_as_meant_but_never_a_word_of_a_label_name(indexed: Any, 
     as_typed = indexed.find("a cup of espreso", read_typos=False)
     assert as_typed.corrected == [] and as_typed.ignored_words[0][0] == "espreso"
     assert indexed.find("lassy on a mat").corrected == [("lassy", "classy")]
-    indexed.add_label("Lassy", [photo_dir / "chelsea.png"])  # the cat's name: no typo of anything
+    indexed.add_label("Lassy Cat", [photo_dir / "chelsea.png"])  # her name: no typo of anything
     found = indexed.find("lassy on a mat")
     assert found.corrected == [] and [word for word, _ in found.ignored_words] == ["lassy"]
+    indexed.add_label("Lassy", [photo_dir / "chelsea.png"])  # a label of that name: read as the label
+    found = indexed.find("lassy on a mat")
+    assert (
+        found.labels == ["Lassy"] and found.ignored_words == [] and found.hits[0].path.name == "chelsea.png"
+    )
+
+
+def test_a_label_named_in_a_sentence_is_searched_as_the_label(indexed: Any, photo_dir: Path) -> None:
+    indexed.add_label("Zorblax", [photo_dir / "rocket.jpg"])
+    found = indexed.find("zorblax in the sky")
+    assert found.labels == ["Zorblax"] and found.corrected == []
+    assert found.hits[0].path.name == "rocket.jpg"
+    assert indexed.find("photos in the sky").labels == []

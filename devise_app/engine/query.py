@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,6 +142,7 @@ class QueryVector:
     avoided: ClassSets = ()  # the class sets it asks not to see ("a beach with no people")
     avoided_words: tuple[str, ...] = ()  # and the phrases that named them ("people")
     corrected_words: tuple[tuple[str, str], ...] = ()  # typos read as known words: ("dgo", "dog")
+    labels: tuple[str, ...] = ()  # label names read inside its text ("Grandma at the beach")
 
     @property
     def notice(self) -> str:
@@ -647,14 +648,16 @@ def embed_query(
     vocabulary: Vocabulary,
     label_vector: LabelResolver = _no_labels,
     read_typos: bool = True,
-    names: frozenset[str] = frozenset(),
+    labels: Sequence[str] = (),
 ) -> QueryVector:
     """The unit vector a query stands for, the typos read as other words and the words
-    set aside (all unknown words, with ``read_typos`` False; those in ``names``, folded
-    words of the library's label names, always); QueryError when nothing in it is
-    usable (the error names the first unknown word, if any)."""
-    unknown = _UnknownWords(read_typos, frozenset(names))
-    tree = parse(text)
+    set aside (all unknown words, with ``read_typos`` False); QueryError when nothing
+    in it is usable (the error names the first unknown word, if any). ``labels``: the
+    library's label names (with photos), read where a text names one ("Grandma at
+    the beach": label:Grandma + at the beach); their words are never typos."""
+    label_words = frozenset(word for name in labels for word in WORD.findall(fold(name)))
+    unknown = _UnknownWords(read_typos, label_words)
+    tree, read_labels = _read_labels(parse(text), labels)
     plans: dict[int, _Plan] = {}
     _plan(tree, vocabulary, unknown, plans)
     ignored = unknown.ignored
@@ -684,7 +687,43 @@ def embed_query(
         seen.setdefault(word, suggestions[word])
     concepts, weight, avoided, avoided_words = _concepts(tree, plans, vocabulary, texts)
     corrected = tuple(dict.fromkeys(unknown.corrected))
-    return QueryVector(_unit(total), list(seen.items()), concepts, weight, avoided, avoided_words, corrected)
+    return QueryVector(
+        _unit(total), list(seen.items()), concepts, weight, avoided, avoided_words, corrected, read_labels
+    )
+
+
+def _read_labels(tree: Sum, labels: Sequence[str]) -> tuple[Sum, tuple[str, ...]]:
+    """``tree`` with each text that names one of ``labels`` as whole words (any case)
+    split into the label and the rest of the text, at the text's weight, and the labels
+    so read. The rest is dropped when it has no content word ("photos of Grandma")."""
+    names = sorted((name for name in labels if _content_words(name)), key=len, reverse=True)
+    if not names:
+        return tree, ()
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(name) for name in names) + r")(?!\w)", re.IGNORECASE
+    )
+    by_key = {name.casefold(): name for name in names}
+    read: list[str] = []
+
+    def split(node: Sum) -> Sum:
+        terms: list[tuple[float, Node]] = []
+        for weight, term in node.terms:
+            if isinstance(term, Sum):
+                terms.append((weight, split(term)))
+                continue
+            found = list(pattern.finditer(term.text)) if isinstance(term, Phrase) and not term.quoted else []
+            if not isinstance(term, Phrase) or not found:
+                terms.append((weight, term))
+                continue
+            named = [by_key[match.group().casefold()] for match in found]
+            read.extend(named)
+            terms.extend((weight, Label(name)) for name in named)
+            rest = pattern.sub(" ", term.text)
+            if _content_words(rest):
+                terms.append((weight, Phrase(rest, term.position)))
+        return Sum(terms)
+
+    return split(tree), tuple(dict.fromkeys(read))
 
 
 def query_vector(text: str, vocabulary: Vocabulary, label_vector: LabelResolver = _no_labels) -> np.ndarray:

@@ -88,6 +88,8 @@ class SearchResult:
     without: list[str] = field(default_factory=list)
     # the typos it read as known words, (typed, read as): ("dgo", "dog")
     corrected: list[tuple[str, str]] = field(default_factory=list)
+    # the label names it read inside its text ("Grandma at the beach" -> Grandma)
+    labels: list[str] = field(default_factory=list)
 
     graded: bool = True  # False: a ranking with no cut-off ("photos like this one")
     good_count: int | None = None  # set when the hits were put in another order than by score
@@ -445,7 +447,8 @@ class Library:
         name = _sole_label(query)
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))
-        embedded = embed_query(query, self.vocabulary, self._label_vector, read_typos, self._label_words())
+        labels = [name for name, photos in self.catalog.labels() if photos]
+        embedded = embed_query(query, self.vocabulary, self._label_vector, read_typos, labels)
         if embedded.concepts or embedded.avoided:
             hits = self._rerank_by_concepts(embedded, top)
         else:
@@ -457,13 +460,8 @@ class Library:
             near,
             without=list(embedded.avoided_words),
             corrected=list(embedded.corrected_words),
+            labels=list(embedded.labels),
         )
-
-    def _label_words(self) -> frozenset[str]:
-        """The words of the library's label names, folded: never read as typos of others."""
-        from devise_app.engine.vocabulary import WORD, fold
-
-        return frozenset(word for name, _ in self.catalog.labels() for word in WORD.findall(fold(name)))
 
     def _rerank_by_concepts(self, embedded: QueryVector, top: int) -> list[SearchHit]:
         """The index's nearest photos re-ranked by the classifier's evidence for the
@@ -512,6 +510,7 @@ class Library:
                     found.nearest_words,
                     without=found.without,
                     corrected=found.corrected,
+                    labels=found.labels,
                 )
             want = min(total, want * 4)
 

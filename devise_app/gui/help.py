@@ -18,7 +18,8 @@ SEARCH_TIPS = (
     "<p><b>Arithmetic</b>: <i>king - man + woman</i>, <i>2*dog + beach</i>.</p>"
     "<p><b>Labels</b>: <i>label:holidays</i> finds the photos you labeled, "
     '<i>label:"two words"</i> for names with spaces. A label’s name alone (<i>Grandma</i>) '
-    "lists its photos first, then the ones most like them; <i>label:Grandma + beach</i> "
+    "lists its photos first, then the ones most like them; in a sentence "
+    "(<i>Grandma at the beach</i>) it is read as the label too, as <i>label:Grandma + beach</i> "
     "mixes a label with words.</p>"
     "<p><b>Learn from labels</b> (Ctrl+Shift+L) teaches the model your labels, so they also "
     "find the photos you have not labelled.</p>"

@@ -351,7 +351,12 @@ class SearchController(QObject):
             self._set_page_header(description)
         else:
             self._set_header(
-                len(photos), len(every) - len(photos), description, found.nearest_words, found.without
+                len(photos),
+                len(every) - len(photos),
+                description,
+                found.nearest_words,
+                found.without,
+                found.labels,
             )
         self.resultsShown.emit(len(photos))
 
@@ -382,14 +387,21 @@ class SearchController(QObject):
         self.info.setToolTip(f"{text}; “Show {more} more” adds the next ones")
 
     def _set_header(
-        self, shown: int, hidden: int, description: str, nearest: list[str], without: Sequence[str] = ()
+        self,
+        shown: int,
+        hidden: int,
+        description: str,
+        nearest: list[str],
+        without: Sequence[str] = (),
+        labels: Sequence[str] = (),
     ) -> None:
         # the link first: a narrow window cuts the end of this line off, never the link
         weaker = f'<a href="weaker">Show {hidden} weaker</a> · ' if hidden else ""
         near = f" ≈ {', '.join(nearest)}" if nearest else ""
         lower = f" · {', '.join(without)} ranked lower" if without else ""
-        self.info.setText(f"{weaker}{count(shown, 'photo')} {escape(description + near + lower)}")
-        self.info.setToolTip(f"{shown} photos {description}{near}{lower}")
+        named = f" · label {', '.join(labels)}" if labels else ""
+        self.info.setText(f"{weaker}{count(shown, 'photo')} {escape(description + near + lower + named)}")
+        self.info.setToolTip(f"{shown} photos {description}{near}{lower}{named}")
         if hidden and not shown:
             self.view.set_empty_message(
                 "No good matches", "“Show weaker” above lists the nearest photos anyway."

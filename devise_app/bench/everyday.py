@@ -4,10 +4,10 @@ What a person types for their own photos: one word (the issue's "dog, beach, sno
 child, woman, baby, city, pool, surfing", and other common subjects), words for
 people, short phrases, texts that ask not to see something ("a kitchen with no
 people"), and the one-word and phrase queries typed with one slip of the hand
-("dgo", "a plate of fod"). A photo is relevant when its five human captions use the query's words
-(any of the listed forms; for a phrase, some form of each of its parts), so no
-category list decides what a kitchen or a crowd is; for a text that asks not to see
-something, also when COCO's tags do not name that. Queries that fewer than
+("dgo", "a plate of fod"). A photo is relevant when its five human captions use
+the query's words (any of the listed forms; for a phrase, some form of each of its
+parts), so no category list decides what a kitchen or a crowd is; for a text that
+asks not to see something, also when COCO's tags do not name that. Queries that fewer than
 ``MIN_RELEVANT`` photos answer are left out of the means.
 """
 

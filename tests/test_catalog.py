@@ -194,3 +194,12 @@ def test_the_head_of_each_vector_is_recorded_also_for_rows_older_than_the_record
         assert catalog.ids_not_from_head("abc123") == [int(ids[0])]
     finally:
         catalog.close()
+
+
+def test_labels_in_use_are_those_an_indexed_photo_carries(catalog: Catalog) -> None:
+    shown = _put(catalog, "/p/a.jpg", 1)
+    broken = catalog.put_error(None, "/p/bad.jpg", 0, 0, None, "corrupt")
+    for name, photo in (("Grandma", shown), ("Broken", broken)):
+        catalog.add_label(catalog.create_label(name), [photo])
+    catalog.create_label("Empty")
+    assert catalog.labels_in_use() == ["Grandma"]

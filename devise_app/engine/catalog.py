@@ -731,6 +731,17 @@ class Catalog:
             ).fetchall()
         return [(str(row[0]), int(row[1])) for row in rows]
 
+    def labels_in_use(self) -> list[str]:
+        """The names of the labels that some indexed photo carries (one index lookup per
+        label, not a count of every photo: a search asks on each query)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT name FROM labels WHERE EXISTS (SELECT 1 FROM photo_labels "
+                "JOIN photos ON photos.id = photo_labels.photo_id "
+                f"WHERE photo_labels.label_id = labels.id AND photos.state = '{INDEXED}')"
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def labels_of(self, photo_id: int) -> list[str]:
         with self._lock:
             rows = self._conn.execute(

@@ -447,7 +447,7 @@ class Library:
         name = _sole_label(query)
         if name is not None:
             return SearchResult(self._labelled_hits(name, top))
-        labels = [name for name, photos in self.catalog.labels() if photos]
+        labels = self.catalog.labels_in_use()
         embedded = embed_query(query, self.vocabulary, self._label_vector, read_typos, labels)
         if embedded.concepts or embedded.avoided:
             hits = self._rerank_by_concepts(embedded, top)

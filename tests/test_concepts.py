@@ -96,9 +96,30 @@ def test_the_build_lists_nouns_of_two_or_three_words_without_classes() -> None:
     assert compound_nouns(senses, {"hot dog": [934]}) == ["carpenter's kit", "tennis player"]
 
 
-def test_word_arithmetic_is_not_re_ranked(vocabulary: Any) -> None:
-    assert embed_query("king - man + woman", vocabulary).concepts == ()
-    assert embed_query("2*dog + beach", vocabulary).concepts == ()
+def test_an_analogy_is_re_ranked_by_the_classes_its_answer_names(vocabulary: Any) -> None:
+    query = embed_query("puppy - dog + cat", vocabulary)
+    assert "Egyptian cat" in query.nearest_words
+    assert (vocabulary.class_index("Egyptian cat"),) in query.concepts
+    assert query.concept_weight == concepts.ANSWER_WEIGHT
+    assert not {"puppy", "dog", "cat"} & set(query.nearest_words)  # its own words are no answer
+
+
+def test_an_analogy_whose_answers_name_no_class_is_not_re_ranked(vocabulary: Any) -> None:
+    query = embed_query("king - man + woman", vocabulary)
+    assert "queen" in query.nearest_words
+    assert query.concepts == () and query.concept_weight == 0.0
+
+
+def test_a_sum_is_re_ranked_by_what_its_texts_name(vocabulary: Any) -> None:
+    query = embed_query("2*dog + tabby cat", vocabulary)
+    assert query.concepts[0] == tuple(vocabulary.concept_classes("dog"))
+    assert (vocabulary.class_index("tabby cat"),) in query.concepts
+    assert query.concept_weight == concepts.SHORT_TEXT_WEIGHT
+    assert query.nearest_words  # the header says where it landed
+
+
+def test_one_text_has_no_answer_words(vocabulary: Any) -> None:
+    assert embed_query("a dog on a beach", vocabulary).nearest_words == ()
 
 
 def test_library_search_mixes_the_evidence_of_stored_features(
@@ -332,3 +353,22 @@ def test_a_short_text_that_mentions_no_class_borrows_the_nearest_label_texts(voc
     # a longer text keeps to what it mentions
     assert embed_query("a quiet beach at dusk", vocabulary).concepts == ()
     assert embed_query("a photo", vocabulary).concepts == ()  # no content word
+
+
+def test_library_search_re_ranks_an_analogy_by_its_answer(
+    library: Any, photo_dir: Path, run_index: Callable[..., Any], vocabulary: Any
+) -> None:
+    run_index(library, [photo_dir])
+    found = library.find("puppy - dog + cat", top=50)
+    assert found.hits[0].path.name == "chelsea.png"
+    assert "Egyptian cat" in found.nearest_words
+    query = embed_query("puppy - dog + cat", vocabulary)
+    ids, features = library.catalog.features(hit.photo_id for hit in found.hits)
+    stored = dict(zip(*library.catalog.vectors(), strict=True))
+    cosines = np.array([float(stored[i] @ query.vector) for i in ids.tolist()])
+    expected = concepts.reranked_from_features(
+        cosines, features, library.encoder.head, query.concepts, query.concept_weight
+    )
+    by_id = {hit.photo_id: hit.score for hit in found.hits}
+    assert np.allclose([by_id[i] for i in ids.tolist()], expected, atol=1e-5)
+    assert not np.allclose(expected, cosines, atol=1e-3)  # the answer's evidence moved the scores

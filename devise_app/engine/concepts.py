@@ -19,7 +19,10 @@ counts against a photo, at the same weight (``SHORT_TEXT_WEIGHT`` when the rest 
 the text mentions nothing). The evidence, standardised over the photos compared
 (the index's nearest ``search.RERANKED_CANDIDATES``), is brought to the cosines' own mean and spread
 there, so a mixed score still reads like a cosine (the cut-off of ``relevance``
-applies as before). Word arithmetic is not re-ranked.
+applies as before). Word arithmetic is re-ranked too: a sum ("2*dog + beach") by
+what its texts name or mention, at ``SHORT_TEXT_WEIGHT``; an analogy ("puppy - dog +
+cat") by the classes and concepts named by what it landed on (its nearest entries
+other than its own words: kitten, kitty, Egyptian cat), at ``ANSWER_WEIGHT``.
 
 Chosen on the development samples (COCO sample and ImageNet sample; nothing was
 trained on them), see models/MODEL_CARD.md: COCO category mAP 0.465 -> 0.498,
@@ -43,6 +46,7 @@ NAMED_WEIGHT = 0.6  # of the score, for a query that names a class or concept
 ASSOCIATED_WEIGHT = 0.3  # of the score, for the classes seen with a noun a query names
 SHORT_TEXT_WEIGHT = 0.2  # of the score, for the concepts a text of two content words mentions
 MENTIONED_WEIGHT = 0.1  # of the score, for the concepts a longer text mentions
+ANSWER_WEIGHT = 0.45  # of the score, for the classes an analogy's answer names ("puppy - dog + cat")
 _LOG_FLOOR = 1e-6  # added to a concept's probability before its log
 
 ClassSets = tuple[tuple[int, ...], ...]

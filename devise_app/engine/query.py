@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from devise_app.engine.concepts import (
+    ANSWER_WEIGHT,
     ASSOCIATED_WEIGHT,
     MENTIONED_WEIGHT,
     NAMED_WEIGHT,
@@ -93,6 +94,9 @@ _WORD_OR_STOP = re.compile(rf"{WORD.pattern}|[,;:.!?]")
 SIMILAR_LABEL_COSINE = 0.5
 MAX_SIMILAR_CLASSES = 8
 _WORD_ENDINGS = frozenset({"s", "es", "er", "ers", "ing", "ed"})  # "skier" is a "ski" word
+# what word arithmetic landed on: the nearest vocabulary entries other than its own words
+# ("puppy - dog + cat": kitten, kitty, Egyptian cat); an analogy is re-ranked by those naming classes
+ANSWER_WORDS = 3
 
 _SCANNER = re.compile(
     r"""
@@ -143,6 +147,7 @@ class QueryVector:
     avoided_words: tuple[str, ...] = ()  # and the phrases that named them ("people")
     corrected_words: tuple[tuple[str, str], ...] = ()  # typos read as known words: ("dgo", "dog")
     labels: tuple[str, ...] = ()  # label names read inside its text ("Grandma at the beach")
+    nearest_words: tuple[str, ...] = ()  # what word arithmetic landed on ("king - man + woman": queen)
 
     @property
     def notice(self) -> str:
@@ -456,11 +461,11 @@ def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:
 def _concepts(
     tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary, texts: dict[str, np.ndarray]
 ) -> tuple[ClassSets, float, ClassSets, tuple[str, ...]]:
-    """What a re-ranking by the classifier's evidence uses: the class or concept a
-    one-text query names, else the ones its text mentions (for a short text that
-    mentions none, the classes nearest it), their weight, and the ones it asks not to
-    see, with the phrases that named them; nothing for arithmetic. ``texts``: the
-    embedded texts of the plans."""
+    """What a re-ranking by the classifier's evidence uses for a query of one text:
+    the class or concept it names, else the ones its text mentions (for a short text
+    that mentions none, the classes nearest it), their weight, and the ones it asks
+    not to see, with the phrases that named them. ``texts``: the embedded texts of
+    the plans."""
     if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
         return (), 0.0, (), ()
     plan = plans.get(id(tree.terms[0][1]))
@@ -472,15 +477,47 @@ def _concepts(
     if plan.class_index is not None:
         return ((plan.class_index,),), NAMED_WEIGHT, avoided, said
     if plan.concept is not None:
-        people = vocabulary.people_evidence(plan.concept)  # "person", "people"
-        concept = people or (tuple(vocabulary.concept_classes(plan.concept)),)
-        return concept, NAMED_WEIGHT, avoided, said
+        return _named_concept(plan.concept, vocabulary), NAMED_WEIGHT, avoided, said
     text = plan.text or ""
     concepts, weight = _mentions(text, vocabulary)
     if not concepts and 1 <= _content_words(text) <= SHORT_TEXT_WORDS:
         similar = _similar_classes(text, texts[text], vocabulary)
         concepts, weight = ((similar,), ASSOCIATED_WEIGHT) if similar else ((), 0.0)
     return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided, said
+
+
+def _named_concept(concept: str, vocabulary: Vocabulary) -> ClassSets:
+    people = vocabulary.people_evidence(concept)  # "person", "people"
+    return people or (tuple(vocabulary.concept_classes(concept)),)
+
+
+def _is_arithmetic(tree: Sum) -> bool:
+    """Whether a parsed query is word arithmetic: several terms, or one taken away."""
+    return len(tree.terms) > 1 or any(weight <= 0 for weight, _ in tree.terms)
+
+
+def _arithmetic_concepts(
+    tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary, answers: Sequence[str]
+) -> tuple[ClassSets, float]:
+    """What re-ranks word arithmetic. An analogy (a term taken away: "puppy - dog +
+    cat") by the classes and concepts its answers name (``answers``: the nearest
+    entries, "Egyptian cat"), at ``ANSWER_WEIGHT``; a sum ("2*dog + beach") by those
+    its texts name or mention, at ``SHORT_TEXT_WEIGHT``, as for a short text."""
+    if any(weight < 0 for weight, _ in tree.terms):
+        found = [members for word in answers for members in _concept_members(fold(word), vocabulary) or ()]
+        return tuple(dict.fromkeys(found)), ANSWER_WEIGHT if found else 0.0
+    found = []
+    for _, term in tree.terms:
+        plan = plans.get(id(term)) if isinstance(term, Phrase) else None
+        if plan is None:
+            continue
+        if plan.class_index is not None:
+            found.append((plan.class_index,))
+        elif plan.concept is not None:
+            found.extend(_named_concept(plan.concept, vocabulary))
+        else:
+            found.extend(_mentions(plan.text or "", vocabulary)[0])
+    return tuple(dict.fromkeys(found)), SHORT_TEXT_WEIGHT if found else 0.0
 
 
 def _content_words(text: str) -> int:
@@ -657,7 +694,8 @@ def embed_query(
     the beach": label:Grandma + at the beach); their words are never typos."""
     label_words = frozenset(word for name in labels for word in WORD.findall(fold(name)))
     unknown = _UnknownWords(read_typos, label_words)
-    tree, read_labels = _read_labels(parse(text), labels)
+    parsed = parse(text)
+    tree, read_labels = _read_labels(parsed, labels)
     plans: dict[int, _Plan] = {}
     _plan(tree, vocabulary, unknown, plans)
     ignored = unknown.ignored
@@ -685,10 +723,17 @@ def embed_query(
     seen: dict[str, list[str]] = {}
     for word, _ in ignored:
         seen.setdefault(word, suggestions[word])
-    concepts, weight, avoided, avoided_words = _concepts(tree, plans, vocabulary, texts)
+    vector = _unit(total)
     corrected = tuple(dict.fromkeys(unknown.corrected))
+    if not _is_arithmetic(parsed):
+        concepts, weight, avoided, avoided_words = _concepts(tree, plans, vocabulary, texts)
+        return QueryVector(
+            vector, list(seen.items()), concepts, weight, avoided, avoided_words, corrected, read_labels
+        )
+    near = tuple(word for word, _ in vocabulary.nearest(vector, k=ANSWER_WORDS, exclude=query_words(parsed)))
+    concepts, weight = _arithmetic_concepts(tree, plans, vocabulary, near)
     return QueryVector(
-        _unit(total), list(seen.items()), concepts, weight, avoided, avoided_words, corrected, read_labels
+        vector, list(seen.items()), concepts, weight, (), (), corrected, read_labels, nearest_words=near
     )
 
 

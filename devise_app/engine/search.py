@@ -453,11 +453,10 @@ class Library:
             hits = self._rerank_by_concepts(embedded, top)
         else:
             hits = self._nearest(embedded.vector, top)
-        near = self._landed_near(query, embedded.vector)
         return SearchResult(
             hits,
             embedded.ignored_words,
-            near,
+            list(embedded.nearest_words),
             without=list(embedded.avoided_words),
             corrected=list(embedded.corrected_words),
             labels=list(embedded.labels),
@@ -483,15 +482,6 @@ class Library:
             embedded.avoided,
         )
         return (_rescored(candidates, ids, scores) + rest)[:top]
-
-    def _landed_near(self, query: str, vector: np.ndarray) -> list[str]:
-        """For word arithmetic, what it resolved to: the nearest entries other than its own words."""
-        from devise_app.engine.query import parse, query_words
-
-        node = parse(query)
-        if len(node.terms) < 2 and all(weight > 0 for weight, _ in node.terms):
-            return []
-        return [word for word, _ in self.vocabulary.nearest(vector, k=3, exclude=query_words(node))]
 
     def _filtered_search(
         self, query: str, top: int, allowed: frozenset[int], read_typos: bool = True

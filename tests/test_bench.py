@@ -136,3 +136,8 @@ def test_everyday_queries_find_the_photos_their_captions_describe(
     (_, wanted), *_ = EverydayQueries.embed(rooms, vocabulary, min_relevant=1).groups["asking not to see"]
     assert wanted.tolist() == [False, True, True]
     assert result["asking not to see"] == pytest.approx(1.0)
+    # each answered by the photo whose caption names its answer: "puppy - dog + cat" and
+    # "dog - bark + meow" (cat), "plate - food + drink" (cup), "bicycle - pedals + engine"
+    assert "| word arithmetic: analogies | 4 |" in printed
+    assert result["word arithmetic: analogies"] == pytest.approx(1.0)
+    assert "| word arithmetic: sums | 0 |" in printed  # no caption names both terms of one

@@ -4,11 +4,13 @@ What a person types for their own photos: one word (the issue's "dog, beach, sno
 child, woman, baby, city, pool, surfing", and other common subjects), words for
 people, short phrases, texts that ask not to see something ("a kitchen with no
 people"), and the one-word and phrase queries typed with one slip of the hand
-("dgo", "a plate of fod"). A photo is relevant when its five human captions use
-the query's words (any of the listed forms; for a phrase, some form of each of its
-parts), so no category list decides what a kitchen or a crowd is; for a text that
-asks not to see something, also when COCO's tags do not name that. Queries that fewer than
-``MIN_RELEVANT`` photos answer are left out of the means.
+("dgo", "a plate of fod"), and word arithmetic: analogies ("puppy - dog + cat") and
+sums ("dog + beach"). A photo is relevant when its five human captions use the
+query's words (any of the listed forms; for a phrase or a sum, some form of each of
+its parts; for an analogy, its answer: "cat", "kitten"), so no category list
+decides what a kitchen or a crowd is; for a text that asks not to see something,
+also when COCO's tags do not name that. Queries that fewer than ``MIN_RELEVANT``
+photos answer are left out of the means.
 """
 
 from __future__ import annotations
@@ -138,11 +140,59 @@ NEGATED: dict[str, tuple[tuple[Forms, ...], str]] = {
     "water without boats": ((("water",),), "boat"),
 }
 
+# word arithmetic: an analogy is answered by photos whose captions name its answer
+ANALOGIES: dict[str, Forms] = {
+    "puppy - dog + cat": ("cat", "cats", "kitten", "kitty"),
+    "kitten - cat + dog": ("dog", "dogs", "puppy"),
+    "car - road + water": ("boat", "boats"),
+    "car - road + rails": ("train", "trains"),
+    "bicycle - pedals + engine": ("motorcycle", "motorcycles", "motorbike"),
+    "bus - road + sky": ("airplane", "plane", "jet", "airplanes", "planes"),
+    "surfing - water + snow": ("ski", "skiing", "skis", "snowboard", "snowboarding", "skier"),
+    "skiing - snow + water": ("surf", "surfing", "surfboard", "surfer", "waves"),
+    "cow - farm + africa": ("giraffe", "giraffes", "zebra", "zebras", "elephant", "elephants"),
+    "horse - farm + zoo": ("giraffe", "giraffes", "zebra", "zebras", "elephant", "elephants"),
+    "pizza - italy + america": ("hamburger", "burger", "sandwich", "hot dog", "fries"),
+    "kitchen - cook + sleep": ("bed", "bedroom", "beds"),
+    "bedroom - sleep + cook": ("kitchen", "stove", "oven"),
+    "tennis - racket + bat": ("baseball",),
+    "baseball - bat + racket": ("tennis",),
+    "laptop - portable + desk": ("computer", "desktop", "monitor", "computers"),
+    "dog - bark + meow": ("cat", "cats", "kitten"),
+    "cat - meow + bark": ("dog", "dogs"),
+    "sheep - wool + milk": ("cow", "cows", "cattle"),
+    "train - rails + road": ("bus", "truck", "car", "buses", "cars", "trucks"),
+    "snowboard - snow + waves": ("surfboard", "surfboards", "surfing", "surfer"),
+    "plate - food + drink": ("cup", "glass", "mug", "wine", "coffee"),
+    "sofa - sit + sleep": ("bed", "beds"),
+    "bed - sleep + sit": ("couch", "sofa", "chair", "chairs", "bench"),
+}
+# and a sum by photos whose captions name each of its terms
+SUMS: dict[str, tuple[Forms, ...]] = {
+    "dog + beach": (("dog", "dogs"), ("beach",)),
+    "cat + bed": (("cat", "cats"), ("bed",)),
+    "pizza + table": (("pizza",), ("table",)),
+    "man + surfboard": (("man",), ("surfboard", "surfing", "surf")),
+    "bus + street": (("bus",), ("street",)),
+    "2*dog + frisbee": (("dog", "dogs"), ("frisbee",)),
+    "cat + laptop": (("cat", "cats"), ("laptop", "computer")),
+    "train + station": (("train",), ("station",)),
+    "elephant + water": (("elephant", "elephants"), ("water",)),
+    "woman + umbrella": (("woman",), ("umbrella",)),
+    "snow + skis": (("snow",), ("skis", "ski", "skiing")),
+    "kitchen + oven": (("kitchen",), ("oven",)),
+    "horse + field": (("horse", "horses"), ("field",)),
+    "boat + river": (("boat", "boats"), ("river",)),
+    "giraffe + trees": (("giraffe", "giraffes"), ("tree", "trees")),
+}
+
 GROUPS: dict[str, dict[str, tuple[Forms, ...]]] = {
     "one word": {word: (forms,) for word, forms in ONE_WORD.items()},
     "words for people": {word: (forms,) for word, forms in PEOPLE.items()},
     "phrases": PHRASES,
     "asking not to see": {text: parts for text, (parts, _) in NEGATED.items()},
+    "word arithmetic: analogies": {text: (forms,) for text, forms in ANALOGIES.items()},
+    "word arithmetic: sums": SUMS,
 }
 TYPO_GROUP = "one word or phrase, with a typo"  # the one-word and phrase queries, one slip each
 TYPO_SEED = 2026

@@ -6,7 +6,10 @@ Metrics (MODEL_NOTES' protocol):
 - class-name text -> photo: R@1, R@10, MRR of the first photo of the class, the
   query being the class's name typed into the search box;
 - hypernym mAP: one-word WordNet hypernyms ("dog", "vehicle") as queries, a photo
-  being relevant when its class lies below the word (models/hypernyms.json).
+  being relevant when its class lies below the word (models/hypernyms.json);
+- analogy mAP: word arithmetic with an answer among the classes ("puppy - dog +
+  cat": the domestic cats; ``ANALOGIES``), a photo being relevant when its class
+  is one the answer names.
 
 Then, on everyday photos (``../shared/datasets/coco-sample``, when present; see its
 README), the protocol of the CLIP paper's retrieval tables on a smaller pool:
@@ -61,6 +64,43 @@ DEFAULT_IMAGES = dataset_dir("imagenet-sample")
 TARGETS = {"hit@1": 0.88, "hit@5": 0.95, "R@1": 0.90, "hypernym mAP": 0.55}
 COCO_TARGETS = {"caption R@10": 0.70, "category mAP": 0.55, "refused captions": 0}
 QUERY_P50_TARGET_MS = 10.0
+
+# word arithmetic and the classes, or WordNet concepts with classes, that answer it
+ANALOGIES: dict[str, tuple[str, ...]] = {
+    "puppy - dog + cat": ("domestic cat",),
+    "kitten - cat + dog": ("dog",),
+    "tiger - stripes + spots": ("leopard", "jaguar", "cheetah", "snow leopard"),
+    "car - road + water": ("boat",),
+    "car - wheels + wings": ("aircraft",),
+    "boat - water + snow": ("dogsled", "bobsled", "snowmobile"),
+    "guitar - strings + keys": ("piano",),
+    "violin - small + big": ("cello",),
+    "hammer - nail + screw": ("screwdriver",),
+    "bicycle - pedals + engine": ("moped", "motor scooter"),
+    "wolf - wild + pet": ("dog",),
+    "horse - grass + desert": ("Arabian camel",),
+    "cup - coffee + wine": ("goblet", "red wine"),
+    "hat - head + foot": ("shoe",),
+    "bird - wings + fins": ("fish",),
+    "piano - keys + strings": ("stringed instrument",),
+    "canoe - paddle + sail": ("sailing vessel",),
+    "truck - cargo + passengers": ("bus",),
+    "bus - passengers + cargo": ("truck",),
+    "pig - farm + forest": ("wild boar",),
+    "laptop - portable + desk": ("desktop computer",),
+    "dog - bark + meow": ("domestic cat",),
+    "cat - meow + bark": ("dog",),
+    "teapot - tea + coffee": ("coffeepot",),
+    "baseball - bat + racket": ("tennis ball",),
+    "sailboat - sail + motor": ("speedboat",),
+    "ambulance - hospital + fire": ("fire engine",),
+    "church - christian + muslim": ("mosque",),
+    "monkey - small + big": ("ape",),
+    "chair - sit + sleep": ("bed",),
+    "oven - cook + wash": ("dishwasher", "washer"),
+    "cat - small + big": ("big cat",),
+    "dog - pet + wild": ("wild dog", "wolf"),
+}
 
 
 Setup = tuple[Path, list[Path], np.ndarray, ImageEncoder, Vocabulary, dict[str, list[int]]]
@@ -181,11 +221,32 @@ def main(images: Path | None = None) -> int:
             for k, v in TARGETS.items()
         )
     )
+    analogy_line(vocabulary, photos, logits, labels)
     print()
     coco_table(encoder, vocabulary)
     print()
     query_speed_table(vocabulary)
     return 0
+
+
+def answer_classes(names: tuple[str, ...], vocabulary: Vocabulary) -> list[int]:
+    """The classes named by an analogy's answers: a class, or those below a concept."""
+    found: list[int] = []
+    for name in names:
+        index = vocabulary.class_index(name)
+        found.extend([index] if index is not None else vocabulary.concept_classes(name))
+    return found
+
+
+def analogy_line(vocabulary: Vocabulary, photos: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> None:
+    queries = [embed_query(text, vocabulary) for text in ANALOGIES]
+    members = [np.array(answer_classes(names, vocabulary)) for names in ANALOGIES.values()]
+    plain = hypernym_map(np.stack([q.vector for q in queries]), members, photos, labels)
+    app = hypernym_map_of_scores(app_scores(queries, photos, logits), members, labels)
+    print(
+        f"analogies ({len(queries)}, answered by photos of the classes the answer names): "
+        f"mAP {app:.3f} (cosines alone {plain:.3f})"
+    )
 
 
 @dataclass

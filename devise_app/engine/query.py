@@ -500,13 +500,14 @@ def _arithmetic_concepts(
     tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary, answers: Sequence[str]
 ) -> tuple[ClassSets, float]:
     """What re-ranks word arithmetic. An analogy (a term taken away: "puppy - dog +
-    cat") by the classes and concepts its answers name (``answers``: the nearest
-    entries, "Egyptian cat"), at ``ANSWER_WEIGHT``; a sum ("2*dog + beach") by those
-    its texts name or mention, at ``SHORT_TEXT_WEIGHT``, as for a short text."""
+    cat") by the classes its answers name (``answers``: the nearest entries, "Egyptian
+    cat"), as one concept, any of them, at ``ANSWER_WEIGHT``; a sum ("2*dog + beach")
+    by what its texts name or mention, at ``SHORT_TEXT_WEIGHT``, as a short text is."""
     if any(weight < 0 for weight, _ in tree.terms):
-        found = [members for word in answers for members in _concept_members(fold(word), vocabulary) or ()]
-        return tuple(dict.fromkeys(found)), ANSWER_WEIGHT if found else 0.0
-    found = []
+        named = [members for word in answers for members in _concept_members(fold(word), vocabulary) or ()]
+        classes = tuple(sorted({index for members in named for index in members}))
+        return ((classes,), ANSWER_WEIGHT) if classes else ((), 0.0)
+    found: list[tuple[int, ...]] = []
     for _, term in tree.terms:
         plan = plans.get(id(term)) if isinstance(term, Phrase) else None
         if plan is None:

@@ -123,9 +123,11 @@ def test_everyday_queries_find_the_photos_their_captions_describe(
     assert relevant([" a cat lying on a rug "], (("cat", "cats"), ("rug",))).tolist() == [True]
     assert relevant([" a category of cars "], (("cat",),)).tolist() == [False]  # whole words only
     embedding = encoder.embed(np.stack([load_model_input(SKIMAGE_PHOTOS / name) for name in captions]))
-    queries = everyday_table(entries, embedding.vectors, embedding.logits, vocabulary, min_relevant=1)
+    queries = everyday_table(
+        entries, embedding.vectors, embedding.logits, embedding.features, vocabulary, min_relevant=1
+    )
     printed = capsys.readouterr().out
-    result = queries.mean_aps(embedding.vectors, embedding.logits)
+    result = queries.mean_aps(embedding.vectors, embedding.logits, embedding.features)
     assert "| one word | 5 |" in printed  # cat, food, bike, sky, room
     assert result["one word"] == pytest.approx(1.0)  # each one's photo ranks first
     assert "| words for people | 1 |" in printed  # woman

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from devise_app.engine import concepts
+from devise_app.engine import concepts, visual
 from devise_app.engine.query import embed_query, mentioned_concepts
+from devise_app.engine.visual import ranked_scores
 
 
 def test_no_concept_or_no_weight_leaves_the_cosines() -> None:
@@ -124,21 +125,22 @@ def test_one_text_has_no_answer_words(vocabulary: Any) -> None:
     assert embed_query("a dog on a beach", vocabulary).nearest_words == ()
 
 
+@pytest.mark.parametrize("text", ["cat", "puppy - dog + cat"])
 def test_library_search_mixes_the_evidence_of_stored_features(
-    library: Any, photo_dir: Path, run_index: Callable[..., Any], vocabulary: Any
+    text: str, library: Any, photo_dir: Path, run_index: Callable[..., Any], vocabulary: Any
 ) -> None:
     run_index(library, [photo_dir])
-    hits = library.search("cat", top=50)
-    assert hits[0].path.name == "chelsea.png"
-    query = embed_query("cat", vocabulary)
-    ids, features = library.catalog.features(hit.photo_id for hit in hits)
+    found = library.find(text, top=50)
+    assert found.hits[0].path.name == "chelsea.png"
+    query = embed_query(text, vocabulary)
+    assert found.nearest_words == list(query.nearest_words)
+    ids, features = library.catalog.features(hit.photo_id for hit in found.hits)
     stored = dict(zip(*library.catalog.vectors(), strict=True))
     cosines = np.array([float(stored[i] @ query.vector) for i in ids.tolist()])
-    expected = concepts.reranked_from_features(
-        cosines, features, library.encoder.head, query.concepts, query.concept_weight
-    )
-    found = {hit.photo_id: hit.score for hit in hits}
-    np.testing.assert_allclose([found[i] for i in ids.tolist()], expected, atol=1e-5)
+    probabilities = concepts.class_probabilities(features, library.encoder.head)
+    expected = ranked_scores(query, cosines, probabilities, features)
+    scores = {hit.photo_id: hit.score for hit in found.hits}
+    np.testing.assert_allclose([scores[i] for i in ids.tolist()], expected, atol=1e-5)
     assert not np.allclose(expected, cosines, atol=1e-3)  # the re-ranking changed the scores
 
 
@@ -357,20 +359,79 @@ def test_a_short_text_that_mentions_no_class_borrows_the_nearest_label_texts(voc
     assert embed_query("a photo", vocabulary).concepts == ()  # no content word
 
 
-def test_library_search_re_ranks_an_analogy_by_its_answer(
+def test_feedback_raises_the_photos_that_look_like_the_best_ones() -> None:
+    rng = np.random.default_rng(7)
+    looks = {"cat": rng.normal(size=64), "car": rng.normal(size=64)}
+    kinds = ["cat"] * 10 + ["car"] * 10
+    features = np.stack([looks[kind] + 0.3 * rng.normal(size=64) for kind in kinds]).astype(np.float32)
+    scores = np.linspace(0.2, 0.3, 20)[::-1].copy()  # the cats' scores a little higher overall
+    scores[:5] = [0.6, 0.59, 0.58, 0.57, 0.56]  # the best five are cats
+    scores[9], scores[10] = 0.40, 0.41  # a cat just below a car
+    raised = visual.with_feedback(scores, features)
+    assert raised[9] > raised[10]
+    assert np.argsort(-raised)[:5].tolist() == [0, 1, 2, 3, 4]
+    assert raised.max() <= 1.0 and raised.min() >= -1.0
+
+
+def test_feedback_leaves_fewer_than_twice_its_photos_alone() -> None:
+    scores = np.array([0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.0, -0.1, -0.2], dtype=np.float32)
+    features = np.random.default_rng(1).normal(size=(len(scores), 8)).astype(np.float32)
+    assert len(scores) < 2 * visual.FEEDBACK_PHOTOS
+    np.testing.assert_array_equal(visual.with_feedback(scores, features), scores)
+
+
+@pytest.mark.parametrize(
+    ("text", "feedback"),
+    [
+        ("beach", True),  # names no class: borrows seashore, lakeside
+        ("a plate of food", True),  # two content words
+        ("puppy - dog + cat", True),  # arithmetic
+        ("2*dog + beach", True),
+        ("dog", False),  # names a concept: the classifier knows dogs
+        ("tabby cat", False),  # names a class
+        ("A dog running on the beach with a frisbee in its mouth.", False),  # a sentence: one photo meant
+    ],
+)
+def test_short_texts_that_name_no_class_and_arithmetic_use_feedback(
+    text: str, feedback: bool, vocabulary: Any
+) -> None:
+    assert embed_query(text, vocabulary).feedback is feedback
+
+
+def test_a_query_with_a_label_uses_no_feedback(vocabulary: Any) -> None:
+    def label_vector(name: str) -> np.ndarray:
+        return vocabulary.class_vectors[vocabulary.class_index("tabby cat")]
+
+    assert not embed_query("label:Grandma + beach", vocabulary, label_vector).feedback
+    assert not embed_query("Grandma at the beach", vocabulary, label_vector, labels=["Grandma"]).feedback
+
+
+def test_library_search_ranks_a_short_text_by_the_look_of_its_best_photos(
     library: Any, photo_dir: Path, run_index: Callable[..., Any], vocabulary: Any
 ) -> None:
+    from PIL import Image, ImageOps
+
+    for photo in sorted(photo_dir.iterdir()):  # two more looks of each: 15 photos
+        with Image.open(photo) as image:
+            rgb = image.convert("RGB")
+            ImageOps.mirror(rgb).save(photo_dir / f"mirrored-{photo.stem}.png")
+            width, height = rgb.size
+            rgb.crop((width // 8, height // 8, width - width // 8, height - height // 8)).save(
+                photo_dir / f"cropped-{photo.stem}.png"
+            )
     run_index(library, [photo_dir])
-    found = library.find("puppy - dog + cat", top=50)
-    assert found.hits[0].path.name == "chelsea.png"
-    assert "Egyptian cat" in found.nearest_words
-    query = embed_query("puppy - dog + cat", vocabulary)
+    text = "breakfast"
+    query = embed_query(text, vocabulary)
+    assert query.feedback
+    found = library.find(text, top=50)
+    assert len(found.hits) >= 2 * visual.FEEDBACK_PHOTOS
     ids, features = library.catalog.features(hit.photo_id for hit in found.hits)
     stored = dict(zip(*library.catalog.vectors(), strict=True))
     cosines = np.array([float(stored[i] @ query.vector) for i in ids.tolist()])
-    expected = concepts.reranked_from_features(
-        cosines, features, library.encoder.head, query.concepts, query.concept_weight
-    )
-    by_id = {hit.photo_id: hit.score for hit in found.hits}
-    assert np.allclose([by_id[i] for i in ids.tolist()], expected, atol=1e-5)
-    assert not np.allclose(expected, cosines, atol=1e-3)  # the answer's evidence moved the scores
+    probabilities = concepts.class_probabilities(features, library.encoder.head)
+    expected = ranked_scores(query, cosines, probabilities, features)
+    scores = {hit.photo_id: hit.score for hit in found.hits}
+    np.testing.assert_allclose([scores[i] for i in ids.tolist()], expected, atol=1e-5)
+    without = concepts.reranked(cosines, probabilities, query.concepts, query.concept_weight, query.avoided)
+    assert not np.allclose(expected, without, atol=1e-3)  # the look moved the scores
+    assert found.hits[0].path.stem.endswith("coffee")  # espresso: the breakfast

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from devise_app.engine.concepts import reranked
 from devise_app.engine.evaluation import average_precision
 from devise_app.engine.query import QueryVector, embed_query
 from devise_app.engine.spelling import LETTERS, keys_adjacent
 from devise_app.engine.vectors import softmax
+from devise_app.engine.visual import ranked_scores
 from devise_app.engine.vocabulary import Vocabulary
 
 MIN_RELEVANT = 3
@@ -267,18 +267,19 @@ class EverydayQueries:
         ]
         return cls(captioned, groups)
 
-    def mean_aps(self, photos: np.ndarray, logits: np.ndarray, rerank: bool = True) -> dict[str, float]:
+    def mean_aps(
+        self, photos: np.ndarray, logits: np.ndarray, features: np.ndarray, rerank: bool = True
+    ) -> dict[str, float]:
         """Mean AP of each group that has queries: as the app ranks, or by cosines alone."""
-        vectors, probabilities = photos[self.captioned], softmax(logits[self.captioned])
+        rows = self.captioned
+        vectors, probabilities, looks = photos[rows], softmax(logits[rows]), features[rows]
         result = {}
         for group, queries in self.groups.items():
             aps = []
             for query, wanted in queries:
                 scores = vectors @ query.vector
                 if rerank:
-                    scores = reranked(
-                        scores, probabilities, query.concepts, query.concept_weight, query.avoided
-                    )
+                    scores = ranked_scores(query, scores, probabilities, looks)
                 aps.append(average_precision(scores, wanted))
             if aps:
                 result[group] = float(np.mean(aps))
@@ -289,13 +290,15 @@ def everyday_table(
     entries: list[dict[str, Any]],
     photos: np.ndarray,
     logits: np.ndarray,
+    features: np.ndarray,
     vocabulary: Vocabulary,
     min_relevant: int = MIN_RELEVANT,
 ) -> EverydayQueries:
     """Prints mean AP per group of queries over the captioned photos, as the app ranks
     and by cosines alone; returns the queries, for other photo vectors to be scored."""
     queries = EverydayQueries.embed(entries, vocabulary, min_relevant)
-    app, plain = queries.mean_aps(photos, logits), queries.mean_aps(photos, logits, rerank=False)
+    app = queries.mean_aps(photos, logits, features)
+    plain = queries.mean_aps(photos, logits, features, rerank=False)
     print(
         f"everyday queries on the {len(queries.captioned)} captioned photos (relevant: the captions use "
         f"the query's words; queries with fewer than {min_relevant} such photos left out):"

@@ -36,7 +36,7 @@ import numpy as np
 
 from devise_app.bench.common import dataset_dir
 from devise_app.bench.quality import embed_all, load_setup, typed_name
-from devise_app.engine.concepts import class_probabilities, reranked
+from devise_app.engine.concepts import class_probabilities
 from devise_app.engine.errors import QueryError
 from devise_app.engine.evaluation import average_precision, text_to_photo
 from devise_app.engine.labels import head_path
@@ -44,7 +44,7 @@ from devise_app.engine.learning import LearnedHead, learn
 from devise_app.engine.model import Head, ImageEncoder
 from devise_app.engine.query import embed_query, mentioned_concepts, query_vector
 from devise_app.engine.search import Library, SearchHit
-from devise_app.engine.visual import label_scores
+from devise_app.engine.visual import label_scores, ranked_scores
 from devise_app.engine.vocabulary import Vocabulary
 
 WORD_CONCEPTS = 20
@@ -144,8 +144,7 @@ def run_k(
             word = embed_query(name, vocabulary)  # scored as Library.find ranks
             cosines = vectors[remaining] @ word.vector
             before = average_precision(
-                reranked(cosines, probabilities[remaining], word.concepts, word.concept_weight, word.avoided),
-                relevant,
+                ranked_scores(word, cosines, probabilities[remaining], features[remaining]), relevant
             )
         else:
             before = float(relevant.mean())

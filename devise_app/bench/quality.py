@@ -41,7 +41,7 @@ import numpy as np
 from devise_app.bench.common import dataset_dir
 from devise_app.bench.everyday import EverydayQueries, everyday_table
 from devise_app.engine import imaging
-from devise_app.engine.concepts import ASSOCIATED_WEIGHT, reranked
+from devise_app.engine.concepts import ASSOCIATED_WEIGHT
 from devise_app.engine.errors import QueryError
 from devise_app.engine.evaluation import (
     HIT_KS,
@@ -58,6 +58,7 @@ from devise_app.engine.imaging import load_model_input
 from devise_app.engine.model import ImageEncoder
 from devise_app.engine.query import QueryVector, embed_query
 from devise_app.engine.vectors import softmax
+from devise_app.engine.visual import ranked_scores
 from devise_app.engine.vocabulary import Vocabulary
 
 DEFAULT_IMAGES = dataset_dir("imagenet-sample")
@@ -142,18 +143,18 @@ def embed_all(encoder: ImageEncoder, paths: list[Path]) -> tuple[np.ndarray, np.
     return np.concatenate(vectors), np.concatenate(logits), np.concatenate(features)
 
 
-def app_scores(queries: list[QueryVector], photos: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """(queries, photos) the scores ``Library.find`` ranks by: cosines, re-ranked by the
-    classifier's evidence for the concepts a query names (devise_app.engine.concepts).
-    The app re-ranks the index's nearest 1000 photos; a benchmark's photos are at most
-    that many, so all of them are the candidates."""
+def app_scores(
+    queries: list[QueryVector], photos: np.ndarray, logits: np.ndarray, features: np.ndarray
+) -> np.ndarray:
+    """(queries, photos) the scores ``Library.find`` ranks by (``visual.ranked_scores``):
+    cosines, re-ranked by the classifier's evidence for the concepts a query names
+    and, for a short text that names none or arithmetic, by the look of its best
+    photos. The app re-ranks the index's nearest 1000 photos; a benchmark's photos are
+    at most that many, so all of them are the candidates."""
     probabilities = softmax(logits)
     cosines = np.stack([q.vector for q in queries]) @ photos.T
     return np.stack(
-        [
-            reranked(row, probabilities, q.concepts, q.concept_weight, q.avoided)
-            for row, q in zip(cosines, queries, strict=True)
-        ]
+        [ranked_scores(q, row, probabilities, features) for row, q in zip(cosines, queries, strict=True)]
     )
 
 
@@ -181,7 +182,7 @@ def main(images: Path | None = None) -> int:
         return 2
     images, paths, labels, encoder, vocabulary, hypernyms = setup
     started = time.perf_counter()
-    photos, logits, _ = embed_all(encoder, paths)
+    photos, logits, features = embed_all(encoder, paths)
     seconds = time.perf_counter() - started
 
     class_labels = vocabulary.class_vectors
@@ -210,8 +211,8 @@ def main(images: Path | None = None) -> int:
     plain_names = text_to_photo(np.stack([q.vector for q in name_queries]), photos, labels)
     plain_map = hypernym_map(word_vectors, members, photos, labels)
     print(row("cosines alone (not re-ranked)", hits, plain_names, plain_map))
-    names = name_retrieval(app_scores(name_queries, photos, logits), labels)
-    mean_ap = hypernym_map_of_scores(app_scores(word_queries, photos, logits), members, labels)
+    names = name_retrieval(app_scores(name_queries, photos, logits, features), labels)
+    mean_ap = hypernym_map_of_scores(app_scores(word_queries, photos, logits, features), members, labels)
     print(row(f"shipped ({encoder.name})", hits, names, mean_ap))
     reached = {"hit@1": hits[1], "hit@5": hits[5], "R@1": names["R@1"], "hypernym mAP": mean_ap}
     print(
@@ -221,7 +222,7 @@ def main(images: Path | None = None) -> int:
             for k, v in TARGETS.items()
         )
     )
-    analogy_line(vocabulary, photos, logits, labels)
+    analogy_line(vocabulary, photos, logits, features, labels)
     print()
     coco_table(encoder, vocabulary)
     print()
@@ -238,11 +239,13 @@ def answer_classes(names: tuple[str, ...], vocabulary: Vocabulary) -> list[int]:
     return found
 
 
-def analogy_line(vocabulary: Vocabulary, photos: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> None:
+def analogy_line(
+    vocabulary: Vocabulary, photos: np.ndarray, logits: np.ndarray, features: np.ndarray, labels: np.ndarray
+) -> None:
     queries = [embed_query(text, vocabulary) for text in ANALOGIES]
     members = [np.array(answer_classes(names, vocabulary)) for names in ANALOGIES.values()]
     plain = hypernym_map(np.stack([q.vector for q in queries]), members, photos, labels)
-    app = hypernym_map_of_scores(app_scores(queries, photos, logits), members, labels)
+    app = hypernym_map_of_scores(app_scores(queries, photos, logits, features), members, labels)
     print(
         f"analogies ({len(queries)}, answered by photos of the classes the answer names): "
         f"mAP {app:.3f} (cosines alone {plain:.3f})"
@@ -290,7 +293,7 @@ class CocoQueries:
             [embed_query(name, vocabulary) for name in categories],
         )
 
-    def scores(self, photos: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    def scores(self, photos: np.ndarray, logits: np.ndarray, features: np.ndarray) -> dict[str, float]:
         """Caption R@1/5/10 and median rank (a refused caption counts as missed) and
         category-name mAP of these photo vectors and logits (one row per entry),
         scored as the app ranks (``app_scores``)."""
@@ -299,10 +302,10 @@ class CocoQueries:
         ranks = np.full(len(self.caption_queries), len(pool))
         if answered:
             queries = [q for q in self.caption_queries if q is not None]
-            scores = app_scores(queries, photos[pool], logits[pool])
+            scores = app_scores(queries, photos[pool], logits[pool], features[pool])
             true = scores[np.arange(len(scores)), self.caption_photo[answered]]
             ranks[answered] = (scores > true[:, None]).sum(axis=1)
-        aps = self.category_aps(photos, logits)
+        aps = self.category_aps(photos, logits, features)
         return {
             **{f"caption R@{k}": float((ranks < k).mean()) for k in (1, 5, 10)},
             "median rank": float(np.median(ranks) + 1),
@@ -310,19 +313,21 @@ class CocoQueries:
             "refused captions": float(self.refused),
         }
 
-    def category_aps(self, photos: np.ndarray, logits: np.ndarray) -> list[float]:
+    def category_aps(self, photos: np.ndarray, logits: np.ndarray, features: np.ndarray) -> list[float]:
         """The AP of each category name over all the photos, in ``categories`` order."""
-        category_scores = app_scores(self.category_queries, photos, logits)
+        category_scores = app_scores(self.category_queries, photos, logits, features)
         return [
             average_precision(row, np.array([name in e["tags"] for e in self.entries]))
             for name, row in zip(self.categories, category_scores, strict=True)
         ]
 
-    def category_breakdown(self, photos: np.ndarray, logits: np.ndarray, weakest: int = 12) -> None:
+    def category_breakdown(
+        self, photos: np.ndarray, logits: np.ndarray, features: np.ndarray, weakest: int = 12
+    ) -> None:
         """Prints the category mAP of the names that reach ImageNet classes through
         the hierarchy, of those that only borrow classes (seen with them, or whose
         label texts are near), and of those that reach none, and the weakest names."""
-        aps = np.array(self.category_aps(photos, logits))
+        aps = np.array(self.category_aps(photos, logits, features))
         kinds = np.array([_evidence_kind(q) for q in self.category_queries])
         groups = (
             ("classes", "name ImageNet classes"),
@@ -358,8 +363,8 @@ def coco_table(
     entries = json.loads((folder / "manifest.json").read_text())
     paths = [folder / e["file"] for e in entries]
     queries = CocoQueries.embed(entries, vocabulary)
-    photos, logits, _ = embed_all(encoder, paths)
-    result = queries.scores(photos, logits)
+    photos, logits, features = embed_all(encoder, paths)
+    result = queries.scores(photos, logits, features)
     print(
         f"everyday photos: {folder} ({len(entries)} photos; {len(queries.caption_photo)} captions of "
         f"{len(queries.captioned)} photos, typed as written; {len(queries.categories)} category names)"
@@ -384,12 +389,12 @@ def coco_table(
             for k, v in COCO_TARGETS.items()
         )
     )
-    queries.category_breakdown(photos, logits)
+    queries.category_breakdown(photos, logits, features)
     print()
-    everyday = everyday_table(entries, photos, logits, vocabulary)
+    everyday = everyday_table(entries, photos, logits, features, vocabulary)
     if views:
         print()
-        views_table(encoder, paths, queries, everyday, photos, logits)
+        views_table(encoder, paths, queries, everyday, (photos, logits, features))
     return result
 
 
@@ -431,13 +436,13 @@ def views_table(
     paths: list[Path],
     queries: CocoQueries,
     everyday: EverydayQueries,
-    shipped: np.ndarray,
-    shipped_logits: np.ndarray,
+    shipped: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
     """What the visual side gains from more views of each photo (a measure: the app
     indexes the centre crop). Pooled by the mean of the views' vectors (and the log of
     the mean of their class probabilities), or by the mean of their CNN features (what
-    stored features could hold)."""
+    stored features could hold); the look of a query's best photos is that of the
+    views' mean features."""
     started = time.perf_counter()
     vectors, features, logits = [], [], []
     for path in paths:
@@ -452,17 +457,17 @@ def views_table(
     print("| views | CNN runs | caption R@1 | R@5 | R@10 | median rank | category mAP | one word | people |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (chosen, pooling) in VIEW_SETS.items():
+        pooled = all_features[:, list(chosen)].mean(axis=1)
         if pooling == "vectors":
             photos = unit_rows(all_vectors[:, list(chosen)].mean(axis=1))
             pooled_logits = np.log(all_probabilities[:, list(chosen)].mean(axis=1))
         else:
-            pooled = all_features[:, list(chosen)].mean(axis=1)
             photos = encoder.project(pooled)
             pooled_logits = pooled @ encoder.head.fc_weight.T + encoder.head.fc_bias
         if chosen == (0,):
-            photos, pooled_logits = shipped, shipped_logits
-        r = queries.scores(photos, pooled_logits)
-        words = everyday.mean_aps(photos, pooled_logits)
+            photos, pooled_logits, pooled = shipped
+        r = queries.scores(photos, pooled_logits, pooled)
+        words = everyday.mean_aps(photos, pooled_logits, pooled)
         print(
             f"| {name} | {len(chosen)} | {r['caption R@1']:.3f} | {r['caption R@5']:.3f} | "
             f"{r['caption R@10']:.3f} | {r['median rank']:.0f} | {r['category mAP']:.3f} | "

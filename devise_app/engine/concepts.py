@@ -32,7 +32,6 @@ caption R@10 0.723 -> 0.754, ImageNet class-name R@1 0.908 -> 0.910, hypernym mA
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,14 +85,3 @@ def reranked(
 def class_probabilities(features: np.ndarray, head: Head) -> np.ndarray:
     """The classifier's softmax over the 1000 classes, from stored pooled features."""
     return softmax(np.asarray(features, dtype=np.float32) @ head.fc_weight.T + head.fc_bias)
-
-
-def reranked_from_features(
-    cosines: Sequence[float] | np.ndarray,
-    features: np.ndarray,
-    head: Head,
-    concepts: ClassSets,
-    weight: float,
-    avoided: ClassSets = (),
-) -> np.ndarray:
-    return reranked(np.asarray(cosines), class_probabilities(features, head), concepts, weight, avoided)

@@ -148,6 +148,9 @@ class QueryVector:
     corrected_words: tuple[tuple[str, str], ...] = ()  # typos read as known words: ("dgo", "dog")
     labels: tuple[str, ...] = ()  # label names read inside its text ("Grandma at the beach")
     nearest_words: tuple[str, ...] = ()  # what word arithmetic landed on ("king - man + woman": queen)
+    # whether the look of its best photos ranks the rest too (visual.with_feedback): a
+    # short text that names no class or concept ("beach", "a plate of food"), arithmetic
+    feedback: bool = False
 
     @property
     def notice(self) -> str:
@@ -496,6 +499,12 @@ def _is_arithmetic(tree: Sum) -> bool:
     return len(tree.terms) > 1 or any(weight <= 0 for weight, _ in tree.terms)
 
 
+def _has_label(node: Node) -> bool:
+    if isinstance(node, Label):
+        return True
+    return isinstance(node, Sum) and any(_has_label(term) for _, term in node.terms)
+
+
 def _arithmetic_concepts(
     tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary, answers: Sequence[str]
 ) -> tuple[ClassSets, float]:
@@ -728,13 +737,29 @@ def embed_query(
     corrected = tuple(dict.fromkeys(unknown.corrected))
     if not _is_arithmetic(parsed):
         concepts, weight, avoided, avoided_words = _concepts(tree, plans, vocabulary, texts)
+        short = _content_words(text) <= SHORT_TEXT_WORDS
         return QueryVector(
-            vector, list(seen.items()), concepts, weight, avoided, avoided_words, corrected, read_labels
+            vector,
+            list(seen.items()),
+            concepts,
+            weight,
+            avoided,
+            avoided_words,
+            corrected,
+            read_labels,
+            feedback=short and weight != NAMED_WEIGHT and not read_labels,
         )
     near = tuple(word for word, _ in vocabulary.nearest(vector, k=ANSWER_WORDS, exclude=query_words(parsed)))
     concepts, weight = _arithmetic_concepts(tree, plans, vocabulary, near)
     return QueryVector(
-        vector, list(seen.items()), concepts, weight, (), (), corrected, read_labels, nearest_words=near
+        vector,
+        list(seen.items()),
+        concepts,
+        weight,
+        corrected_words=corrected,
+        labels=read_labels,
+        nearest_words=near,
+        feedback=not read_labels and not _has_label(parsed),
     )
 
 

@@ -449,8 +449,8 @@ class Library:
             return SearchResult(self._labelled_hits(name, top))
         labels = self.catalog.labels_in_use()
         embedded = embed_query(query, self.vocabulary, self._label_vector, read_typos, labels)
-        if embedded.concepts or embedded.avoided:
-            hits = self._rerank_by_concepts(embedded, top)
+        if embedded.concepts or embedded.avoided or embedded.feedback:
+            hits = self._reranked(embedded, top)
         else:
             hits = self._nearest(embedded.vector, top)
         return SearchResult(
@@ -462,10 +462,12 @@ class Library:
             labels=list(embedded.labels),
         )
 
-    def _rerank_by_concepts(self, embedded: QueryVector, top: int) -> list[SearchHit]:
+    def _reranked(self, embedded: QueryVector, top: int) -> list[SearchHit]:
         """The index's nearest photos re-ranked by the classifier's evidence for the
-        concepts the query names (devise_app.engine.concepts)."""
-        from devise_app.engine.concepts import reranked_from_features
+        concepts the query names (devise_app.engine.concepts) and, where the query asks
+        for it, by the look of its best photos (``visual.with_feedback``)."""
+        from devise_app.engine.concepts import class_probabilities
+        from devise_app.engine.visual import ranked_scores
 
         nearest = self._nearest(embedded.vector, max(top, RERANKED_CANDIDATES))
         # beyond the first RERANKED_CANDIDATES (a filter asking for many) the cosine order stands
@@ -473,14 +475,9 @@ class Library:
         ids, features = self.catalog.features(hit.photo_id for hit in candidates)
         if len(ids) < 2:
             return nearest[:top]
-        scores = reranked_from_features(
-            _scores_of(candidates, ids),
-            features,
-            self._shipped_head(),  # learning leaves the classifier (fc) as shipped
-            embedded.concepts,
-            embedded.concept_weight,
-            embedded.avoided,
-        )
+        # learning leaves the classifier (fc) as shipped
+        probabilities = class_probabilities(features, self._shipped_head())
+        scores = ranked_scores(embedded, _scores_of(candidates, ids), probabilities, features)
         return (_rescored(candidates, ids, scores) + rest)[:top]
 
     def _filtered_search(

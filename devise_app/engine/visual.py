@@ -91,6 +91,7 @@ from devise_app.engine.vectors import unit_rows
 
 if TYPE_CHECKING:
     from devise_app.engine.model import Head
+    from devise_app.engine.query import QueryVector
     from devise_app.engine.vocabulary import Vocabulary
 
 VISUAL_SHARE = 0.3  # of a label search's score; the rest is the text part
@@ -98,6 +99,11 @@ CONCEPT_SHARE = 0.7  # of the text part, for a label of 2+ photos; the rest is t
 CONCEPT_SCALE = 0.1  # the standard deviation the shared concept's scores are brought to
 SHARED_SOFTNESS = 2.0  # nats: the soft minimum over the labelled photos (0 is the minimum, infinity the mean)
 _LOG_FLOOR = 1e-6  # added to a concept's probability before its log
+# a short text that names no class, and word arithmetic, also rank by the look of
+# their best photos so far (pseudo-relevance feedback): so many photos, at this
+# share of the scores' spread
+FEEDBACK_PHOTOS = 5
+FEEDBACK_SHARE = 0.5
 
 
 def visual_scores(labelled: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -110,6 +116,30 @@ def visual_scores(labelled: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     centre = np.concatenate([labelled, candidates]).mean(axis=0)
     prototype = unit_rows(unit_rows(labelled - centre).mean(axis=0))
     return (unit_rows(candidates - centre) @ prototype).astype(np.float32)
+
+
+def with_feedback(scores: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """``scores`` raised where a photo looks like the best ``FEEDBACK_PHOTOS`` of them
+    (the CL2N cosine of ``visual_scores``, standardised, at ``FEEDBACK_SHARE`` of the
+    scores' spread): "beach" finds the other beaches that look like its best ones.
+    Scores of fewer than twice that many photos are left as they are."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) < 2 * FEEDBACK_PHOTOS:
+        return scores.astype(np.float32)
+    best = np.argsort(-scores, kind="stable")[:FEEDBACK_PHOTOS]
+    look = standardised(visual_scores(features[best], features).astype(np.float64))
+    return np.clip(scores + FEEDBACK_SHARE * scores.std() * look, -1.0, 1.0).astype(np.float32)
+
+
+def ranked_scores(
+    query: QueryVector, cosines: np.ndarray, probabilities: np.ndarray, features: np.ndarray
+) -> np.ndarray:
+    """The scores ``Library.find`` ranks a query's candidates by: their cosines,
+    re-ranked by the classifier's evidence for what the query names
+    (``concepts.reranked``), then by the look of its best photos where the query
+    asks for it (``QueryVector.feedback``)."""
+    scores = reranked(cosines, probabilities, query.concepts, query.concept_weight, query.avoided)
+    return with_feedback(scores, features) if query.feedback else scores
 
 
 @functools.lru_cache(maxsize=4)

@@ -122,13 +122,18 @@ def with_feedback(scores: np.ndarray, features: np.ndarray) -> np.ndarray:
     """``scores`` raised where a photo looks like the best ``FEEDBACK_PHOTOS`` of them
     (the CL2N cosine of ``visual_scores``, standardised, at ``FEEDBACK_SHARE`` of the
     scores' spread): "beach" finds the other beaches that look like its best ones.
+    The best score stays what it was, so a query with nothing good to find
+    ("sunset" in a library without one) still has no good match (``relevance``).
     Scores of fewer than twice that many photos are left as they are."""
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) < 2 * FEEDBACK_PHOTOS:
         return scores.astype(np.float32)
     best = np.argsort(-scores, kind="stable")[:FEEDBACK_PHOTOS]
     look = standardised(visual_scores(features[best], features).astype(np.float64))
-    return np.clip(scores + FEEDBACK_SHARE * scores.std() * look, -1.0, 1.0).astype(np.float32)
+    mixed = scores + FEEDBACK_SHARE * scores.std() * look
+    # on the scores' own scale: the best one where it was, the rest as spread as before
+    below_best = (mixed.max() - mixed) * scores.std() / max(float(mixed.std()), 1e-9)
+    return np.clip(scores.max() - below_best, -1.0, 1.0).astype(np.float32)
 
 
 def ranked_scores(

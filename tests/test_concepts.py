@@ -134,14 +134,23 @@ def test_library_search_mixes_the_evidence_of_stored_features(
     assert found.hits[0].path.name == "chelsea.png"
     query = embed_query(text, vocabulary)
     assert found.nearest_words == list(query.nearest_words)
-    ids, features = library.catalog.features(hit.photo_id for hit in found.hits)
+    scores, expected, cosines, _ = _scores_as_ranked(library, found.hits, query)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    assert not np.allclose(expected, cosines, atol=1e-3)  # the re-ranking changed the scores
+
+
+def _scores_as_ranked(
+    library: Any, hits: list[Any], query: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The hits' scores, those ``visual.ranked_scores`` gives them from what the library
+    stores, their cosines and their class probabilities (in the catalog's order)."""
+    ids, features = library.catalog.features(hit.photo_id for hit in hits)
     stored = dict(zip(*library.catalog.vectors(), strict=True))
     cosines = np.array([float(stored[i] @ query.vector) for i in ids.tolist()])
     probabilities = concepts.class_probabilities(features, library.encoder.head)
-    expected = ranked_scores(query, cosines, probabilities, features)
-    scores = {hit.photo_id: hit.score for hit in found.hits}
-    np.testing.assert_allclose([scores[i] for i in ids.tolist()], expected, atol=1e-5)
-    assert not np.allclose(expected, cosines, atol=1e-3)  # the re-ranking changed the scores
+    by_id = {hit.photo_id: hit.score for hit in hits}
+    scores = np.array([by_id[i] for i in ids.tolist()])
+    return scores, ranked_scores(query, cosines, probabilities, features), cosines, probabilities
 
 
 def test_words_for_people_are_re_ranked_by_what_people_wear(vocabulary: Any) -> None:
@@ -426,13 +435,8 @@ def test_library_search_ranks_a_short_text_by_the_look_of_its_best_photos(
     assert query.feedback
     found = library.find(text, top=50)
     assert len(found.hits) >= 2 * visual.FEEDBACK_PHOTOS
-    ids, features = library.catalog.features(hit.photo_id for hit in found.hits)
-    stored = dict(zip(*library.catalog.vectors(), strict=True))
-    cosines = np.array([float(stored[i] @ query.vector) for i in ids.tolist()])
-    probabilities = concepts.class_probabilities(features, library.encoder.head)
-    expected = ranked_scores(query, cosines, probabilities, features)
-    scores = {hit.photo_id: hit.score for hit in found.hits}
-    np.testing.assert_allclose([scores[i] for i in ids.tolist()], expected, atol=1e-5)
+    scores, expected, cosines, probabilities = _scores_as_ranked(library, found.hits, query)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
     without = concepts.reranked(cosines, probabilities, query.concepts, query.concept_weight, query.avoided)
     assert not np.allclose(expected, without, atol=1e-3)  # the look moved the scores
     assert found.hits[0].path.stem.endswith("coffee")  # espresso: the breakfast

@@ -242,6 +242,7 @@ def answer_classes(names: tuple[str, ...], vocabulary: Vocabulary) -> list[int]:
 def analogy_line(
     vocabulary: Vocabulary, photos: np.ndarray, logits: np.ndarray, features: np.ndarray, labels: np.ndarray
 ) -> None:
+    """Prints the mAP of ``ANALOGIES`` as the app ranks and by cosines alone."""
     queries = [embed_query(text, vocabulary) for text in ANALOGIES]
     members = [np.array(answer_classes(names, vocabulary)) for names in ANALOGIES.values()]
     plain = hypernym_map(np.stack([q.vector for q in queries]), members, photos, labels)

@@ -21,8 +21,8 @@ the text mentions nothing). The evidence, standardised over the photos compared
 there, so a mixed score still reads like a cosine (the cut-off of ``relevance``
 applies as before). Word arithmetic is re-ranked too: a sum ("2*dog + beach") by
 what its texts name or mention, at ``SHORT_TEXT_WEIGHT``; an analogy ("puppy - dog +
-cat") by the classes and concepts named by what it landed on (its nearest entries
-other than its own words: kitten, kitty, Egyptian cat), at ``ANSWER_WEIGHT``.
+cat") by the classes named by what it landed on (its nearest entries other than its
+own words: kitten, kitty, Egyptian cat), as one concept, at ``ANSWER_WEIGHT``.
 
 Chosen on the development samples (COCO sample and ImageNet sample; nothing was
 trained on them), see models/MODEL_CARD.md: COCO category mAP 0.465 -> 0.498,

@@ -737,7 +737,10 @@ def embed_query(
     corrected = tuple(dict.fromkeys(unknown.corrected))
     if not _is_arithmetic(parsed):
         concepts, weight, avoided, avoided_words = _concepts(tree, plans, vocabulary, texts)
-        short = _content_words(text) <= SHORT_TEXT_WORDS
+        plan = plans.get(id(tree.terms[0][1])) if len(tree.terms) == 1 else None
+        # what it asks to see: "a kitchen" of "a kitchen with no people"
+        asked = plan.text if plan is not None and plan.text is not None else text
+        short = _content_words(asked) <= SHORT_TEXT_WORDS
         return QueryVector(
             vector,
             list(seen.items()),

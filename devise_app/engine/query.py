@@ -499,6 +499,13 @@ def _is_arithmetic(tree: Sum) -> bool:
     return len(tree.terms) > 1 or any(weight <= 0 for weight, _ in tree.terms)
 
 
+def _about_people(concepts: ClassSets, vocabulary: Vocabulary) -> bool:
+    """Whether a query's evidence is that of a word for people ("woman", "a child"):
+    no ImageNet class shows people, so what they wear stands in, and the look of the
+    best photos helps as it does for a word that names no class."""
+    return bool(vocabulary.people_classes) and vocabulary.people_classes in concepts
+
+
 def _has_label(node: Node) -> bool:
     if isinstance(node, Label):
         return True
@@ -750,7 +757,9 @@ def embed_query(
             avoided_words,
             corrected,
             read_labels,
-            feedback=short and weight != NAMED_WEIGHT and not read_labels,
+            feedback=short
+            and not read_labels
+            and (weight != NAMED_WEIGHT or _about_people(concepts, vocabulary)),
         )
     near = tuple(word for word, _ in vocabulary.nearest(vector, k=ANSWER_WORDS, exclude=query_words(parsed)))
     concepts, weight = _arithmetic_concepts(tree, plans, vocabulary, near)

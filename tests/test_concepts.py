@@ -83,6 +83,17 @@ def test_a_noun_of_several_words_mentions_nothing_its_words_would(vocabulary: An
     assert hot_dog == ((vocabulary.class_index("hotdog"),),)
 
 
+def test_a_verb_after_its_subject_mentions_no_noun(vocabulary: Any) -> None:
+    """The "flies" of "a machine that flies" is no insect, nor "can" in "something you
+    can sit on" a milk can; "that dog" is still a dog, and "a can of soda" a can."""
+    machine = mentioned_concepts("a machine", vocabulary)
+    assert mentioned_concepts("a machine that flies", vocabulary) == machine
+    assert mentioned_concepts("birds that fly", vocabulary) == mentioned_concepts("birds", vocabulary)
+    assert mentioned_concepts("something you can sit on", vocabulary) == ()
+    assert mentioned_concepts("a photo of that dog", vocabulary) == mentioned_concepts("a dog", vocabulary)
+    assert mentioned_concepts("a can of soda", vocabulary) == mentioned_concepts("a can", vocabulary) != ()
+
+
 def test_the_build_lists_nouns_of_two_or_three_words_without_classes() -> None:
     from devise_app.training.text_space import compound_nouns
 

@@ -86,6 +86,9 @@ FUNCTION_WORDS = (
 # one of NEGATION_LEADS ("a beach with no people", "dogs but not cats"; not "No
 # Parking sign")
 NEGATIONS = frozenset({"no", "not", "without"})
+# after these a word is a verb ("a machine that flies", "something you can sit on"),
+# never a concept mentioned; so it is after a "that" that follows a noun
+SUBJECT_PRONOUNS = frozenset("i you we they he she it who which".split())
 NEGATION_LEADS = frozenset({"with", "and", "but", "or", ",", ";"})
 NEGATION_ENDS = frozenset({"and", "but", "with", "while", "yet"})
 _WORD_OR_STOP = re.compile(rf"{WORD.pattern}|[,;:.!?]")
@@ -429,7 +432,7 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
     start, uncovered, matches, associated = 0, 0, 0, 0
     while start < len(words):
         for size in range(min(MAX_MENTION_WORDS, len(words) - start), 0, -1):
-            if size == 1 and words[start] in FUNCTION_WORDS:
+            if size == 1 and (words[start] in FUNCTION_WORDS or _is_verb_here(words, start)):
                 continue
             phrase = " ".join(words[start : start + size])
             named = _concept_members(phrase, vocabulary)
@@ -454,6 +457,16 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
         return tuple(found), ASSOCIATED_WEIGHT if associated else NAMED_WEIGHT
     content_words = sum(word not in FUNCTION_WORDS for word in words)  # the words folded above
     return tuple(found), SHORT_TEXT_WEIGHT if content_words <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
+
+
+def _is_verb_here(words: list[str], at: int) -> bool:
+    """Whether ``words[at]`` follows a subject ("you can", "which sits") or a "that"
+    after a noun ("a machine that flies", "birds that fly"), so it is no noun
+    mentioned; "that" after a function word is no subject ("a photo of that dog")."""
+    before = words[at - 1] if at else ""
+    if before in SUBJECT_PRONOUNS:
+        return True
+    return before == "that" and at >= 2 and words[at - 2] not in FUNCTION_WORDS
 
 
 def mentioned_concepts(text: str, vocabulary: Vocabulary) -> ClassSets:

@@ -143,3 +143,34 @@ def test_everyday_queries_find_the_photos_their_captions_describe(
     assert "| word arithmetic: analogies | 4 |" in printed
     assert result["word arithmetic: analogies"] == pytest.approx(1.0)
     assert "| word arithmetic: sums | 0 |" in printed  # no caption names both terms of one
+
+
+def test_descriptions_are_scored_by_the_classes_that_answer_them(
+    encoder: Any, vocabulary: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bench quality``'s description line on four real photos: each description
+    finds the photo of the class that answers it first."""
+    from devise_app.bench.quality import answer_classes, answered_line
+
+    photos = {
+        "chelsea.png": "tiger cat",
+        "coffee.png": "espresso",
+        "rocket.jpg": "missile",
+        "motorcycle_left.png": "moped",
+    }
+    described = {
+        "a small pet that purrs": ("domestic cat",),
+        "a strong coffee drink": ("espresso",),
+        "a weapon that flies": ("missile",),
+        "a motorbike with pedals": ("moped",),
+    }
+    assert vocabulary.class_index("tiger cat") in answer_classes(("domestic cat",), vocabulary)
+    labels = np.array([vocabulary.class_index(name) for name in photos.values()])
+    embedding = encoder.embed(np.stack([load_model_input(SKIMAGE_PHOTOS / name) for name in photos]))
+    answered_line(
+        "descriptions", described, vocabulary, embedding.vectors, embedding.logits, embedding.features, labels
+    )
+    printed = capsys.readouterr().out
+    assert printed.startswith(
+        "descriptions (4, answered by photos of the classes the answer names): mAP 1.000"
+    )

@@ -9,7 +9,9 @@ Metrics (MODEL_NOTES' protocol):
   being relevant when its class lies below the word (models/hypernyms.json);
 - analogy mAP: word arithmetic with an answer among the classes ("puppy - dog +
   cat": the domestic cats; ``ANALOGIES``), a photo being relevant when its class
-  is one the answer names.
+  is one the answer names;
+- description mAP: things described as a person types them ("a musical instrument
+  with strings": the stringed instruments; ``DESCRIPTIONS``), scored the same way.
 
 Then, on everyday photos (``../shared/datasets/coco-sample``, when present; see its
 README), the protocol of the CLIP paper's retrieval tables on a smaller pool:
@@ -101,6 +103,57 @@ ANALOGIES: dict[str, tuple[str, ...]] = {
     "oven - cook + wash": ("dishwasher", "washer"),
     "cat - small + big": ("big cat",),
     "dog - pet + wild": ("wild dog", "wolf"),
+}
+
+
+# descriptions of things, as a person types them, and the classes, or WordNet
+# concepts with classes, that answer them
+DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "a musical instrument with strings": ("stringed instrument",),
+    "something you blow into to make music": ("wind instrument",),
+    "something you can sit on": ("seat",),
+    "a large wild cat": ("big cat",),
+    "a bird that hunts other animals": ("bird of prey",),
+    "a long-legged bird that wades in water": ("wading bird",),
+    "a machine that flies": ("aircraft",),
+    "a dog that herds sheep": ("shepherd dog",),
+    "a hunting dog that follows a scent": ("hound",),
+    "a reptile without legs": ("snake",),
+    "a reptile with a shell": ("turtle",),
+    "an insect with colourful wings": ("butterfly",),
+    "a building where people pray": ("place of worship",),
+    "something to wear on your head": ("headdress",),
+    "something to wear on your feet": ("footwear",),
+    "a vehicle for carrying goods": ("truck",),
+    "something that tells the time": ("timepiece",),
+    "a pot or pan to cook in": ("cooking utensil",),
+    "an animal with a trunk": ("elephant",),
+    "a piece of sports equipment": ("sports equipment",),
+    "a store where you buy things": ("mercantile establishment",),
+    "a sweet dessert": ("dessert",),
+    "a vehicle with two wheels": ("bicycle", "moped", "motor scooter"),
+    "something to write with": ("writing implement",),
+    "a lamp or a candle": ("source of illumination",),
+    "an appliance for the home": ("home appliance",),
+    "a boat with sails": ("sailing vessel",),
+    "a pet that purrs": ("domestic cat",),
+    "a sea animal with tentacles": ("jellyfish", "sea anemone"),
+    "a bed for a baby": ("cradle", "crib", "bassinet"),
+    "a vehicle that runs on rails": (
+        "passenger car",
+        "freight car",
+        "electric locomotive",
+        "steam locomotive",
+        "bullet train",
+        "streetcar",
+    ),
+    "a wild animal related to the dog": ("wild dog", "wolf", "fox"),
+    "a small dog breed": ("toy dog",),
+    "a frog or a toad": ("frog",),
+    "a monkey or an ape": ("monkey", "ape"),
+    "a striped animal like a horse": ("zebra",),
+    "a bear that lives on the ice": ("ice bear",),
+    "a bird that cannot fly": ("ostrich", "king penguin"),
 }
 
 
@@ -222,7 +275,8 @@ def main(images: Path | None = None) -> int:
             for k, v in TARGETS.items()
         )
     )
-    analogy_line(vocabulary, photos, logits, features, labels)
+    answered_line("analogies", ANALOGIES, vocabulary, photos, logits, features, labels)
+    answered_line("descriptions", DESCRIPTIONS, vocabulary, photos, logits, features, labels)
     print()
     coco_table(encoder, vocabulary)
     print()
@@ -239,16 +293,23 @@ def answer_classes(names: tuple[str, ...], vocabulary: Vocabulary) -> list[int]:
     return found
 
 
-def analogy_line(
-    vocabulary: Vocabulary, photos: np.ndarray, logits: np.ndarray, features: np.ndarray, labels: np.ndarray
+def answered_line(
+    title: str,
+    queries: dict[str, tuple[str, ...]],
+    vocabulary: Vocabulary,
+    photos: np.ndarray,
+    logits: np.ndarray,
+    features: np.ndarray,
+    labels: np.ndarray,
 ) -> None:
-    """Prints the mAP of ``ANALOGIES`` as the app ranks and by cosines alone."""
-    queries = [embed_query(text, vocabulary) for text in ANALOGIES]
-    members = [np.array(answer_classes(names, vocabulary)) for names in ANALOGIES.values()]
-    plain = hypernym_map(np.stack([q.vector for q in queries]), members, photos, labels)
-    app = hypernym_map_of_scores(app_scores(queries, photos, logits, features), members, labels)
+    """Prints the mAP of queries answered by classes (``ANALOGIES``,
+    ``DESCRIPTIONS``) as the app ranks and by cosines alone."""
+    embedded = [embed_query(text, vocabulary) for text in queries]
+    members = [np.array(answer_classes(names, vocabulary)) for names in queries.values()]
+    plain = hypernym_map(np.stack([q.vector for q in embedded]), members, photos, labels)
+    app = hypernym_map_of_scores(app_scores(embedded, photos, logits, features), members, labels)
     print(
-        f"analogies ({len(queries)}, answered by photos of the classes the answer names): "
+        f"{title} ({len(embedded)}, answered by photos of the classes the answer names): "
         f"mAP {app:.3f} (cosines alone {plain:.3f})"
     )
 

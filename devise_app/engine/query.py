@@ -478,8 +478,8 @@ def _concepts(
     tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary, texts: dict[str, np.ndarray]
 ) -> tuple[ClassSets, float, ClassSets, tuple[str, ...]]:
     """What a re-ranking by the classifier's evidence uses for a query of one text:
-    the class or concept it names, else the ones its text mentions (for a short text
-    that mentions none, the classes nearest it), their weight, and the ones it asks
+    the class or concept it names, else the ones its text mentions and, for a short
+    text, the classes nearest it (alone where it mentions none), their weight, and the ones it asks
     not to see, with the phrases that named them. ``texts``: the embedded texts of
     the plans."""
     if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
@@ -496,6 +496,12 @@ def _concepts(
         return _named_concept(plan.concept, vocabulary), NAMED_WEIGHT, avoided, said
     text = plan.text or ""
     concepts, weight = _mentions(text, vocabulary)
+    if weight == SHORT_TEXT_WEIGHT:
+        # the classes near what its words say together join those each word names:
+        # "a boat with sails" names the boats, and is nearest the schooner
+        similar = _similar_classes(text, texts[text], vocabulary)
+        if similar and similar not in concepts:
+            concepts = (*concepts, similar)
     if not concepts and 1 <= _content_words(text) <= SHORT_TEXT_WORDS:
         similar = _similar_classes(text, texts[text], vocabulary)
         concepts, weight = ((similar,), ASSOCIATED_WEIGHT) if similar else ((), 0.0)

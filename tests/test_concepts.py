@@ -71,6 +71,18 @@ def test_the_concepts_of_a_short_text_weigh_more_than_a_sentences(vocabulary: An
     assert concepts.MENTIONED_WEIGHT < concepts.SHORT_TEXT_WEIGHT < concepts.ASSOCIATED_WEIGHT
 
 
+def test_a_short_text_adds_the_classes_near_what_its_words_say_together(vocabulary: Any) -> None:
+    """WordNet's boats are no sailing ships, but "a boat with sails" is nearest the
+    schooner; "red car" is near the red wine only by its word "red"."""
+    sails = embed_query("a boat with sails", vocabulary)
+    assert sails.concepts[0] == tuple(vocabulary.concept_classes("boat"))
+    assert vocabulary.class_index("schooner") not in sails.concepts[0]
+    assert any(vocabulary.class_index("schooner") in members for members in sails.concepts[1:])
+    red_car = embed_query("red car", vocabulary)
+    assert red_car.concept_weight == concepts.SHORT_TEXT_WEIGHT
+    assert all(vocabulary.class_index("red wine") not in members for members in red_car.concepts)
+
+
 def test_a_noun_of_several_words_mentions_nothing_its_words_would(vocabulary: Any) -> None:
     """A tennis player is not the ballplayer of "player", and dog food is not a dog;
     a class named by several words is still named ("hot dog")."""

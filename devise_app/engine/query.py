@@ -497,15 +497,29 @@ def _concepts(
     text = plan.text or ""
     concepts, weight = _mentions(text, vocabulary)
     if weight == SHORT_TEXT_WEIGHT:
-        # the classes near what its words say together join those each word names:
-        # "a boat with sails" names the boats, and is nearest the schooner
-        similar = _similar_classes(text, texts[text], vocabulary)
+        similar = _near_what_it_says(text, texts[text], concepts, vocabulary)
         if similar and similar not in concepts:
             concepts = (*concepts, similar)
     if not concepts and 1 <= _content_words(text) <= SHORT_TEXT_WORDS:
         similar = _similar_classes(text, texts[text], vocabulary)
         concepts, weight = ((similar,), ASSOCIATED_WEIGHT) if similar else ((), 0.0)
     return concepts, weight or (SHORT_TEXT_WEIGHT if avoided else 0.0), avoided, said
+
+
+def _near_what_it_says(
+    text: str, vector: np.ndarray, mentioned: ClassSets, vocabulary: Vocabulary
+) -> tuple[int, ...]:
+    """The classes near what a short text's words say together, which join those each
+    word names: "a boat with sails" names the boats and is nearest the schooner. A
+    class whose name merely repeats one of its other words is left out: "red car" is
+    near the red wine by its word "red"."""
+    words = set(WORD.findall(fold(text)))
+    named = {index for members in mentioned for index in members}
+    return tuple(
+        index
+        for index in _similar_classes(text, vector, vocabulary)
+        if index in named or not words & set(WORD.findall(fold(vocabulary.class_names[index])))
+    )
 
 
 def _named_concept(concept: str, vocabulary: Vocabulary) -> ClassSets:

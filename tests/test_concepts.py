@@ -106,6 +106,47 @@ def test_a_verb_after_its_subject_mentions_no_noun(vocabulary: Any) -> None:
     assert mentioned_concepts("a can of soda", vocabulary) == mentioned_concepts("a can", vocabulary) != ()
 
 
+def test_an_ing_form_names_its_noun_only_when_the_verb_is_about_it(vocabulary: Any) -> None:
+    """Skiing is about skis, ironing about irons; flying is not about flies, nor
+    watching about watches, nor caring about cars."""
+    assert vocabulary.class_index("ski") in {
+        i for members in mentioned_concepts("skiing", vocabulary) for i in members
+    }
+    assert mentioned_concepts("ironing", vocabulary) == mentioned_concepts("an iron", vocabulary) != ()
+    assert mentioned_concepts("birds flying", vocabulary) == mentioned_concepts("birds", vocabulary)
+    assert mentioned_concepts("people watching", vocabulary) == mentioned_concepts("people", vocabulary)
+    assert mentioned_concepts("caring", vocabulary) == ()
+    assert mentioned_concepts("bottled", vocabulary) == mentioned_concepts("bottle", vocabulary) != ()
+
+
+def test_the_build_keeps_the_verbs_about_a_made_thing_of_the_same_word() -> None:
+    from devise_app.training.text_space import ARTIFACT_SYNSET, verb_nouns
+    from devise_app.training.wordnet import Synset
+
+    synsets = {
+        ARTIFACT_SYNSET: Synset(ARTIFACT_SYNSET, ["artifact"], ""),
+        1: Synset(1, ["ski"], "", [ARTIFACT_SYNSET]),
+        2: Synset(2, ["fly"], "", [3]),  # an insect: no made thing
+        3: Synset(3, ["insect"], ""),
+        4: Synset(4, ["bowl"], "", [ARTIFACT_SYNSET]),  # the bowling ball: no class below it
+    }
+    below = {1: {795}, 2: {308}, 3: {308}, ARTIFACT_SYNSET: {795}}
+    named = {"ski": {795}, "fly": {308}, "bowl": {659}}
+    same_word = {"ski": {1}, "fly": {2}, "bowl": {4}, "walk": {9}}
+    assert verb_nouns(same_word, synsets, below, named) == ["ski"]
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/wordnet/data.verb").exists(), reason="Debian's wordnet-base is absent"
+)
+def test_wordnet_links_verbs_to_the_nouns_of_the_same_word() -> None:
+    from devise_app.training.wordnet import load_nouns, same_word_nouns
+
+    found = same_word_nouns(load_nouns())
+    assert 4228054 in found["ski"]  # the ski, ImageNet's n04228054
+    assert 2881546 in found["bowl"] and 2881193 not in found["bowl"]  # the bowling ball, not the dish
+
+
 def test_the_build_lists_nouns_of_two_or_three_words_without_classes() -> None:
     from devise_app.training.text_space import compound_nouns
 

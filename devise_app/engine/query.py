@@ -369,7 +369,7 @@ def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
         if not candidate:
             continue
         head, _, last = candidate.rpartition(" ")
-        for form in base_forms(last):
+        for form in _noun_forms(last, vocabulary):
             key = f"{head} {form}" if head else form
             index = vocabulary.class_index(key)
             if index is not None:
@@ -379,6 +379,16 @@ def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
     return None
 
 
+def _noun_forms(word: str, vocabulary: Vocabulary) -> list[str]:
+    """The forms of a word that may name classes: the word, its singulars, and the
+    stems of an -ing or -ed form whose verb is about that noun ("skiing": ski; not
+    "flying": fly, nor "caring": car)."""
+    nouns = list(plural_bases(word))
+    return nouns + [
+        form for form in base_forms(word) if form not in nouns and vocabulary.verb_names_noun(form)
+    ]
+
+
 def _concept_members(key: str, vocabulary: Vocabulary) -> ClassSets | None:
     """The class sets a lower-case text names, by its last word's base forms: one
     class, the classes below a WordNet concept, or for a word for people (man,
@@ -386,7 +396,7 @@ def _concept_members(key: str, vocabulary: Vocabulary) -> ClassSets | None:
     none of these. A verb form is never a person ("filled" is not "fille")."""
     head, _, last = key.rpartition(" ")
     nouns = set(plural_bases(last))
-    for form in base_forms(last):
+    for form in _noun_forms(last, vocabulary):
         name = f"{head} {form}" if head else form
         index = vocabulary.class_index(name)
         if index is not None:
@@ -511,9 +521,9 @@ def _near_what_it_says(
 ) -> tuple[int, ...]:
     """The classes near what a short text's words say together, which join those each
     word names: "a boat with sails" names the boats and is nearest the schooner. A
-    class whose name merely repeats one of its other words is left out: "red car" is
-    near the red wine by its word "red"."""
-    words = set(WORD.findall(fold(text)))
+    class whose name merely repeats one of its other words, in any form, is left out:
+    "red car" is near the red wine by its word "red", "a plane flying" the fly."""
+    words = {form for word in WORD.findall(fold(text)) for form in base_forms(word)}
     named = {index for members in mentioned for index in members}
     return tuple(
         index

@@ -131,6 +131,7 @@ class Vocabulary:
         mentioning_classes: dict[str, tuple[int, ...]] | None = None,
         usual_sense_names: list[str] | None = None,
         compound_nouns: list[str] | None = None,
+        verb_nouns: list[str] | None = None,
     ):
         self.words = words
         self.word_dim = word_vectors.shape[1]
@@ -151,6 +152,7 @@ class Vocabulary:
         self.people_classes = tuple(people_classes or ())
         self._mentioning_classes = mentioning_classes or {}
         self._compound_nouns = frozenset(compound_nouns or ())
+        self._verb_nouns = None if verb_nouns is None else frozenset(verb_nouns)
         self._text_mean = text_mean
         self._text_projection = text_projection
         self.model_dir = model_dir
@@ -189,6 +191,7 @@ class Vocabulary:
                 people_classes = data["people_classes"].tolist() if "people_classes" in data else []
                 usual = _lines(data["usual_sense_names"]) if "usual_sense_names" in data else []
                 compounds = _lines(data["compound_nouns"]) if "compound_nouns" in data else []
+                verb_nouns = _lines(data["verb_nouns"]) if "verb_nouns" in data else None
                 mentioning = {}
                 for line in _lines(data["mentioning_classes"]) if "mentioning_classes" in data else []:
                     word, members = line.split("\t")
@@ -226,6 +229,7 @@ class Vocabulary:
             mentioning,
             usual,
             compounds,
+            verb_nouns,
         )
 
     # -- the text encoder ------------------------------------------------------------
@@ -328,6 +332,12 @@ class Vocabulary:
     def is_people_word(self, text: str) -> bool:
         """Whether ``text`` is a noun whose first WordNet sense is a person or people (woman, child)."""
         return fold(text).strip() in self._people_words
+
+    def verb_names_noun(self, word: str) -> bool:
+        """Whether the -ing and -ed forms of ``word`` name what the word names as a noun
+        ("skiing": the ski; not "flying": a fly, nor "watching": a watch). A vocabulary
+        built before this list lets every form name it."""
+        return self._verb_nouns is None or word in self._verb_nouns
 
     def is_compound_noun(self, text: str) -> bool:
         """Whether a lower-case text of two or three words is a WordNet noun with no

@@ -29,7 +29,13 @@ from devise_app.training.glove import load_glove
 from devise_app.training.head import DeviseHead, PseudoFeatures, initial_codes, train_head
 from devise_app.training.labels import WordSpace, classes_below, hypernym_queries, load_classes, unique_names
 from devise_app.training.vocabulary_file import class_aliases, write_vocabulary
-from devise_app.training.wordnet import load_nouns, noun_sense_counts, noun_senses, tag_counts
+from devise_app.training.wordnet import (
+    load_nouns,
+    noun_sense_counts,
+    noun_senses,
+    same_word_nouns,
+    tag_counts,
+)
 
 NAME = "devise-lite0-minilm"
 TEXT_DIM = 96  # principal directions of the label texts kept (memory at 1M photos)
@@ -187,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"class names typed for their usual sense: {', '.join(usual)}")
     named = set(class_names) | set(aliases)
     associable = text_space.associable_nouns(senses, concepts, named | set(people), counts)
+    named_classes: dict[str, set[int]] = {word: {index} for word, index in (aliases | class_names).items()}
+    for word, members in concepts.items():
+        named_classes.setdefault(word, set()).update(members)
     write_vocabulary(
         vocabulary_path,
         known=known,
@@ -202,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         people_classes=text_space.people_classes(concepts),
         compound_nouns=text_space.compound_nouns(senses, concepts),
         mentioning_classes=text_space.mentioning_classes(classes, synsets, people, associable),
+        verb_nouns=text_space.verb_nouns(same_word_nouns(synsets), synsets, below, named_classes),
         text_mean=text_mean,
         text_projection=projection,
     )

@@ -334,6 +334,33 @@ def compound_nouns(senses: dict[str, list[int]], concepts: dict[str, list[int]])
     )
 
 
+ARTIFACT_SYNSET = 21939  # artifact.n.01: what people make, and use
+
+
+def verb_nouns(
+    same_word: dict[str, set[int]],
+    synsets: dict[int, Synset],
+    below: dict[int, set[int]],
+    named: dict[str, set[int]],
+) -> list[str]:
+    """The words whose -ing and -ed forms still name their noun's classes (``named``:
+    word -> the classes it names): those whose verb comes from a made thing of the
+    same word with those classes below it (``same_word``, ``wordnet.same_word_nouns``:
+    skiing, the ski; shopping, the shops; ironing, the iron). Not "flying" (WordNet
+    derives the insect from the verb, but a fly is no made thing), "watching" (a
+    watch as a vigil), "bowling" (the bowling ball has no class: not the dish)."""
+    return sorted(
+        word
+        for word, nouns in same_word.items()
+        if word in named
+        and any(
+            below.get(noun, set()) & named[word]
+            and (noun == ARTIFACT_SYNSET or ARTIFACT_SYNSET in ancestors(synsets, noun))
+            for noun in nouns
+        )
+    )
+
+
 def people_classes(concepts: dict[str, list[int]]) -> list[int]:
     """The ImageNet classes that show a person is there: the few person classes
     (ballplayer, groom, scuba diver) and what people wear (clothing, headdress)."""

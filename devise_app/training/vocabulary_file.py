@@ -61,6 +61,7 @@ def write_vocabulary(
     people_classes: list[int],
     compound_nouns: list[str],
     mentioning_classes: dict[str, list[int]],
+    verb_nouns: list[str],
     text_mean: np.ndarray,
     text_projection: np.ndarray,
 ) -> None:
@@ -83,6 +84,7 @@ def write_vocabulary(
         mentioning_classes=_text(
             [f"{word}\t{' '.join(map(str, found))}" for word, found in mentioning_classes.items()]
         ),
+        verb_nouns=_text(verb_nouns),
         text_mean=text_mean.astype(np.float32),
         text_projection=text_projection.astype(np.float32),
     )

@@ -1,4 +1,5 @@
-"""WordNet 3.0 nouns from Debian's ``wordnet-base`` (build time only)."""
+"""WordNet 3.0 nouns, and the nouns its verbs come from, from Debian's
+``wordnet-base`` (build time only)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DATA_NOUN = Path("/usr/share/wordnet/data.noun")
+DATA_VERB = Path("/usr/share/wordnet/data.verb")
 INDEX_NOUN = Path("/usr/share/wordnet/index.noun")
 SENSE_COUNTS = Path("/usr/share/wordnet/cntlist.rev")
 # the part of speech a sense key's synset type digit stands for (5: adjective satellite)
@@ -46,6 +48,29 @@ def load_nouns(path: Path = DATA_NOUN) -> dict[int, Synset]:
                 hypernyms.append(int(target))
         synsets[offset] = Synset(offset, lemmas, gloss.strip(), hypernyms)
     return synsets
+
+
+def same_word_nouns(nouns: dict[int, Synset], path: Path = DATA_VERB) -> dict[str, set[int]]:
+    """Each verb (lower case) -> the noun synsets of the same word it is derivationally
+    related to: WordNet's lexical "+" pointers from the verb to a noun spelled alike
+    ("ski": the ski, the runner; "fly": a fly ball, not the insect; "bowl": the
+    bowling ball, not the dish)."""
+    found: dict[str, set[int]] = {}
+    for line in _entries(path):
+        parts = line.partition(" | ")[0].split()
+        n_words = int(parts[3], 16)
+        lemmas = [parts[4 + 2 * i].lower() for i in range(n_words)]
+        pos = 4 + 2 * n_words
+        for i in range(int(parts[pos])):
+            symbol, target, part, numbers = parts[pos + 1 + 4 * i : pos + 5 + 4 * i]
+            source, word = int(numbers[:2], 16), int(numbers[2:], 16)
+            if symbol != "+" or part != "n" or not source or not word or int(target) not in nouns:
+                continue
+            verb = lemmas[source - 1].replace("_", " ")
+            noun_lemmas = nouns[int(target)].lemmas
+            if word <= len(noun_lemmas) and noun_lemmas[word - 1].lower() == verb:
+                found.setdefault(verb, set()).add(int(target))
+    return found
 
 
 def wnid_offset(wnid: str) -> int:

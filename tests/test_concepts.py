@@ -107,12 +107,13 @@ def test_a_verb_after_its_subject_mentions_no_noun(vocabulary: Any) -> None:
 
 
 def test_an_ing_form_names_its_noun_only_when_the_verb_is_about_it(vocabulary: Any) -> None:
-    """Skiing is about skis, ironing about irons; flying is not about flies, nor
-    watching about watches, nor caring about cars."""
+    """Skiing is about skis, ironing about irons, sledding about sleds; flying is
+    not about flies, nor watching about watches, nor caring about cars."""
     assert vocabulary.class_index("ski") in {
         i for members in mentioned_concepts("skiing", vocabulary) for i in members
     }
     assert mentioned_concepts("ironing", vocabulary) == mentioned_concepts("an iron", vocabulary) != ()
+    assert mentioned_concepts("sledding", vocabulary) == mentioned_concepts("a sled", vocabulary) != ()
     assert mentioned_concepts("birds flying", vocabulary) == mentioned_concepts("birds", vocabulary)
     assert mentioned_concepts("people watching", vocabulary) == mentioned_concepts("people", vocabulary)
     assert mentioned_concepts("caring", vocabulary) == ()

@@ -103,14 +103,15 @@ def plural_bases(word: str) -> Iterator[str]:
 
 def base_forms(word: str) -> Iterator[str]:
     """``plural_bases``, then the stems of an -ing or -ed verb form (skiing -> ski,
-    baked -> bake)."""
+    baked -> bake, shopping -> shop)."""
     yield from plural_bases(word)
-    if len(word) > 4 and word.endswith("ing"):
-        yield word[:-3]
-        yield word[:-3] + "e"
-    if len(word) > 3 and word.endswith("ed"):
-        yield word[:-2]
-        yield word[:-1]
+    for ending, longer_than in (("ing", 4), ("ed", 3)):
+        if len(word) > longer_than and word.endswith(ending):
+            stem = word[: -len(ending)]
+            yield stem
+            yield stem + "e" if ending == "ing" else word[:-1]
+            if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] in "bdgmnprt":
+                yield stem[:-1]  # a doubled last consonant: shopping, sledding
 
 
 class Vocabulary:

@@ -86,11 +86,11 @@ FUNCTION_WORDS = (
 # one of NEGATION_LEADS ("a beach with no people", "dogs but not cats"; not "No
 # Parking sign")
 NEGATIONS = frozenset({"no", "not", "without"})
+NEGATION_LEADS = frozenset({"with", "and", "but", "or", ",", ";"})
+NEGATION_ENDS = frozenset({"and", "but", "with", "while", "yet"})
 # after these a word is a verb ("a machine that flies", "something you can sit on"),
 # never a concept mentioned; so it is after a "that" that follows a noun
 SUBJECT_PRONOUNS = frozenset("i you we they he she it who which".split())
-NEGATION_LEADS = frozenset({"with", "and", "but", "or", ",", ";"})
-NEGATION_ENDS = frozenset({"and", "but", "with", "while", "yet"})
 _WORD_OR_STOP = re.compile(rf"{WORD.pattern}|[,;:.!?]")
 # a short text that mentions no class or concept ("beach", "bathroom sink") is
 # re-ranked by the classes whose label texts are this near it, at most this many
@@ -489,9 +489,9 @@ def _concepts(
 ) -> tuple[ClassSets, float, ClassSets, tuple[str, ...]]:
     """What a re-ranking by the classifier's evidence uses for a query of one text:
     the class or concept it names, else the ones its text mentions and, for a short
-    text, the classes nearest it (alone where it mentions none), their weight, and the ones it asks
-    not to see, with the phrases that named them. ``texts``: the embedded texts of
-    the plans."""
+    text, the classes nearest it (alone where it mentions none); their weight; and
+    the ones it asks not to see, with the phrases that named them. ``texts``: the
+    embedded texts of the plans."""
     if len(tree.terms) != 1 or tree.terms[0][0] <= 0 or not isinstance(tree.terms[0][1], Phrase):
         return (), 0.0, (), ()
     plan = plans.get(id(tree.terms[0][1]))

@@ -118,6 +118,10 @@ def test_an_ing_form_names_its_noun_only_when_the_verb_is_about_it(vocabulary: A
     assert mentioned_concepts("people watching", vocabulary) == mentioned_concepts("people", vocabulary)
     assert mentioned_concepts("caring", vocabulary) == ()
     assert mentioned_concepts("bottled", vocabulary) == mentioned_concepts("bottle", vocabulary) != ()
+    # nor do the classes near such a word that its stem names: a fly is near "flying"
+    for text, stem_class in (("flying", "fly"), ("watching", "digital watch")):
+        near = {i for members in embed_query(text, vocabulary).concepts for i in members}
+        assert near and vocabulary.class_index(stem_class) not in near, text
 
 
 def test_the_build_keeps_the_verbs_about_a_made_thing_of_the_same_word() -> None:

@@ -590,9 +590,14 @@ def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> t
     seashore, lakeside; "bathroom sink": washbasin), less those whose names hold one of
     its words inside a longer word, or a word inside one of its words, other than by
     an ending ("skier": ski): the encoder's word pieces make "fork" near "forklift"
-    and "campfire" near "fire engine"."""
+    and "campfire" near "fire engine". Nor a class named by the stem of an -ing or
+    -ed form whose verb is not about it ("flying": not the fly, "watching": not the
+    digital watch; ``_noun_forms``)."""
     cosines = vocabulary.label_text_vectors @ vector[: vocabulary.word_dim]
     words = {word for word in WORD.findall(fold(text)) if word not in FUNCTION_WORDS}
+    verb_stems = {
+        form for word in words for form in base_forms(word) if form not in _noun_forms(word, vocabulary)
+    }
 
     def piece_of(short: str, long: str) -> bool:  # "fork" of "forklift", not "ski" of "skier"
         return short in long and short != long and long.removeprefix(short) not in _WORD_ENDINGS
@@ -608,6 +613,7 @@ def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> t
             for index in nearest
             if cosines[index] >= SIMILAR_LABEL_COSINE
             and not inside_longer_word(vocabulary.class_names[index])
+            and not verb_stems & set(WORD.findall(fold(vocabulary.class_names[index])))
         )
     )
 

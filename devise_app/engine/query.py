@@ -596,24 +596,25 @@ def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> t
     cosines = vocabulary.label_text_vectors @ vector[: vocabulary.word_dim]
     words = {word for word in WORD.findall(fold(text)) if word not in FUNCTION_WORDS}
     verb_stems = {
-        form for word in words for form in base_forms(word) if form not in _noun_forms(word, vocabulary)
+        form for word in words for form in set(base_forms(word)) - set(_noun_forms(word, vocabulary))
     }
 
     def piece_of(short: str, long: str) -> bool:  # "fork" of "forklift", not "ski" of "skier"
         return short in long and short != long and long.removeprefix(short) not in _WORD_ENDINGS
 
-    def inside_longer_word(name: str) -> bool:
+    def kept(name: str) -> bool:
         parts = WORD.findall(fold(name))
-        return any(piece_of(word, part) or piece_of(part, word) for part in parts for word in words)
+        inside_longer_word = any(
+            piece_of(word, part) or piece_of(part, word) for part in parts for word in words
+        )
+        return not inside_longer_word and not verb_stems.intersection(parts)
 
     nearest = np.argsort(-cosines)[:MAX_SIMILAR_CLASSES]
     return tuple(
         sorted(
             int(index)
             for index in nearest
-            if cosines[index] >= SIMILAR_LABEL_COSINE
-            and not inside_longer_word(vocabulary.class_names[index])
-            and not verb_stems & set(WORD.findall(fold(vocabulary.class_names[index])))
+            if cosines[index] >= SIMILAR_LABEL_COSINE and kept(vocabulary.class_names[index])
         )
     )
 

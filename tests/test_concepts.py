@@ -66,7 +66,7 @@ def test_the_concepts_of_a_short_text_weigh_more_than_a_sentences(vocabulary: An
     short = embed_query("a dog at the beach", vocabulary)
     assert tuple(vocabulary.concept_classes("dog")) in short.concepts
     assert short.concept_weight == concepts.SHORT_TEXT_WEIGHT
-    longer = embed_query("a brown dog running at the beach", vocabulary)
+    longer = embed_query("a brown dog running after a ball on the sandy beach", vocabulary)
     assert longer.concept_weight == concepts.MENTIONED_WEIGHT
     assert concepts.MENTIONED_WEIGHT < concepts.SHORT_TEXT_WEIGHT < concepts.ASSOCIATED_WEIGHT
 
@@ -81,6 +81,27 @@ def test_a_short_text_adds_the_classes_near_what_its_words_say_together(vocabula
     red_car = embed_query("red car", vocabulary)
     assert red_car.concept_weight == concepts.SHORT_TEXT_WEIGHT
     assert all(vocabulary.class_index("red wine") not in members for members in red_car.concepts)
+
+
+def test_a_description_adds_the_classes_its_words_tell_apart(vocabulary: Any, monkeypatch: Any) -> None:
+    """The definitions of the reptiles that have a shell are the turtles', and of the
+    animals with a trunk the elephants'; the concept itself stays too."""
+    turtles = tuple(vocabulary.concept_classes("turtle"))
+    shell = embed_query("a reptile with a shell", vocabulary)
+    assert shell.concepts[0] == tuple(vocabulary.concept_classes("reptile"))
+    assert any(sorted(members) == sorted(turtles) for members in shell.concepts[1:])
+    assert shell.concept_weight >= concepts.SHORT_TEXT_WEIGHT
+    elephants = {vocabulary.class_index("Indian elephant"), vocabulary.class_index("African elephant")}
+    trunk = mentioned_concepts("an animal with a trunk", vocabulary)
+    assert any(set(members) == elephants for members in trunk)
+    # nothing to tell apart in a concept's own words; a longer text is no description
+    assert mentioned_concepts("two dogs", vocabulary) == (tuple(vocabulary.concept_classes("dog")),)
+    caption = "A man in a helmet rides his bike past the parked cars on a busy street."
+    found = mentioned_concepts(caption, vocabulary)
+    monkeypatch.setattr(vocabulary, "definition_words", lambda index: frozenset())
+    assert mentioned_concepts(caption, vocabulary) == found
+    reptiles = tuple(vocabulary.concept_classes("reptile"))
+    assert mentioned_concepts("a reptile with a shell", vocabulary) == (reptiles,)
 
 
 def test_a_noun_of_several_words_mentions_nothing_its_words_would(vocabulary: Any) -> None:
@@ -98,9 +119,11 @@ def test_a_noun_of_several_words_mentions_nothing_its_words_would(vocabulary: An
 def test_a_verb_after_its_subject_mentions_no_noun(vocabulary: Any) -> None:
     """The "flies" of "a machine that flies" is no insect, nor "can" in "something you
     can sit on" a milk can; "that dog" is still a dog, and "a can of soda" a can."""
-    machine = mentioned_concepts("a machine", vocabulary)
-    assert mentioned_concepts("a machine that flies", vocabulary) == machine
-    assert mentioned_concepts("birds that fly", vocabulary) == mentioned_concepts("birds", vocabulary)
+    fly = vocabulary.class_index("fly")
+    for text, named in (("a machine that flies", "a machine"), ("birds that fly", "birds")):
+        found = mentioned_concepts(text, vocabulary)
+        assert found[0] == mentioned_concepts(named, vocabulary)[0], text
+        assert all(fly not in members for members in found), text  # a description may add some of them
     assert mentioned_concepts("something you can sit on", vocabulary) == ()
     assert mentioned_concepts("a photo of that dog", vocabulary) == mentioned_concepts("a dog", vocabulary)
     assert mentioned_concepts("a can of soda", vocabulary) == mentioned_concepts("a can", vocabulary) != ()
@@ -114,7 +137,9 @@ def test_an_ing_form_names_its_noun_only_when_the_verb_is_about_it(vocabulary: A
     }
     assert mentioned_concepts("ironing", vocabulary) == mentioned_concepts("an iron", vocabulary) != ()
     assert mentioned_concepts("sledding", vocabulary) == mentioned_concepts("a sled", vocabulary) != ()
-    assert mentioned_concepts("birds flying", vocabulary) == mentioned_concepts("birds", vocabulary)
+    flying = mentioned_concepts("birds flying", vocabulary)
+    assert flying[0] == mentioned_concepts("birds", vocabulary)[0]
+    assert all(vocabulary.class_index("fly") not in members for members in flying)
     assert mentioned_concepts("people watching", vocabulary) == mentioned_concepts("people", vocabulary)
     assert mentioned_concepts("caring", vocabulary) == ()
     assert mentioned_concepts("bottled", vocabulary) == mentioned_concepts("bottle", vocabulary) != ()
@@ -139,6 +164,25 @@ def test_the_build_keeps_the_verbs_about_a_made_thing_of_the_same_word() -> None
     named = {"ski": {795}, "fly": {308}, "bowl": {659}}
     same_word = {"ski": {1}, "fly": {2}, "bowl": {4}, "walk": {9}}
     assert verb_nouns(same_word, synsets, below, named) == ["ski"]
+
+
+def test_the_build_lists_the_words_of_each_class_and_its_ancestors_definitions() -> None:
+    from devise_app.training.labels import ImageNetClass
+    from devise_app.training.text_space import definition_words
+    from devise_app.training.wordnet import Synset
+
+    synsets = {
+        1: Synset(1, ["reptile"], "any cold-blooded vertebrate"),
+        2: Synset(2, ["turtle"], 'reptiles having a bony shell; "a turtle"', [1]),
+        3: Synset(3, ["box turtle"], "chiefly terrestrial turtle", [2]),
+        4: Synset(4, ["lizard"], "relatively long-bodied reptile; with legs", [1]),
+    }
+    classes = [ImageNetClass(0, "n00000003", "box turtle"), ImageNetClass(1, "n00000004", "lizard")]
+    box_turtle, lizard = (set(line.split()) for line in definition_words(classes, synsets))
+    assert {"shell", "bony", "reptile", "reptiles", "turtle", "terrestrial", "cold", "blooded"} <= box_turtle
+    assert "box" not in box_turtle  # its own name is the query's business, not its definition's
+    assert "shell" not in lizard and "legs" not in lizard  # quoted examples and later clauses aside
+    assert {"long", "bodied", "reptile"} <= lizard
 
 
 @pytest.mark.skipif(

@@ -65,6 +65,7 @@ MAX_READ_TYPOS = 10  # unknown words of one query that may be read as typos (eac
 ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ", "many ")
 MAX_MENTION_WORDS = 3  # the longest concept name looked for inside a text ("hot dog stand")
 SHORT_TEXT_WORDS = 2  # a text of at most this many content words is short ("a dog at the beach")
+DESCRIPTION_WORDS = 5  # a text of at most this many may describe a kind of thing ("a dog that herds sheep")
 # words for the photo itself: in "a photo of a dog" what it shows is the query
 PHOTO_WORDS = frozenset(
     "photo photos photograph photographs picture pictures pic pics image images snapshot snapshots "
@@ -466,7 +467,31 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
     if matches == 1 and not uncovered:
         return tuple(found), ASSOCIATED_WEIGHT if associated else NAMED_WEIGHT
     content_words = sum(word not in FUNCTION_WORDS for word in words)  # the words folded above
-    return tuple(found), SHORT_TEXT_WEIGHT if content_words <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
+    weight = SHORT_TEXT_WEIGHT if content_words <= SHORT_TEXT_WORDS else MENTIONED_WEIGHT
+    if content_words <= DESCRIPTION_WORDS:
+        told_apart = _told_apart(tuple(found), words, vocabulary)
+        if told_apart.keys() - found.keys():
+            return tuple({**found, **told_apart}), max(weight, SHORT_TEXT_WEIGHT)
+    return tuple(found), weight
+
+
+def _told_apart(concepts: ClassSets, words: list[str], vocabulary: Vocabulary) -> dict[tuple[int, ...], None]:
+    """For each WordNet concept among a description's ``concepts``, the classes whose
+    definitions (``Vocabulary.definition_words``) hold the most of its ``words``, when
+    that is not all of them: "a reptile with a shell", the turtles ("reptiles having a
+    bony shell"); "an animal with a trunk", the elephants; "a dog that herds sheep",
+    the shepherd dogs. What a text says, rather than what its words name, is then
+    evidence too."""
+    said = {form for word in words if word not in FUNCTION_WORDS for form in base_forms(word)}
+    found: dict[tuple[int, ...], None] = {}
+    for members in concepts:
+        if len(members) < 2 or not vocabulary.is_concept(members):
+            continue
+        shared = [len(said & vocabulary.definition_words(index)) for index in members]
+        most = max(shared)
+        if most > min(shared):
+            found[tuple(index for index, n in zip(members, shared, strict=True) if n == most)] = None
+    return found
 
 
 def _is_verb_here(words: list[str], at: int) -> bool:

@@ -133,6 +133,7 @@ class Vocabulary:
         usual_sense_names: list[str] | None = None,
         compound_nouns: list[str] | None = None,
         verb_nouns: list[str] | None = None,
+        definition_words: list[str] | None = None,
     ):
         self.words = words
         self.word_dim = word_vectors.shape[1]
@@ -154,6 +155,7 @@ class Vocabulary:
         self._mentioning_classes = mentioning_classes or {}
         self._compound_nouns = frozenset(compound_nouns or ())
         self._verb_nouns = None if verb_nouns is None else frozenset(verb_nouns)
+        self._definition_words = [frozenset(line.split()) for line in definition_words or ()]
         self._text_mean = text_mean
         self._text_projection = text_projection
         self.model_dir = model_dir
@@ -193,6 +195,8 @@ class Vocabulary:
                 usual = _lines(data["usual_sense_names"]) if "usual_sense_names" in data else []
                 compounds = _lines(data["compound_nouns"]) if "compound_nouns" in data else []
                 verb_nouns = _lines(data["verb_nouns"]) if "verb_nouns" in data else None
+                has_definitions = "class_definition_words" in data
+                definitions = _lines(data["class_definition_words"]) if has_definitions else []
                 mentioning = {}
                 for line in _lines(data["mentioning_classes"]) if "mentioning_classes" in data else []:
                     word, members = line.split("\t")
@@ -201,7 +205,11 @@ class Vocabulary:
             raise ModelFileError(f"vocabulary {path} is missing; " + REBUILD_HINT) from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelFileError(f"vocabulary {path} is damaged: {exc}") from None
-        if len(words) != len(word_vectors) or len(class_names) != len(class_vectors):
+        if (
+            len(words) != len(word_vectors)
+            or len(class_names) != len(class_vectors)
+            or len(definitions) not in (0, len(class_names))
+        ):
             raise ModelFileError(f"vocabulary {path} is inconsistent (entry and vector counts differ)")
         manifest = read_manifest(model_dir)
         dims = (word_vectors.shape[1], class_vectors.shape[1] if class_vectors.ndim == 2 else -1)
@@ -231,6 +239,7 @@ class Vocabulary:
             usual,
             compounds,
             verb_nouns,
+            definitions,
         )
 
     # -- the text encoder ------------------------------------------------------------
@@ -353,7 +362,21 @@ class Vocabulary:
 
     def concept_class_sets(self) -> set[tuple[int, ...]]:
         """Every distinct set of ImageNet classes some WordNet concept spans, sorted."""
-        return {tuple(sorted(members)) for members in self._concepts.values() if members}
+        return set(self._concept_sets)
+
+    @functools.cached_property
+    def _concept_sets(self) -> frozenset[tuple[int, ...]]:
+        return frozenset(tuple(sorted(members)) for members in self._concepts.values() if members)
+
+    def is_concept(self, members: Iterable[int]) -> bool:
+        """Whether a set of classes is all those below some WordNet concept."""
+        return tuple(sorted(members)) in self._concept_sets
+
+    def definition_words(self, index: int) -> frozenset[str]:
+        """The words that define a class, in every base form: those of its WordNet
+        definition and of its ancestors' definitions and names (none in a vocabulary
+        built before this list)."""
+        return self._definition_words[index] if self._definition_words else frozenset()
 
     def concept_vector(self, text: str) -> np.ndarray | None:
         """The query vector of a WordNet concept with classes below it, else None."""

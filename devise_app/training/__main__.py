@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         compound_nouns=text_space.compound_nouns(senses, concepts),
         mentioning_classes=text_space.mentioning_classes(classes, synsets, people, associable),
         verb_nouns=text_space.verb_nouns(same_word_nouns(synsets), synsets, below, named_classes),
+        definition_words=text_space.definition_words(classes, synsets),
         text_mean=text_mean,
         text_projection=projection,
     )

@@ -34,7 +34,7 @@ import numpy as np
 
 from devise_app.engine.query import FUNCTION_WORDS, MAX_MENTION_WORDS
 from devise_app.engine.vocabulary import WORD as TOKEN
-from devise_app.engine.vocabulary import plural_bases
+from devise_app.engine.vocabulary import base_forms, fold, plural_bases
 from devise_app.training.labels import ImageNetClass
 from devise_app.training.wordnet import Synset, ancestors, wnid_offset
 
@@ -359,6 +359,24 @@ def verb_nouns(
             for noun in nouns
         )
     )
+
+
+def definition_words(classes: list[ImageNetClass], synsets: dict[int, Synset]) -> list[str]:
+    """For each class, the words that define it, in every base form (``base_forms``),
+    space-separated: those of the first sentence of its WordNet gloss and of each of
+    its ancestors' glosses, and its ancestors' names. A description tells a concept's
+    classes apart by them ("a reptile with a shell": turtle, "reptiles having a bony
+    shell"; "a dog that herds sheep": shepherd dog, "reared to herd and guard sheep")."""
+    lines = []
+    for c in classes:
+        offset = wnid_offset(c.wnid)
+        texts = [first_sentence(synsets[offset].gloss)]
+        for above in ancestors(synsets, offset):
+            texts.append(first_sentence(synsets[above].gloss))
+            texts.extend(synsets[above].lemmas)
+        words = {form for text in texts for token in TOKEN.findall(fold(text)) for form in base_forms(token)}
+        lines.append(" ".join(sorted(words)))
+    return lines
 
 
 def people_classes(concepts: dict[str, list[int]]) -> list[int]:

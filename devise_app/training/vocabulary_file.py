@@ -62,6 +62,7 @@ def write_vocabulary(
     compound_nouns: list[str],
     mentioning_classes: dict[str, list[int]],
     verb_nouns: list[str],
+    definition_words: list[str],
     text_mean: np.ndarray,
     text_projection: np.ndarray,
 ) -> None:
@@ -85,6 +86,7 @@ def write_vocabulary(
             [f"{word}\t{' '.join(map(str, found))}" for word, found in mentioning_classes.items()]
         ),
         verb_nouns=_text(verb_nouns),
+        class_definition_words=_text(definition_words),
         text_mean=text_mean.astype(np.float32),
         text_projection=text_projection.astype(np.float32),
     )

@@ -226,6 +226,21 @@ def test_an_analogy_whose_answers_name_no_class_is_not_re_ranked(vocabulary: Any
     assert query.concepts == () and query.concept_weight == 0.0
 
 
+def test_an_analogy_is_also_re_ranked_by_the_kin_its_last_term_defines(vocabulary: Any) -> None:
+    """ "car - wheels + wings": of the car's kin, the aircraft are defined by wings;
+    "chair - sit + sleep": of the chair's, the bed ("a place to sleep")."""
+    wings = embed_query("car - wheels + wings", vocabulary)
+    assert wings.concept_weight == concepts.ANSWER_WEIGHT
+    kin = wings.concepts[-1]
+    assert vocabulary.class_index("airliner") in kin
+    assert not {vocabulary.class_index(name) for name in ("cab", "sports car", "racer")} & set(kin)
+    sleep = embed_query("chair - sit + sleep", vocabulary)
+    assert (vocabulary.class_index("four-poster"),) in sleep.concepts
+    # a word for people names no kind of thing: "boy - young + old" is not the Old World lizards
+    old = embed_query("boy - young + old", vocabulary)
+    assert all(vocabulary.class_index("agama") not in members for members in old.concepts)
+
+
 def test_a_sum_is_re_ranked_by_what_its_texts_name(vocabulary: Any) -> None:
     query = embed_query("2*dog + tabby cat", vocabulary)
     assert query.concepts[0] == tuple(vocabulary.concept_classes("dog"))

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -482,7 +482,7 @@ def _told_apart(concepts: ClassSets, words: list[str], vocabulary: Vocabulary) -
     bony shell"); "an animal with a trunk", the elephants; "a dog that herds sheep",
     the shepherd dogs. What a text says, rather than what its words name, is then
     evidence too."""
-    said = {form for word in words if word not in FUNCTION_WORDS for form in base_forms(word)}
+    said = _content_forms(words)
     found: dict[tuple[int, ...], None] = {}
     for members in concepts:
         if len(members) < 2 or not vocabulary.is_concept(members):
@@ -585,12 +585,15 @@ def _arithmetic_concepts(
 ) -> tuple[ClassSets, float]:
     """What re-ranks word arithmetic. An analogy (a term taken away: "puppy - dog +
     cat") by the classes its answers name (``answers``: the nearest entries, "Egyptian
-    cat"), as one concept, any of them, at ``ANSWER_WEIGHT``; a sum ("2*dog + beach")
+    cat"), as one concept, any of them, and by the kin of its first term that its last
+    one defines (``_kin_with``) as another, at ``ANSWER_WEIGHT``; a sum ("2*dog + beach")
     by what its texts name or mention, at ``SHORT_TEXT_WEIGHT``, as a short text is."""
     if any(weight < 0 for weight, _ in tree.terms):
         named = [members for word in answers for members in _concept_members(fold(word), vocabulary) or ()]
         classes = tuple(sorted({index for members in named for index in members}))
-        return ((classes,), ANSWER_WEIGHT) if classes else ((), 0.0)
+        kin = _kin_with(tree, plans, vocabulary)
+        answered = tuple(dict.fromkeys(answer for answer in (classes, kin) if answer))
+        return (answered, ANSWER_WEIGHT) if answered else ((), 0.0)
     found: list[tuple[int, ...]] = []
     for _, term in tree.terms:
         plan = plans.get(id(term)) if isinstance(term, Phrase) else None
@@ -603,6 +606,48 @@ def _arithmetic_concepts(
         else:
             found.extend(_mentions(plan.text or "", vocabulary)[0])
     return tuple(dict.fromkeys(found)), SHORT_TEXT_WEIGHT if found else 0.0
+
+
+def _kin_with(tree: Sum, plans: dict[int, _Plan], vocabulary: Vocabulary) -> tuple[int, ...]:
+    """For an analogy "A - B + C", the classes of A's nearest kin that C defines: those
+    of the smallest WordNet concept holding A's classes whose definitions
+    (``Vocabulary.definition_words``) name C, A's own aside, and of them those whose
+    definitions do not name B, if any. "car - wheels + wings": the airliner and the
+    space shuttle; "bird - wings + fins": the fishes; "chair - sit + sleep": the
+    four-poster. None when A names no class or concept (a word for people has none)
+    or no kin names C."""
+    added = [term for weight, term in tree.terms if weight > 0]
+    taken = [term for weight, term in tree.terms if weight < 0]
+    if len(added) != 2 or len(taken) != 1:
+        return ()
+    first, then = added
+    if not isinstance(first, Phrase) or not isinstance(then, Phrase):
+        return ()
+    unwanted = _content_forms(WORD.findall(fold(taken[0].text))) if isinstance(taken[0], Phrase) else set()
+    plan = plans.get(id(first))
+    if plan is None:
+        return ()
+    if plan.class_index is not None:
+        named: ClassSets = ((plan.class_index,),)
+    else:
+        named = _concept_members(fold(plan.concept or plan.text or "").strip(), vocabulary) or ()
+    # a kind of thing, not what people wear for "man" nor what is seen with "kitchen"
+    if len(named) != 1 or not (len(named[0]) == 1 or vocabulary.is_concept(named[0])):
+        return ()
+    own = set(named[0])
+    said = _content_forms(WORD.findall(fold(then.text)))
+    if not said:
+        return ()
+    for members in vocabulary.concepts_holding(own):
+        kin = tuple(i for i in members if i not in own and said & vocabulary.definition_words(i))
+        if kin:
+            return tuple(i for i in kin if not unwanted & vocabulary.definition_words(i)) or kin
+    return ()
+
+
+def _content_forms(words: Iterable[str]) -> set[str]:
+    """Every base form of the words that are not function words."""
+    return {form for word in words if word not in FUNCTION_WORDS for form in base_forms(word)}
 
 
 def _content_words(text: str) -> int:

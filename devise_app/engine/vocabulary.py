@@ -368,6 +368,15 @@ class Vocabulary:
     def _concept_sets(self) -> frozenset[tuple[int, ...]]:
         return frozenset(tuple(sorted(members)) for members in self._concepts.values() if members)
 
+    @functools.cached_property
+    def _concepts_by_size(self) -> list[tuple[frozenset[int], tuple[int, ...]]]:
+        return [(frozenset(members), members) for members in sorted(self._concept_sets, key=len)]
+
+    def concepts_holding(self, classes: Iterable[int]) -> Iterator[tuple[int, ...]]:
+        """The class sets of the WordNet concepts that hold all of ``classes``, smallest first."""
+        wanted = frozenset(classes)
+        return (members for held, members in self._concepts_by_size if wanted <= held)
+
     def is_concept(self, members: Iterable[int]) -> bool:
         """Whether a set of classes is all those below some WordNet concept."""
         return tuple(sorted(members)) in self._concept_sets

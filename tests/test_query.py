@@ -64,6 +64,20 @@ def test_class_phrase_uses_its_label_vector(vocabulary: Any) -> None:
     np.testing.assert_allclose(query_vector("the great white sharks", vocabulary), vector, atol=1e-6)
 
 
+def test_two_words_name_the_class_they_make_written_together(vocabulary: Any) -> None:
+    """People type "cell phone" and "back pack" for a cellphone and a backpack; a class
+    of two words is still itself ("pool table")."""
+    for typed, name in (
+        ("cell phone", "cellular telephone"),
+        ("a back pack", "backpack"),
+        ("Sun glasses", "sunglasses"),
+    ):
+        np.testing.assert_allclose(query_vector(typed, vocabulary), vocabulary.vector(name), atol=1e-6)
+    np.testing.assert_allclose(
+        query_vector("pool table", vocabulary), vocabulary.vector("pool table"), atol=1e-6
+    )
+
+
 def test_quoted_or_bracketed_class_name(vocabulary: Any) -> None:
     name = next(n for n in vocabulary.class_names if "(" in n)
     np.testing.assert_allclose(query_vector(f'"{name}"', vocabulary), vocabulary.vector(name), atol=1e-6)

@@ -359,13 +359,15 @@ class _Plan:
 
 def _named_entry(text: str, vocabulary: Vocabulary) -> _Plan | None:
     """The class or WordNet concept that the whole text names ("Great White Shark",
-    "the tabby cats", "Dogs!"), else None."""
+    "the tabby cats", "Dogs!"), else None; two words may be one written apart ("cell
+    phone": cellphone, "back pack": backpack)."""
     plain = fold(text).strip()
     candidates = [plain.strip(" .,;:!?'\""), _normal(text)]
     for candidate in list(candidates):
         for article in ARTICLES:
             if candidate.startswith(article):
                 candidates.append(candidate[len(article) :])
+    candidates += [candidate.replace(" ", "") for candidate in candidates if candidate.count(" ") == 1]
     for candidate in dict.fromkeys(candidates):
         if not candidate:
             continue

@@ -129,6 +129,16 @@ def test_a_verb_after_its_subject_mentions_no_noun(vocabulary: Any) -> None:
     assert mentioned_concepts("a can of soda", vocabulary) == mentioned_concepts("a can", vocabulary) != ()
 
 
+def test_nouns_that_say_what_part_or_kind_mention_nothing(vocabulary: Any) -> None:
+    """ "a piece of sports equipment" is no towel, though WordNet's "piece" holds bath
+    towels and dishrags, and "a kind of dog" is the dogs."""
+    assert vocabulary.concept_classes("piece")
+    equipment = mentioned_concepts("a piece of sports equipment", vocabulary)
+    assert equipment == mentioned_concepts("sports equipment", vocabulary) != ()
+    assert mentioned_concepts("a kind of dog", vocabulary) == mentioned_concepts("a dog", vocabulary)
+    assert mentioned_concepts("a place to sleep", vocabulary) == mentioned_concepts("to sleep", vocabulary)
+
+
 def test_an_ing_form_names_its_noun_only_when_the_verb_is_about_it(vocabulary: Any) -> None:
     """Skiing is about skis, ironing about irons, sledding about sleds; flying is
     not about flies, nor watching about watches, nor caring about cars."""

@@ -71,6 +71,9 @@ PHOTO_WORDS = frozenset(
     "photo photos photograph photographs picture pictures pic pics image images snapshot snapshots "
     "shot shots view views scene scenes closeup".split()
 )
+# nouns that say which part, amount or kind of a thing is meant, or where, not what it is:
+# "a piece of sports equipment" is no towel ("piece": bath towel, dishrag), "a kind of dog"
+GENERIC_NOUNS = frozenset("piece part stuff place kind type sort bit lot".split())
 # words never read as a concept mentioned in a sentence, though WordNet has a noun for them
 FUNCTION_WORDS = (
     frozenset(
@@ -80,6 +83,7 @@ FUNCTION_WORDS = (
         "mine yours ours these those".split()
     )
     | PHOTO_WORDS
+    | GENERIC_NOUNS
 )
 
 # a word that asks not to see what follows it, up to the next punctuation or one of

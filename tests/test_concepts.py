@@ -137,6 +137,8 @@ def test_nouns_that_say_what_part_or_kind_mention_nothing(vocabulary: Any) -> No
     assert equipment == mentioned_concepts("sports equipment", vocabulary) != ()
     assert mentioned_concepts("a kind of dog", vocabulary) == mentioned_concepts("a dog", vocabulary)
     assert mentioned_concepts("a place to sleep", vocabulary) == mentioned_concepts("to sleep", vocabulary)
+    road = mentioned_concepts("a car in the middle of the road", vocabulary)
+    assert road == mentioned_concepts("a car in the road", vocabulary)  # "middle" is no candle
 
 
 def test_an_ing_form_names_its_noun_only_when_the_verb_is_about_it(vocabulary: Any) -> None:

@@ -72,8 +72,12 @@ PHOTO_WORDS = frozenset(
     "shot shots view views scene scenes closeup".split()
 )
 # nouns that say which part, amount or kind of a thing is meant, or where, not what it is:
-# "a piece of sports equipment" is no towel ("piece": bath towel, dishrag), "a kind of dog"
-GENERIC_NOUNS = frozenset("piece part stuff place kind type sort bit lot".split())
+# "a piece of sports equipment" is no towel ("piece": bath towel, dishrag), "a kind of dog",
+# "a pair of skis" no more skis, "in the middle of the road" no candle ("middle": candle)
+GENERIC_NOUNS = frozenset(
+    "piece part stuff place kind type sort bit lot pair row number variety collection "
+    "middle end edge corner".split()
+)
 # words never read as a concept mentioned in a sentence, though WordNet has a noun for them
 FUNCTION_WORDS = (
     frozenset(

@@ -22,7 +22,11 @@ there, so a mixed score still reads like a cosine (the cut-off of ``relevance``
 applies as before). Word arithmetic is re-ranked too: a sum ("2*dog + beach") by
 what its texts name or mention, at ``SHORT_TEXT_WEIGHT``; an analogy ("puppy - dog +
 cat") by the classes named by what it landed on (its nearest entries other than its
-own words: kitten, kitty, Egyptian cat), as one concept, at ``ANSWER_WEIGHT``.
+own words: kitten, kitty, Egyptian cat), as one concept, and by the kin of its first
+term that its last one defines ("car - wheels + wings": the airliner) as another, at
+``ANSWER_WEIGHT``. A description ("a reptile with a shell") also takes the classes of
+a concept it mentions that its words tell apart (the turtles), at no less than
+``SHORT_TEXT_WEIGHT``.
 
 Chosen on the development samples (COCO sample and ImageNet sample; nothing was
 trained on them), see models/MODEL_CARD.md: COCO category mAP 0.465 -> 0.498,

@@ -447,7 +447,9 @@ def _mentions(text: str, vocabulary: Vocabulary) -> tuple[ClassSets, float]:
     text of two words that are not function words ("a dog at the beach", "cars on
     the street"), else ``MENTIONED_WEIGHT``. A noun of several words with no classes
     mentions nothing, nor do its words ("a tennis player": not the ballplayer of
-    "player")."""
+    "player"). A description of at most ``DESCRIPTION_WORDS`` content words also
+    mentions the classes its words tell apart (``_told_apart``), at least at
+    ``SHORT_TEXT_WEIGHT``."""
     words = WORD.findall(fold(text))
     found: dict[tuple[int, ...], None] = {}
     start, uncovered, matches, associated = 0, 0, 0, 0

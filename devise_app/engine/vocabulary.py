@@ -155,7 +155,7 @@ class Vocabulary:
         self._mentioning_classes = mentioning_classes or {}
         self._compound_nouns = frozenset(compound_nouns or ())
         self._verb_nouns = None if verb_nouns is None else frozenset(verb_nouns)
-        self._definition_words = [frozenset(line.split()) for line in definition_words or ()]
+        self._definition_lines = definition_words or []
         self._text_mean = text_mean
         self._text_projection = text_projection
         self.model_dir = model_dir
@@ -381,11 +381,15 @@ class Vocabulary:
         """Whether a set of classes is all those below some WordNet concept."""
         return tuple(sorted(members)) in self._concept_sets
 
+    @functools.cached_property
+    def _definition_words(self) -> list[frozenset[str]]:
+        return [frozenset(line.split()) for line in self._definition_lines]  # on first use, not at start-up
+
     def definition_words(self, index: int) -> frozenset[str]:
         """The words that define a class, in every base form: those of its WordNet
         definition and of its ancestors' definitions and names (none in a vocabulary
         built before this list)."""
-        return self._definition_words[index] if self._definition_words else frozenset()
+        return self._definition_words[index] if self._definition_lines else frozenset()
 
     def concept_vector(self, text: str) -> np.ndarray | None:
         """The query vector of a WordNet concept with classes below it, else None."""

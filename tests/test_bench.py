@@ -174,3 +174,13 @@ def test_descriptions_are_scored_by_the_classes_that_answer_them(
     assert printed.startswith(
         "descriptions (4, answered by photos of the classes the answer names): mAP 1.000"
     )
+
+
+def test_every_answer_of_the_class_answered_queries_names_classes(vocabulary: Any) -> None:
+    """An answer that names no class would score 0 whatever the app does."""
+    from devise_app.bench import quality
+
+    sets = (quality.ANALOGIES, quality.DESCRIPTIONS, quality.CHECK_DESCRIPTIONS, quality.CHECK_ANALOGIES)
+    for queries in sets:
+        for text, names in queries.items():
+            assert quality.answer_classes(names, vocabulary), text

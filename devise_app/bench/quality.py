@@ -156,6 +156,61 @@ DESCRIPTIONS: dict[str, tuple[str, ...]] = {
     "a bird that cannot fly": ("ostrich", "king penguin"),
 }
 
+# Written after the rules of 2026-12-08 that read descriptions and analogies through
+# WordNet's definitions (``query._told_apart``, ``query._kin_with``), to check them on
+# queries they were not shaped by; keep them out of any tuning, or they stop being a check.
+CHECK_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "a snake with a rattle on its tail": ("rattlesnake",),
+    "a dog with a curly coat": ("poodle",),
+    "a shark with a flat head": ("hammerhead",),
+    "a dog trained for hunting birds": ("sporting dog",),
+    "an instrument you hit with sticks": ("percussion instrument",),
+    "a terrier with wiry hair": ("wirehair",),
+    "a big dog that guards a house": ("watchdog",),
+    "a fish that lives in coral reefs": ("rock beauty", "anemone fish"),
+    "a beetle with horns": ("rhinoceros beetle", "dung beetle"),
+    "a truck that carries fire fighters": ("fire engine",),
+    "a monkey from south america": ("new world monkey",),
+    "a small boat moved with a paddle": ("canoe", "paddle"),
+    "a bird with a large colourful bill": ("toucan", "hornbill"),
+    "a mushroom that grows on trees": ("hen-of-the-woods",),
+    "a spider with a hairy body": ("tarantula",),
+    "a lizard that changes colour": ("chameleon",),
+    "a hat with a wide brim": ("sombrero", "cowboy hat"),
+    "a shoe made of wood": ("clog",),
+    "a vehicle that runs on snow": ("snowmobile", "bobsled", "dogsled"),
+    "a dog with short legs and a long body": ("dachshund", "basset", "corgi"),
+    "a flower with yellow petals": ("daisy",),
+    "a crab that lives in a shell": ("hermit crab",),
+    "a bird that lives near water": ("aquatic bird",),
+    "a weapon that fires bullets": ("gun",),
+    "a container for liquids": ("bottle", "jug", "pitcher", "bucket"),
+}
+CHECK_ANALOGIES: dict[str, tuple[str, ...]] = {
+    "lion - africa + america": ("cougar", "jaguar"),
+    "violin - bow + pick": ("acoustic guitar", "electric guitar", "banjo"),
+    "bus - road + air": ("airliner", "airship"),
+    "cow - milk + wool": ("ram",),
+    "sock - foot + hand": ("mitten",),
+    "truck - road + rails": ("freight car", "passenger car"),
+    "mug - coffee + beer": ("beer glass", "beer bottle"),
+    "tiger - asia + africa": ("lion", "cheetah", "leopard"),
+    "canoe - river + snow": ("bobsled", "dogsled", "snowmobile"),
+    "duck - water + farm": ("hen", "cock"),
+    "trumpet - brass + wood": ("woodwind",),
+    "shoe - foot + head": ("hat", "helmet"),
+    "wolf - forest + ice": ("white wolf", "Arctic fox"),
+    "bear - forest + ice": ("ice bear",),
+    "fox - forest + desert": ("kit fox",),
+    "train - rails + water": ("boat", "ship"),
+    "hen - farm + wild": ("grouse", "partridge", "quail"),
+    "boat - water + air": ("aircraft",),
+    "guitar - strings + drum": ("drum",),
+    "car - engine + horse": ("horse cart",),
+    "airplane - sky + space": ("space shuttle",),
+    "spider - eight + six": ("insect",),
+}
+
 
 Setup = tuple[Path, list[Path], np.ndarray, ImageEncoder, Vocabulary, dict[str, list[int]]]
 
@@ -277,6 +332,8 @@ def main(images: Path | None = None) -> int:
     )
     answered_line("analogies", ANALOGIES, vocabulary, photos, logits, features, labels)
     answered_line("descriptions", DESCRIPTIONS, vocabulary, photos, logits, features, labels)
+    answered_line("check descriptions", CHECK_DESCRIPTIONS, vocabulary, photos, logits, features, labels)
+    answered_line("check analogies", CHECK_ANALOGIES, vocabulary, photos, logits, features, labels)
     print()
     coco_table(encoder, vocabulary)
     print()
@@ -303,7 +360,7 @@ def answered_line(
     labels: np.ndarray,
 ) -> None:
     """Prints the mAP of queries answered by classes (``ANALOGIES``,
-    ``DESCRIPTIONS``) as the app ranks and by cosines alone."""
+    ``DESCRIPTIONS`` and their check sets) as the app ranks and by cosines alone."""
     embedded = [embed_query(text, vocabulary) for text in queries]
     members = [np.array(answer_classes(names, vocabulary)) for names in queries.values()]
     plain = hypernym_map(np.stack([q.vector for q in embedded]), members, photos, labels)

@@ -208,6 +208,34 @@ def test_wordnet_links_verbs_to_the_nouns_of_the_same_word() -> None:
     assert 2881546 in found["bowl"] and 2881193 not in found["bowl"]  # the bowling ball, not the dish
 
 
+def test_the_build_drops_a_lone_class_far_from_a_frequent_word() -> None:
+    from devise_app.training.labels import ImageNetClass
+    from devise_app.training.text_space import far_lone_classes
+    from devise_app.training.wordnet import Synset
+
+    synsets = {
+        1: Synset(1, ["pool"], "an excavation filled with water"),
+        2: Synset(2, ["cistern"], "a tank for storing water", [1]),
+        3: Synset(3, ["rain barrel"], "a barrel used as a cistern", [2]),
+        4: Synset(4, ["can"], "an airtight sealed metal container"),
+        5: Synset(5, ["milk can"], "a large can for transporting milk", [4]),
+    }
+    classes = [ImageNetClass(0, "n00000003", "rain barrel"), ImageNetClass(1, "n00000005", "milk can")]
+    senses = {"pool": [1], "can": [4], "sweet": [9], "tabby": [9], "frogman": [9]}
+    east, north = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    labels = np.stack([north, north])  # both label texts read far from every word
+
+    def embed(words: list[str]) -> np.ndarray:
+        return np.stack([east for _ in words])
+
+    concepts = {"pool": [0], "can": [1], "sweet": [0, 1], "tabby": [0], "frogman": [0]}
+    known = ["pool", "can", "sweet", "tabby"]  # "frogman": not a frequent word
+    # "can": right above its class; "sweet": several classes; "tabby": a class name
+    assert far_lone_classes(concepts, {"tabby"}, known, embed, labels, classes, synsets, senses) == ["pool"]
+    labels = np.stack([east, east])  # near: nothing is dropped
+    assert far_lone_classes(concepts, {"tabby"}, known, embed, labels, classes, synsets, senses) == []
+
+
 def test_the_build_lists_nouns_of_two_or_three_words_without_classes() -> None:
     from devise_app.training.text_space import compound_nouns
 
@@ -434,6 +462,18 @@ def test_a_class_name_that_is_a_words_rare_sense_means_the_usual_one(vocabulary:
     assert vocabulary.class_names[vocabulary.class_index("headland")] == "promontory"
     head = embed_query("head", vocabulary).concepts
     assert vocabulary.class_index("headland") not in {i for members in head for i in members}
+
+
+def test_an_everyday_word_does_not_name_a_class_it_reaches_by_a_far_sense(vocabulary: Any) -> None:
+    """WordNet's pool (an excavation) holds the rain barrel by way of reservoir and
+    cistern; typed, "pool" is a swimming pool, which has no class."""
+    barrel = vocabulary.class_names.index("rain barrel")
+    for text in ("pool", "point", "press"):
+        assert vocabulary.concept_classes(text) == [], text
+        assert barrel not in {i for members in embed_query(text, vocabulary).concepts for i in members}
+    assert vocabulary.concept_classes("rain barrel") == [barrel]
+    assert vocabulary.concept_classes("reptile")  # a concept of many classes stays
+    assert vocabulary.concept_classes("can") == [vocabulary.class_names.index("milk can")]  # right below
 
 
 def test_words_for_what_a_person_does_are_ranked_by_their_text(vocabulary: Any) -> None:

@@ -182,9 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     vocabulary_path = args.out / "vocabulary.npz"
     senses, sense_counts = noun_senses(), noun_sense_counts()
     concepts = text_space.concepts(below, synsets, senses, sense_counts)
-    first_senses = {lemma: offsets[0] for lemma, offsets in senses.items()}
-    counts = tag_counts()
-    people = text_space.people_words(synsets, first_senses, concepts, counts)
     class_names = {name.lower(): index for index, name in enumerate(names)}
     aliases = class_aliases(classes, synsets, names)
     usual = text_space.usual_sense_names(
@@ -192,6 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"class names typed for their usual sense: {', '.join(usual)}")
     named = set(class_names) | set(aliases)
+
+    def word_vectors(words: list[str]) -> np.ndarray:
+        return text_space.project(encoder.embed(words), text_mean, projection)
+
+    far = text_space.far_lone_classes(
+        concepts, named - set(usual), known, word_vectors, label_vectors, classes, synsets, senses
+    )
+    print(f"words whose one class is far from them, left without it: {', '.join(far)}")
+    concepts = {word: members for word, members in concepts.items() if word not in far}
+    first_senses = {lemma: offsets[0] for lemma, offsets in senses.items()}
+    counts = tag_counts()
+    people = text_space.people_words(synsets, first_senses, concepts, counts)
     associable = text_space.associable_nouns(senses, concepts, named | set(people), counts)
     named_classes: dict[str, set[int]] = {word: {index} for word, index in (aliases | class_names).items()}
     for word, members in concepts.items():

@@ -27,7 +27,7 @@ of the 1000 label texts (build time only).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +174,47 @@ def concepts(
         if found:
             chosen[word] = sorted(found)
     return chosen
+
+
+FAR_LABEL_COSINE = 0.25  # below it, the encoder sees no tie between a word and its class's label text
+WELL_KNOWN_WORDS = 20_000  # the most frequent known words: the encoder's nearness is telling for these
+
+
+def far_lone_classes(
+    concepts: dict[str, list[int]],
+    named: set[str],
+    known: list[str],
+    embed: Callable[[list[str]], np.ndarray],
+    label_vectors: np.ndarray,
+    classes: list[ImageNetClass],
+    synsets: dict[int, Synset],
+    senses: dict[str, list[int]],
+) -> list[str]:
+    """The frequent words whose WordNet concept is one class they do not name, two
+    or more links below the word's sense, whose label text the encoder puts far from
+    them (unit ``embed`` vectors in the space of the unit ``label_vectors``; cosine
+    under ``FAR_LABEL_COSINE``): "pool" reaches the rain barrel by way of reservoir
+    and cistern, "point" the bakery, "press" the comic book. A person who types such
+    a word means another sense. Left alone: a class right below the word's sense (a
+    milk can is a "can", whatever the encoder makes of the modal verb), rare words,
+    where the encoder's nearness says little ("frogman": scuba diver), and concepts
+    of several classes ("sweet": trifle, ice cream), where WordNet's grouping is the
+    evidence."""
+    candidates = set(known[:WELL_KNOWN_WORDS]) - named
+
+    def right_below(word: str, index: int) -> bool:
+        parents = synsets[wnid_offset(classes[index].wnid)].hypernyms
+        return any(offset in parents for offset in senses.get(word, []))
+
+    lone = sorted(
+        word
+        for word, members in concepts.items()
+        if len(members) == 1 and word in candidates and not right_below(word, members[0])
+    )
+    if not lone:
+        return []
+    cosines = np.einsum("ij,ij->i", embed(lone), label_vectors[[concepts[word][0] for word in lone]])
+    return [word for word, cosine in zip(lone, cosines, strict=True) if cosine < FAR_LABEL_COSINE]
 
 
 def usual_sense_names(

@@ -65,8 +65,15 @@ def main(workdir: Path, shot: Path) -> int:
         print(f"labels on {state['photo'].name}: {library.labels_of(state['photo'])}")
         app.quit()
 
-    window.resultsShown.connect(lambda _count: state.setdefault("shown", QTimer.singleShot(800, drag)))
-    QTimer.singleShot(1500, lambda: window.search("space"))
+    def when_shown(count: int) -> None:
+        if count and "shown" not in state:
+            state["shown"] = QTimer.singleShot(800, drag)
+
+    def search() -> None:  # listened to from here: the grid first shows the library's newest photos
+        window.resultsShown.connect(when_shown)
+        window.search("rocket")
+
+    QTimer.singleShot(1500, search)
     QTimer.singleShot(60_000, app.quit)
     app.exec()
     return 0

@@ -60,6 +60,23 @@ def test_words_for_the_photo_itself_or_its_owner_do_not_dilute_what_it_shows(voc
         assert query.concept_weight == concepts.NAMED_WEIGHT, text
 
 
+def test_a_text_about_photos_is_searched_for_what_they_show_not_for_cameras(vocabulary: Any) -> None:
+    """ "photos from Paris" is Paris: the photo nouns of the frame are left out of what
+    the encoder reads, where they pulled a text with no class to the cameras."""
+    cameras = {vocabulary.class_names.index(name) for name in ("reflex camera", "Polaroid camera")}
+
+    def nearest_classes(text: str) -> set[int]:
+        cosines = vocabulary.class_vectors @ embed_query(text, vocabulary).vector
+        return set(np.argsort(-cosines)[:5].tolist())
+
+    for text, meant in (("photos from Paris", "Paris"), ("my vacation pictures", "my vacation")):
+        np.testing.assert_allclose(
+            embed_query(text, vocabulary).vector, embed_query(meant, vocabulary).vector, atol=1e-6
+        )
+        assert not cameras & nearest_classes(text), text
+    assert cameras & nearest_classes("photos")  # a text about photos alone stays near them
+
+
 def test_the_concepts_of_a_short_text_weigh_more_than_a_sentences(vocabulary: Any) -> None:
     """Two words a person types ("a dog at the beach") say more about each than a
     caption's many words do."""

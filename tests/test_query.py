@@ -20,6 +20,7 @@ from devise_app.engine.query import (
     query_vector,
     query_words,
     split_negations,
+    without_photo_frame,
 )
 
 
@@ -304,6 +305,26 @@ def test_quotes_inside_a_sentence_are_punctuation(vocabulary: Any) -> None:
 )
 def test_split_negations(text: str, wanted: str, avoided: tuple[str, ...]) -> None:
     assert split_negations(text) == (wanted, avoided)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("photos from Paris", "Paris"),
+        ("A picture of a kitchen with a stove.", "a kitchen with a stove."),
+        ("old photos of grandma", "grandma"),
+        ("Pictures taken at the beach", "the beach"),
+        ("my vacation photos!", "my vacation"),
+        ("a man taking a photo of a dog", "a man taking a photo of a dog"),  # the photo is in it
+        ("a shot glass", "a shot glass"),
+        ("a view of the city", "a view of the city"),
+        ("photos", "photos"),  # nothing else to say: as typed
+        ("a picture", "a picture"),
+        ("2019 photos", "2019 photos"),
+    ],
+)
+def test_the_frame_of_a_text_about_photos_is_left_out(text: str, shown: str) -> None:
+    assert without_photo_frame(text) == shown
 
 
 def test_only_the_first_unknown_words_may_be_read_as_typos(vocabulary: Any) -> None:

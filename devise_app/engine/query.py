@@ -71,6 +71,18 @@ PHOTO_WORDS = frozenset(
     "photo photos photograph photographs picture pictures pic pics image images snapshot snapshots "
     "shot shots view views scene scenes closeup".split()
 )
+# the photo nouns of a text's frame ("photos of Paris", "beach pictures"): the encoder
+# reads them as what the photo shows and pulls the text to the cameras
+_FRAME_NOUN = r"(?:photo|photograph|picture|pic|image|snapshot|shot|closeup|close-up)s?"
+_FRAME_LEAD = (
+    r"(?:(?:a|an|the|my|our|your|his|her|their|some|these|those|this|that|all|more|old|new|recent|latest|"
+    r"best|favou?rite|nice|cute|\d+)\s+)*"
+)
+_PHOTO_FRAME = re.compile(
+    rf"^\s*{_FRAME_LEAD}{_FRAME_NOUN}\s+(?:(?:taken|shot|made)\s+)?(?:of|from|at|in|on|with|showing)\s+"
+    rf"|\s+{_FRAME_NOUN}\s*[.!?]*\s*$",
+    re.IGNORECASE,
+)
 # nouns that say which part, amount or kind of a thing is meant, or where, not what it is:
 # "a piece of sports equipment" is no towel ("piece": bath towel, dishrag), "a kind of dog",
 # "a pair of skis" no more skis, "in the middle of the road" no candle ("middle": candle)
@@ -737,12 +749,25 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> 
     clean = " ".join("".join(kept).split())
     if not WORD.search(clean):
         return None
+    unframed = without_photo_frame(clean)
+    changed = changed or unframed != clean
+    clean = unframed
     wanted, avoided = split_negations(clean)
     if not avoided or not WORD.search(wanted):
         return (_named_entry(clean, vocabulary) if changed else None) or _Plan(text=clean)
     plan = _named_entry(wanted, vocabulary) or _Plan(text=wanted)
     plan.avoided = avoided
     return plan
+
+
+def without_photo_frame(text: str) -> str:
+    """A text without the words that only say it is about photos: "photos of Paris"
+    -> "Paris", "my vacation pictures" -> "my vacation", "a photo of a dog" -> "a
+    dog"; a text with nothing else to say ("photos", "a picture", "2019 photos") stays
+    as it is."""
+    unframed = " ".join(_PHOTO_FRAME.sub(" ", text).split())
+    content = [w for w in WORD.findall(unframed) if fold(w) not in FUNCTION_WORDS and not w.isdigit()]
+    return unframed if content else text
 
 
 def _looks_like_a_name(text: str, match: re.Match[str]) -> bool:

@@ -75,6 +75,8 @@ def test_a_text_about_photos_is_searched_for_what_they_show_not_for_cameras(voca
         )
         assert not cameras & nearest_classes(text), text
     assert cameras & nearest_classes("photos")  # a text about photos alone stays near them
+    for text in ("a photo with no people", "pictures of a beach without people"):
+        assert embed_query(text, vocabulary).avoided_words == ("people",), text
 
 
 def test_the_concepts_of_a_short_text_weigh_more_than_a_sentences(vocabulary: Any) -> None:

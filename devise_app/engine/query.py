@@ -749,12 +749,12 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> 
     clean = " ".join("".join(kept).split())
     if not WORD.search(clean):
         return None
-    unframed = without_photo_frame(clean)
-    changed = changed or unframed != clean
-    clean = unframed
     wanted, avoided = split_negations(clean)
     if not avoided or not WORD.search(wanted):
-        return (_named_entry(clean, vocabulary) if changed else None) or _Plan(text=clean)
+        unframed = without_photo_frame(clean)
+        changed = changed or unframed != clean
+        return (_named_entry(unframed, vocabulary) if changed else None) or _Plan(text=unframed)
+    wanted = without_photo_frame(wanted)  # after the split: "a photo with no people" avoids people
     plan = _named_entry(wanted, vocabulary) or _Plan(text=wanted)
     plan.avoided = avoided
     return plan

@@ -102,6 +102,18 @@ def test_a_short_text_adds_the_classes_near_what_its_words_say_together(vocabula
     assert all(vocabulary.class_index("red wine") not in members for members in red_car.concepts)
 
 
+def test_an_ed_form_keeps_the_near_class_its_verb_is_about(vocabulary: Any) -> None:
+    """ "pot" names WordNet's cooking pots; "potted plant" is nearest the flowerpot
+    (the class "pot"), which its verb is about, while "a plane flying" stays off the
+    fly, which the verb is not."""
+    flowerpot = vocabulary.class_names.index("pot")
+    assert flowerpot not in vocabulary.concept_classes("pot")
+    potted = embed_query("potted plant", vocabulary)
+    assert any(flowerpot in members for members in potted.concepts)
+    fly = vocabulary.class_names.index("fly")
+    assert all(fly not in members for members in embed_query("a plane flying", vocabulary).concepts)
+
+
 def test_a_description_adds_the_classes_its_words_tell_apart(vocabulary: Any, monkeypatch: Any) -> None:
     """The definitions of the reptiles that have a shell are the turtles', and of the
     animals with a trunk the elephants'; the concept itself stays too."""

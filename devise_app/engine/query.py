@@ -571,8 +571,14 @@ def _near_what_it_says(
     """The classes near what a short text's words say together, which join those each
     word names: "a boat with sails" names the boats and is nearest the schooner. A
     class whose name merely repeats one of its other words, in any form, is left out:
-    "red car" is near the red wine by its word "red", "a plane flying" the fly."""
-    words = {form for word in WORD.findall(fold(text)) for form in base_forms(word)}
+    "red car" is near the red wine by its word "red", "a plane flying" the fly; but an
+    -ing or -ed form names the noun its verb is about ("potted plant": the flowerpot,
+    though "pot" names the cooking pots)."""
+    typed = WORD.findall(fold(text))
+    about = {form for word in typed for form in _noun_forms(word, vocabulary)} - {
+        form for word in typed for form in plural_bases(word)
+    }
+    words = {form for word in typed for form in base_forms(word)} - about
     named = {index for members in mentioned for index in members}
     return tuple(
         index
@@ -693,8 +699,15 @@ def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> t
         form for word in words for form in set(base_forms(word)) - set(_noun_forms(word, vocabulary))
     }
 
-    def piece_of(short: str, long: str) -> bool:  # "fork" of "forklift", not "ski" of "skier"
-        return short in long and short != long and long.removeprefix(short) not in _WORD_ENDINGS
+    def piece_of(
+        short: str, long: str
+    ) -> bool:  # "fork" of "forklift", not "ski" of "skier" nor "pot" of "potted"
+        return (
+            short in long
+            and short != long
+            and long.removeprefix(short) not in _WORD_ENDINGS
+            and short not in set(base_forms(long))
+        )
 
     def kept(name: str) -> bool:
         parts = WORD.findall(fold(name))

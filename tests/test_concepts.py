@@ -74,6 +74,8 @@ def test_a_text_about_photos_is_searched_for_what_they_show_not_for_cameras(voca
             embed_query(text, vocabulary).vector, embed_query(meant, vocabulary).vector, atol=1e-6
         )
         assert not cameras & nearest_classes(text), text
+    quoted = embed_query('"photos from Paris"', vocabulary).vector  # quoted: read as typed
+    assert float(quoted @ embed_query("Paris", vocabulary).vector) < 0.99
     assert cameras & nearest_classes("photos")  # a text about photos alone stays near them
     for text in ("a photo with no people", "pictures of a beach without people"):
         assert embed_query(text, vocabulary).avoided_words == ("people",), text

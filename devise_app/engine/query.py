@@ -699,9 +699,8 @@ def _similar_classes(text: str, vector: np.ndarray, vocabulary: Vocabulary) -> t
         form for word in words for form in set(base_forms(word)) - set(_noun_forms(word, vocabulary))
     }
 
-    def piece_of(
-        short: str, long: str
-    ) -> bool:  # "fork" of "forklift", not "ski" of "skier" nor "pot" of "potted"
+    # a piece of a longer word: "fork" of "forklift"; not a form of it: "ski" of "skier", "pot" of "potted"
+    def piece_of(short: str, long: str) -> bool:
         return (
             short in long
             and short != long
@@ -763,11 +762,15 @@ def _plan_text(node: Phrase, vocabulary: Vocabulary, unknown: _UnknownWords) -> 
     if not WORD.search(clean):
         return None
     wanted, avoided = split_negations(clean)
+
+    def frame(text: str) -> str:  # a quoted text is read as typed
+        return text if node.quoted else without_photo_frame(text)
+
     if not avoided or not WORD.search(wanted):
-        unframed = without_photo_frame(clean)
+        unframed = frame(clean)
         changed = changed or unframed != clean
         return (_named_entry(unframed, vocabulary) if changed else None) or _Plan(text=unframed)
-    wanted = without_photo_frame(wanted)  # after the split: "a photo with no people" avoids people
+    wanted = frame(wanted)  # after the split: "a photo with no people" avoids people
     plan = _named_entry(wanted, vocabulary) or _Plan(text=wanted)
     plan.avoided = avoided
     return plan

@@ -782,8 +782,8 @@ def without_photo_frame(text: str) -> str:
     dog"; a text with nothing else to say ("photos", "a picture", "2019 photos") stays
     as it is."""
     unframed = " ".join(_PHOTO_FRAME.sub(" ", text).split())
-    content = [w for w in WORD.findall(unframed) if fold(w) not in FUNCTION_WORDS and not w.isdigit()]
-    return unframed if content else text
+    says_more = any(fold(w) not in FUNCTION_WORDS and not w.isdigit() for w in WORD.findall(unframed))
+    return unframed if says_more else text
 
 
 def _looks_like_a_name(text: str, match: re.Match[str]) -> bool:
